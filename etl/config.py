@@ -1,0 +1,230 @@
+"""Typed settings read from YAML under `config/`.
+
+Every model forbids unknown keys: a typo is an error naming the file and the field, never a
+setting silently ignored. `load_config` turns pydantic's report into one line per problem.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from etl.secrets import SecretRef
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AzureDevOpsSource(Strict):
+    """An Azure DevOps organization to pull from."""
+
+    kind: Literal["azure_devops"] = "azure_devops"
+    name: str = Field(description="Short name of this source, used in state and EtlRuns.")
+    organization_url: str = Field(description="e.g. https://dev.azure.com/contoso (any URL, so tests can use loopback)")
+    projects: list[str] = Field(min_length=1)
+    definitions: list[int] = Field(default_factory=list, description="Only these definition ids (empty: all).")
+    branches: list[str] = Field(default_factory=list, description="Only these source branches (empty: all).")
+    auth: Literal["pat", "entra", "none"] = "pat"
+    token: SecretRef | None = Field(default=None, description="PAT reference when auth is pat.")
+    max_parallel_requests: int = Field(default=8, ge=1, le=64)
+    page_size: int = Field(default=200, ge=1, le=5000)
+    test_results: bool = True
+    metrics_artifacts: list[str] = Field(default_factory=lambda: ["telemetry"])
+    request_timeout_seconds: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    max_backoff_seconds: float = Field(default=60.0, ge=0)
+    initial_lookback_days: int = Field(default=30, ge=1)
+
+    @field_validator("organization_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://dev.azure.com/contoso")
+        return value.rstrip("/")
+
+
+class SimulatorSource(Strict):
+    """The built-in simulated organization, served on loopback for the run (the embedded default)."""
+
+    kind: Literal["simulator"] = "simulator"
+    name: str = "simulated"
+    seed: int = 7
+    days: int = Field(default=28, ge=1, le=365)
+    builds_per_day: int = Field(default=12, ge=1, le=1000)
+    max_parallel_requests: int = Field(default=8, ge=1, le=64)
+    page_size: int = Field(default=100, ge=1, le=5000)
+    test_results: bool = True
+    metrics_artifacts: list[str] = Field(default_factory=lambda: ["telemetry"])
+
+
+class InboxSource(Strict):
+    """A directory of metrics documents uploaded outside Azure DevOps."""
+
+    kind: Literal["inbox"] = "inbox"
+    name: str = "inbox"
+    path: Path
+    max_document_bytes: int = Field(default=5_000_000, ge=1)
+
+
+Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource, Field(discriminator="kind")]
+
+
+class LocalWarehouse(Strict):
+    """The embedded store: one DuckDB file queried in KQL through duckdb-kql."""
+
+    kind: Literal["local"] = "local"
+    path: Path = Path("data/warehouse.duckdb")
+
+
+class KustoWarehouse(Strict):
+    """Azure Data Explorer."""
+
+    kind: Literal["kusto"] = "kusto"
+    cluster_url: str = Field(description="https://<cluster>.<region>.kusto.windows.net")
+    ingest_url: str | None = Field(default=None, description="Defaults to the cluster URL with `ingest-` prefixed.")
+    database: str
+    auth: Literal["default", "managed_identity", "app_key", "none"] = "default"
+    client_id: str | None = None
+    tenant_id: str | None = None
+    client_secret: SecretRef | None = None
+    ingestion: Literal["queued", "streaming"] = "queued"
+    ingestion_timeout_seconds: float = Field(default=600, gt=0)
+
+    @property
+    def resolved_ingest_url(self) -> str:
+        if self.ingest_url:
+            return self.ingest_url
+        scheme, rest = self.cluster_url.split("://", 1)
+        return f"{scheme}://ingest-{rest}"
+
+
+Warehouse = Annotated[LocalWarehouse | KustoWarehouse, Field(discriminator="kind")]
+
+
+class Staging(Strict):
+    """Where batches are staged before loading (the outbox) and where bad payloads are kept."""
+
+    dir: Path = Path("data/staging")
+    hold_loads: bool = Field(default=False, description="Stage batches but do not load them until `outbox release`.")
+    keep_loaded_batches: int = Field(default=50, ge=0)
+
+
+class OptOut(Strict):
+    projects: list[str] = Field(default_factory=list)
+    definitions: list[int] = Field(default_factory=list)
+
+
+class Privacy(Strict):
+    """Redaction and pseudonymization applied before anything is staged."""
+
+    pseudonymization_key: SecretRef | None = Field(
+        default=None, description="Keyed-hash key for host, agent and user names; a secret reference."
+    )
+    redact_emails: bool = True
+    redact_home_paths: bool = True
+    redact_secrets: bool = True
+    redact_ip_addresses: bool = True
+    opt_out: OptOut = Field(default_factory=OptOut)
+
+
+class Classification(Strict):
+    rules: Path = Path("config/failure-rules.yaml")
+    known_issues: Path = Path("config/known-issues.yaml")
+    bucket_pattern: str = r"\(NETCORE_ENGINEERING_TELEMETRY=([^)]*)\)"
+
+
+class Reports(Strict):
+    out_dir: Path = Path("reports")
+    days: int = Field(default=28, ge=1, le=730)
+    main_branches: list[str] = Field(default_factory=lambda: ["refs/heads/main", "refs/heads/master"])
+    monitors: Path = Path("config/monitors.yaml")
+    publish_dir: Path | None = None
+    flaky_min_results: int = 30
+    flaky_min_commits: int = 2
+    flaky_min_rate: float = 0.01
+
+
+class Retention(Strict):
+    builds_days: int = Field(default=730, ge=1)
+    details_days: int = Field(default=90, ge=1)
+
+
+class KeyVault(Strict):
+    url_template: str = "https://{vault}.vault.azure.net"
+    managed_identity_client_id: str | None = None
+
+
+class Settings(Strict):
+    """The whole configuration file."""
+
+    sources: list[Source] = Field(min_length=1)
+    warehouse: Warehouse = Field(default_factory=LocalWarehouse)
+    staging: Staging = Field(default_factory=Staging)
+    privacy: Privacy = Field(default_factory=Privacy)
+    classification: Classification = Field(default_factory=Classification)
+    reports: Reports = Field(default_factory=Reports)
+    retention: Retention = Field(default_factory=Retention)
+    keyvault: KeyVault = Field(default_factory=KeyVault)
+    #: Directory relative paths in this file are resolved against (the project root by default).
+    base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
+
+    def path(self, p: Path) -> Path:
+        """A configured path, resolved against base_dir when relative."""
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def freshness_max_age(self) -> timedelta:
+        return timedelta(hours=2)
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or invalid; str() is one line per problem."""
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("azure_devops", "simulator", "inbox", "local", "kusto"):
+            continue  # discriminator tags pydantic inserts; not the user's field names
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def load_config(path: Path | str | None = None) -> Settings:
+    """Read and validate a config file; ConfigError names the file, the field and what was expected."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    base = path.resolve().parent.parent if path.resolve().parent.name == "config" else path.resolve().parent
+    try:
+        return Settings.model_validate({**raw, "base_dir": base})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = _location(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown setting (check the spelling; see README's configuration reference)"
+            msg = msg.removeprefix("Value error, ")
+            lines.append(f"{path}: {field}: {msg}")
+        raise ConfigError("\n".join(lines)) from None

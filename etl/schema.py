@@ -1,0 +1,147 @@
+"""The store's schema, read from `kql/tables/*.kql` — the one source of truth both backends use.
+
+The cluster runs those files as written. duckdb-kql does not execute `.create-merge table`, so the
+local store reads the column list and the `// key:` line from the same text here. A hand-written
+parser is justified: the grammar we need is one command shape we also write ourselves, and no
+library parses Kusto management commands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+KQL_DIR = Path(__file__).resolve().parent.parent / "kql"
+
+#: Kusto scalar type -> DuckDB column type.
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "long": "BIGINT",
+    "int": "INTEGER",
+    "real": "DOUBLE",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "timespan": "INTERVAL",
+    "dynamic": "JSON",
+    "guid": "VARCHAR",
+    "decimal": "DOUBLE",
+}
+
+_CREATE = re.compile(r"^\.create-merge\s+table\s+(\w+)\s*\((.*?)\)\s*with\s*\(", re.S | re.M)
+_COLUMN = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*$")
+_KEY = re.compile(r"^//\s*key:\s*(.+)$", re.M)
+_DOCSTRING = re.compile(r'docstring\s*=\s*"([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Column:
+    """One typed column of a table."""
+
+    name: str
+    kusto_type: str
+
+    @property
+    def duckdb_type(self) -> str:
+        return DUCKDB_TYPES[self.kusto_type]
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table as `kql/tables/<name>.kql` defines it."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    docstring: str
+    script: str
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name} has no column {name!r}")
+
+    @property
+    def mapping_name(self) -> str:
+        return f"{self.name}_json"
+
+
+def parse_table(path: Path) -> TableSchema:
+    """Parse one table file; raise ValueError naming the file and what is wrong."""
+    text = path.read_text(encoding="utf-8")
+    match = _CREATE.search(text)
+    if not match:
+        raise ValueError(f"{path}: no `.create-merge table Name (...) with (...)` command")
+    name = match.group(1)
+    columns = []
+    for part in match.group(2).split(","):
+        col = _COLUMN.match(part)
+        if not col:
+            raise ValueError(f"{path}: cannot read column definition {part.strip()!r}")
+        if col.group(2) not in DUCKDB_TYPES:
+            raise ValueError(f"{path}: column {col.group(1)} has unknown type {col.group(2)!r}")
+        columns.append(Column(col.group(1), col.group(2)))
+    key_match = _KEY.search(text)
+    if not key_match:
+        raise ValueError(f"{path}: no `// key: A, B` line naming the table's key")
+    key = tuple(k.strip() for k in key_match.group(1).split(","))
+    names = {c.name for c in columns}
+    missing = [k for k in key if k not in names]
+    if missing:
+        raise ValueError(f"{path}: key column(s) {missing} are not columns of {name}")
+    if "IngestedAt" not in names:
+        raise ValueError(f"{path}: every table needs an IngestedAt datetime column for its deduplicating view")
+    doc = _DOCSTRING.search(text[match.end() - 10 :])
+    return TableSchema(name, tuple(columns), key, doc.group(1) if doc else "", text)
+
+
+@cache
+def load_tables(kql_dir: Path = KQL_DIR) -> dict[str, TableSchema]:
+    """Every table of the store by name, from `kql/tables/*.kql`."""
+    tables = {}
+    for path in sorted((kql_dir / "tables").glob("*.kql")):
+        table = parse_table(path)
+        tables[table.name] = table
+    return tables
+
+
+def table(name: str) -> TableSchema:
+    """The schema of one table; KeyError naming the known tables when it does not exist."""
+    tables = load_tables()
+    if name not in tables:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(tables))}")
+    return tables[name]
+
+
+def function_files(kql_dir: Path = KQL_DIR) -> list[Path]:
+    """The stored function definitions (`.create-or-alter function ...`), in name order."""
+    return sorted((kql_dir / "functions").glob("*.kql"))
+
+
+def query_path(name: str, kql_dir: Path = KQL_DIR) -> Path:
+    """The path of `kql/queries/<name>.kql`."""
+    return kql_dir / "queries" / f"{name}.kql"
+
+
+def split_commands(script: str) -> list[str]:
+    """Split a Kusto script into its commands: blocks separated by blank lines, comments dropped."""
+    commands, current = [], []
+    for line in script.splitlines():
+        if not line.strip():
+            if current:
+                commands.append("\n".join(current))
+                current = []
+            continue
+        if line.lstrip().startswith("//") and not current:
+            continue
+        current.append(line)
+    if current:
+        commands.append("\n".join(current))
+    return commands

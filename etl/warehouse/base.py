@@ -1,0 +1,57 @@
+"""The one small interface both warehouse backends implement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+import pyarrow as pa
+
+from etl.schema import query_path
+
+Rows = pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]
+
+
+class WarehouseError(RuntimeError):
+    """A query, command or ingestion failed; the message names the table or query."""
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """Query with parameters, ingest rows, apply the schema, list tables."""
+
+    def query(self, kql: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a KQL query; user values go in *parameters* (declared with `declare query_parameters`)."""
+        ...
+
+    def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
+        """Load *rows* into *table* so that each key holds one row; returns rows sent.
+
+        *batch_id* is the idempotency key: ingesting the same batch twice changes nothing.
+        """
+        ...
+
+    def apply_schema(self) -> list[str]:
+        """Create or merge every table and function of `kql/`; returns what changed (empty when none)."""
+        ...
+
+    def list_tables(self) -> dict[str, list[tuple[str, str]]]:
+        """Every table with its (column, Kusto type) pairs, as the store has them now."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def read_query(name_or_path: str | Path) -> str:
+    """The text of `kql/queries/<name>.kql` (or of a path to a .kql file)."""
+    path = Path(name_or_path)
+    if path.suffix != ".kql":
+        path = query_path(str(name_or_path))
+    return path.read_text(encoding="utf-8")
+
+
+def run_query_file(warehouse: Warehouse, name: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run a stored query from `kql/queries/` with parameters."""
+    return warehouse.query(read_query(name), parameters)

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real DuckDB store with the schema applied, and config files written per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from etl.config import Settings, load_config
+from etl.warehouse.local import LocalWarehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[LocalWarehouse]:
+    """A fresh local store in a real DuckDB file, schema applied."""
+    wh = LocalWarehouse(tmp_path / "warehouse.duckdb")
+    wh.apply_schema()
+    yield wh
+    wh.close()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file under tmp_path/config/ from a dict; relative paths resolve to tmp_path."""
+
+    def write(data: dict[str, Any] | str, name: str = "test.yaml") -> Path:
+        cfg_dir = tmp_path / "config"
+        cfg_dir.mkdir(exist_ok=True)
+        path = cfg_dir / name
+        path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def local_settings(write_config: Callable[..., Path]) -> Settings:
+    """Settings for a simulator source and a local store, all under tmp_path."""
+    path = write_config(
+        {
+            "sources": [{"kind": "simulator", "name": "simulated", "seed": 7, "days": 3, "builds_per_day": 4}],
+            "warehouse": {"kind": "local", "path": "data/warehouse.duckdb"},
+            "staging": {"dir": "data/staging"},
+        }
+    )
+    return load_config(path)
