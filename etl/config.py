@@ -113,14 +113,14 @@ Warehouse = Annotated[LocalWarehouse | KustoWarehouse, Field(discriminator="kind
 class Staging(Strict):
     """Where batches are staged before loading (the outbox) and where bad payloads are kept."""
 
-    dir: Path = Path("data/staging")
+    dir: Path = Field(default=Path("data/staging"), description="Outbox, quarantine and state files; relative to the project root.")
     hold_loads: bool = Field(default=False, description="Stage batches but do not load them until `outbox release`.")
-    keep_loaded_batches: int = Field(default=50, ge=0)
+    keep_loaded_batches: int = Field(default=50, ge=0, description="Loaded batches kept in the outbox for review; older ones are pruned.")
 
 
 class OptOut(Strict):
-    projects: list[str] = Field(default_factory=list)
-    definitions: list[int] = Field(default_factory=list)
+    projects: list[str] = Field(default_factory=list, description="Project names never fetched.")
+    definitions: list[int] = Field(default_factory=list, description="Definition ids never fetched.")
 
 
 class Privacy(Strict):
@@ -129,38 +129,38 @@ class Privacy(Strict):
     pseudonymization_key: SecretRef | None = Field(
         default=None, description="Keyed-hash key for host, agent and user names; a secret reference."
     )
-    redact_emails: bool = True
-    redact_home_paths: bool = True
-    redact_secrets: bool = True
-    redact_ip_addresses: bool = True
-    opt_out: OptOut = Field(default_factory=OptOut)
+    redact_emails: bool = Field(default=True, description="Replace e-mail addresses with <email>.")
+    redact_home_paths: bool = Field(default=True, description="Replace the user in /home/x, /Users/x, C:\\Users\\x paths.")
+    redact_secrets: bool = Field(default=True, description="Replace tokens, keys, passwords and connection strings.")
+    redact_ip_addresses: bool = Field(default=True, description="Replace IPv4 and IPv6 addresses.")
+    opt_out: OptOut = Field(default_factory=OptOut, description="Projects and definition ids never fetched.")
 
 
 class Classification(Strict):
-    rules: Path = Path("config/failure-rules.yaml")
-    known_issues: Path = Path("config/known-issues.yaml")
-    bucket_pattern: str = r"\(NETCORE_ENGINEERING_TELEMETRY=([^)]*)\)"
+    rules: Path = Field(default=Path("config/failure-rules.yaml"), description="Ordered failure-classification rules.")
+    known_issues: Path = Field(default=Path("config/known-issues.yaml"), description="Known-issue matchers and their scope.")
+    bucket_pattern: str = Field(default=r"\(NETCORE_ENGINEERING_TELEMETRY=([^)]*)\)", description="RE2 pattern whose first group is the in-band category (Bucket).")
 
 
 class Reports(Strict):
-    out_dir: Path = Path("reports")
-    days: int = Field(default=28, ge=1, le=730)
-    main_branches: list[str] = Field(default_factory=lambda: ["refs/heads/main", "refs/heads/master"])
-    monitors: Path = Path("config/monitors.yaml")
-    publish_dir: Path | None = None
-    flaky_min_results: int = 30
-    flaky_min_commits: int = 2
-    flaky_min_rate: float = 0.01
+    out_dir: Path = Field(default=Path("reports"), description="Where `report` writes index.html, the HTML reports and executed notebooks.")
+    days: int = Field(default=28, ge=1, le=730, description="Report period in days (`report --days` overrides).")
+    main_branches: list[str] = Field(default_factory=lambda: ["refs/heads/main", "refs/heads/master"], description="Branches whose time to green is reported; `*` globs allowed.")
+    monitors: Path = Field(default=Path("config/monitors.yaml"), description="Regression monitors: metric, direction, technique, alerting.")
+    publish_dir: Path | None = Field(default=None, description="Optional directory the rendered bundle is also copied to.")
+    flaky_min_results: int = Field(default=30, ge=1, description="A test needs this many results in the period to be flagged flaky.")
+    flaky_min_commits: int = Field(default=2, ge=1, description="... and this many commits on which it both passed and failed (or passed on rerun).")
+    flaky_min_rate: float = Field(default=0.01, ge=0, le=1, description="... and at least this flake rate.")
 
 
 class Retention(Strict):
-    builds_days: int = Field(default=730, ge=1)
-    details_days: int = Field(default=90, ge=1)
+    builds_days: int = Field(default=730, ge=1, description="Days builds, metrics documents, alerts and run logs are kept.")
+    details_days: int = Field(default=90, ge=1, description="Days timeline records, issues, test results and samples are kept.")
 
 
 class KeyVault(Strict):
-    url_template: str = "https://{vault}.vault.azure.net"
-    managed_identity_client_id: str | None = None
+    url_template: str = Field(default="https://{vault}.vault.azure.net", description="Key Vault URL; `{vault}` is the name in keyvault://<vault>/<secret>.")
+    managed_identity_client_id: str | None = Field(default=None, description="User-assigned managed identity for Key Vault; null: DefaultAzureCredential.")
 
 
 class Settings(Strict):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 KQL_DIR = Path(__file__).resolve().parent.parent / "kql"
 
@@ -33,6 +34,7 @@ DUCKDB_TYPES: dict[str, str] = {
 _CREATE = re.compile(r"^\.create-merge\s+table\s+(\w+)\s*\((.*?)\)\s*with\s*\(", re.S | re.M)
 _COLUMN = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*$")
 _KEY = re.compile(r"^//\s*key:\s*(.+)$", re.M)
+_RETENTION_CLASS = re.compile(r"^//\s*retention:\s*(details|builds|fixed)\b", re.M)
 _DOCSTRING = re.compile(r'docstring\s*=\s*"([^"]*)"')
 
 
@@ -57,6 +59,17 @@ class TableSchema:
     key: tuple[str, ...]
     docstring: str
     script: str
+    #: `details` keeps settings.retention.details_days, `builds` keeps builds_days, `fixed` keeps
+    #: the file's own period (long-term summaries must outlive the raw rows they summarize).
+    retention_class: str = "builds"
+
+    def retention_days(self, retention: Any) -> int | None:
+        """The soft-delete period in days for this table under *retention* settings (None: the file's own)."""
+        if self.retention_class == "details":
+            return int(retention.details_days)
+        if self.retention_class == "builds":
+            return int(retention.builds_days)
+        return None
 
     @property
     def column_names(self) -> list[str]:
@@ -99,7 +112,10 @@ def parse_table(path: Path) -> TableSchema:
     if "IngestedAt" not in names:
         raise ValueError(f"{path}: every table needs an IngestedAt datetime column for its deduplicating view")
     doc = _DOCSTRING.search(text[match.end() - 10 :])
-    return TableSchema(name, tuple(columns), key, doc.group(1) if doc else "", text)
+    retention = _RETENTION_CLASS.search(text)
+    return TableSchema(
+        name, tuple(columns), key, doc.group(1) if doc else "", text, retention.group(1) if retention else "builds"
+    )
 
 
 @cache

@@ -157,7 +157,13 @@ def _resolve_keyvault(reference: str, vault: str, name: str, version: str | None
     except ResourceNotFoundError:
         raise SecretError(f"secret {reference}: not found in Key Vault {vault}") from None
     except ClientAuthenticationError as exc:
-        raise SecretError(f"secret {reference}: authentication to Key Vault {vault} failed ({type(exc).__name__})") from None
+        # The credential's own message lists every source DefaultAzureCredential tried, over many
+        # lines; the user needs the one decision: which identity this process should run as.
+        raise SecretError(
+            f"secret {reference}: no Azure identity could get a token for Key Vault {vault} "
+            f"({type(exc).__name__}); assign a managed identity (keyvault.managed_identity_client_id), "
+            "set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or run `az login`"
+        ) from None
     except HttpResponseError as exc:
         if exc.status_code == 403:
             raise SecretError(
@@ -166,7 +172,7 @@ def _resolve_keyvault(reference: str, vault: str, name: str, version: str | None
             ) from None
         raise SecretError(f"secret {reference}: Key Vault {vault} answered HTTP {exc.status_code}") from None
     except AzureError as exc:
-        raise SecretError(f"secret {reference}: Key Vault {vault} is unreachable ({type(exc).__name__})") from None
+        raise SecretError(f"secret {reference}: Key Vault {vault} at {url} is unreachable ({type(exc).__name__})") from None
     if not secret.value:
         raise SecretError(f"secret {reference}: Key Vault {vault} returned an empty value")
     return secret.value

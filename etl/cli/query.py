@@ -9,6 +9,7 @@ import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
 from etl.warehouse import open_warehouse
+from etl.warehouse.kusto import typed_parameters
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -41,7 +42,9 @@ def query(
     with user_errors():
         warehouse = open_warehouse(settings)
         try:
-            frame = warehouse.query(text, _parse_params(param or []))
+            # Command-line values are text, as on Kusto's wire: type them by the query's declaration so
+            # `--param n=5` binds a long on the local engine as it does on the cluster.
+            frame = warehouse.query(text, typed_parameters(text, _parse_params(param or [])))
         finally:
             warehouse.close()
     if output == "csv":

@@ -21,4 +21,4 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
         return LocalWarehouse(settings.path(wh.path), read_only=read_only)
     from etl.warehouse.kusto import KustoWarehouse
 
-    return KustoWarehouse(wh)
+    return KustoWarehouse(wh, retention=settings.retention)

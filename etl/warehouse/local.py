@@ -53,7 +53,11 @@ class LocalWarehouse:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb_kql.connect(str(path), read_only=read_only)
+        try:
+            self.con = duckdb_kql.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            # Typically another process (`serve`, a running ETL) holds the file's write lock.
+            raise WarehouseError(f"cannot open local store {path}: {str(exc).splitlines()[0]}") from None
         self._functions = function_definitions()
         # DuckDB connections are not safe to share across threads; the ETL loads from one thread
         # but the report notebooks and serve may query from several.

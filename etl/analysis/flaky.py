@@ -1,0 +1,146 @@
+"""Flaky and broken tests, and flaky jobs, from test results and job records.
+
+A test is *flaky* when it both passed and failed on the same commit (SourceVersion) — a rerun inside
+one run that passed (PassedOnRerun), or a failed attempt and a passed attempt/build on that commit.
+Runs where most tests failed at once (an outage: agent lost, disk full) are excluded first: they
+say nothing about any one test. Thresholds (settings.reports): a test needs `min_results` results,
+flaky evidence on `min_commits` distinct commits, and a flip rate (flaky commits / commits) of at
+least `min_rate`. A test is *broken* when it failed at least `broken_min_failures` times on commits where it
+never passed (every build and retry of that code failed: consistent, not intermittent), on at least as many
+commits as it flipped on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+PASSED = "Passed"
+FAILED_OUTCOMES = ("Failed", "Aborted", "Timeout", "Error")
+
+
+@dataclass(frozen=True)
+class FlakyThresholds:
+    """From settings.reports (flaky_min_results, flaky_min_commits, flaky_min_rate)."""
+
+    min_results: int = 30
+    min_commits: int = 2
+    min_rate: float = 0.01
+    outage_fraction: float = 0.5
+    outage_min_results: int = 10
+    broken_min_failures: int = 3
+
+
+def exclude_outages(results: pd.DataFrame, thresholds: FlakyThresholds = FlakyThresholds()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept results, excluded runs): a run (RunId) with at least `outage_min_results` results of which more
+    than `outage_fraction` failed is an outage."""
+    if results.empty:
+        return results, pd.DataFrame(columns=["Organization", "Project", "RunId", "BuildId", "Results", "Failed"])
+    failed = results["Outcome"].isin(FAILED_OUTCOMES)
+    per_run = results.assign(F=failed).groupby(["Organization", "Project", "RunId"]).agg(
+        BuildId=("BuildId", "first"), Results=("F", "size"), Failed=("F", "sum")
+    ).reset_index()
+    outage = per_run[(per_run["Results"] >= thresholds.outage_min_results) & (per_run["Failed"] > thresholds.outage_fraction * per_run["Results"])]
+    keep = ~results.set_index(["Organization", "Project", "RunId"]).index.isin(outage.set_index(["Organization", "Project", "RunId"]).index)
+    return results[keep], outage.reset_index(drop=True)
+
+
+def test_stats(results: pd.DataFrame, thresholds: FlakyThresholds = FlakyThresholds()) -> pd.DataFrame:
+    """One row per test: results, passes, failures, commits, flaky commits, flip rate and its classification
+    (flaky, broken or ok). Outage runs are excluded first."""
+    cols = ["TestName", "Results", "Passed", "Failed", "PassedOnRerun", "Commits", "FlakyCommits", "FlipRate",
+            "FailRate", "Kind", "FirstSeen", "LastSeen"]
+    kept, _ = exclude_outages(results, thresholds)
+    if kept.empty:
+        return pd.DataFrame(columns=cols)
+    r = kept.assign(
+        IsPass=kept["Outcome"] == PASSED,
+        IsFail=kept["Outcome"].isin(FAILED_OUTCOMES),
+        Rerun=kept["PassedOnRerun"].fillna(False).astype(bool),
+        Commit=kept["SourceVersion"].fillna("").where(kept["SourceVersion"].fillna("") != "", "build:" + kept["BuildId"].astype(str)),
+    )
+    per_commit = r.groupby(["TestName", "Commit"]).agg(
+        AnyPass=("IsPass", "any"), AnyFail=("IsFail", "any"), Failures=("IsFail", "sum"), Rerun=("Rerun", "any"),
+        First=("QueueTime", "min")
+    ).reset_index()
+    per_commit["Flaky"] = (per_commit["AnyPass"] & per_commit["AnyFail"]) | per_commit["Rerun"]
+    per_test = r.groupby("TestName").agg(
+        Results=("IsPass", "size"), Passed=("IsPass", "sum"), Failed=("IsFail", "sum"), PassedOnRerun=("Rerun", "sum"),
+        FirstSeen=("QueueTime", "min"), LastSeen=("QueueTime", "max"),
+    )
+    pc = per_commit.groupby("TestName").agg(Commits=("Commit", "size"), FlakyCommits=("Flaky", "sum"))
+    out = per_test.join(pc).reset_index()
+    out["FlipRate"] = out["FlakyCommits"] / out["Commits"]
+    out["FailRate"] = out["Failed"] / out["Results"]
+    broken = _broken(per_commit, thresholds)
+    out["Kind"] = "ok"
+    flaky = (out["Results"] >= thresholds.min_results) & (out["FlakyCommits"] >= thresholds.min_commits) & (out["FlipRate"] >= thresholds.min_rate)
+    out.loc[flaky, "Kind"] = "flaky"
+    out.loc[out["TestName"].isin(broken), "Kind"] = "broken"
+    return out[cols].sort_values(["FlipRate", "FlakyCommits", "TestName"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+def _broken(per_commit: pd.DataFrame, thresholds: FlakyThresholds) -> set[str]:
+    hard = per_commit[per_commit["AnyFail"] & ~per_commit["AnyPass"] & ~per_commit["Rerun"]]
+    failures = hard.groupby("TestName")["Failures"].sum()
+    hard_commits = hard.groupby("TestName").size()
+    flaky_commits = per_commit[per_commit["Flaky"]].groupby("TestName").size()
+    out = set()
+    for name, n in failures.items():
+        if n >= thresholds.broken_min_failures and hard_commits[name] >= flaky_commits.get(name, 0):
+            out.add(str(name))
+    return out
+
+
+def flaky_tests(stats: pd.DataFrame) -> pd.DataFrame:
+    """The flaky rows of test_stats, highest flip rate first."""
+    return stats[stats["Kind"] == "flaky"].reset_index(drop=True)
+
+
+def broken_tests(stats: pd.DataFrame) -> pd.DataFrame:
+    """The broken rows of test_stats."""
+    return stats[stats["Kind"] == "broken"].reset_index(drop=True)
+
+
+def impact(results: pd.DataFrame, builds: pd.DataFrame, tests: list[str]) -> pd.DataFrame:
+    """Per test: builds that failed while it failed, PRs among them, and the machine minutes of those builds."""
+    cols = ["TestName", "FailedBuilds", "FailedPRs", "MachineMinutes"]
+    if results.empty or builds.empty or not tests:
+        return pd.DataFrame({"TestName": pd.Series(tests, dtype=object), "FailedBuilds": 0, "FailedPRs": 0,
+                             "MachineMinutes": 0.0}, columns=cols)
+    fails = results[results["TestName"].isin(tests) & results["Outcome"].isin(FAILED_OUTCOMES) & ~results["PassedOnRerun"].fillna(False).astype(bool)]
+    b = builds[builds["Result"] == "failed"][["Organization", "Project", "BuildId", "BuildKind", "PullRequestNumber", "DurationSeconds"]]
+    joined = fails[["Organization", "Project", "BuildId", "TestName"]].drop_duplicates().merge(b, on=["Organization", "Project", "BuildId"])
+    rows = []
+    for name in tests:
+        g = joined[joined["TestName"] == name]
+        prs = g[g["BuildKind"] == "PullRequest"]["PullRequestNumber"].nunique()
+        rows.append({"TestName": name, "FailedBuilds": len(g), "FailedPRs": int(prs), "MachineMinutes": float(g["DurationSeconds"].fillna(0).sum() / 60)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def new_flaky(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Tests flaky in *current* stats that were not flaky in *previous* stats."""
+    before = set(previous[previous["Kind"] == "flaky"]["TestName"]) if len(previous) else set()
+    return current[(current["Kind"] == "flaky") & ~current["TestName"].isin(before)].reset_index(drop=True)
+
+
+def flaky_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Jobs (by definition and name) that failed and then succeeded on a retry in the same build; rate over
+    the builds that ran the job, with n."""
+    cols = ["Definition", "Job", "FlakyBuilds", "Builds", "Rate"]
+    if jobs.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["Organization", "Project", "BuildId", "Definition", "Name"]
+    g = jobs.groupby(keys)
+    per = pd.DataFrame({
+        "FailedEarlier": g.apply(lambda x: (x["Result"] == "failed").any() and x["Attempt"].max() > 1, include_groups=False),
+        "FinalPassed": g.apply(lambda x: x.loc[x["Attempt"].idxmax(), "Result"] == "succeeded", include_groups=False),
+    }).reset_index()
+    per["Flaky"] = per["FailedEarlier"] & per["FinalPassed"]
+    out = per.groupby(["Definition", "Name"]).agg(FlakyBuilds=("Flaky", "sum"), Builds=("Flaky", "size")).reset_index()
+    out = out.rename(columns={"Name": "Job"})
+    out["Rate"] = out["FlakyBuilds"] / out["Builds"]
+    out = out[out["FlakyBuilds"] > 0]
+    return out.sort_values(["FlakyBuilds", "Rate"], ascending=False).reset_index(drop=True)[cols]

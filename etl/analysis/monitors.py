@@ -1,0 +1,76 @@
+"""`config/monitors.yaml`: which metrics regression detection watches and how (validated; unknown keys are errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from etl.analysis.detectors import TECHNIQUES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Monitor(_Strict):
+    """One watched metric (a MetricSamples.Metric name, or `build_duration_seconds` from TimelineBuilds)."""
+
+    metric: str
+    lower_is_better: bool = True
+    technique: str | None = Field(default=None, description="baseline, ttest, pelt or kernel; default: defaults.technique")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the technique.")
+    platforms: list[str] = Field(default_factory=list, description="Only these platforms (empty: all).")
+    mode: Literal["alert", "monitor"] = Field(default="alert", description="alert: write Alerts rows; monitor: chart only.")
+    min_points: int | None = Field(default=None, ge=4)
+
+
+class Defaults(_Strict):
+    technique: str = "pelt"
+    args: dict[str, Any] = Field(default_factory=dict)
+    min_points: int = Field(default=20, ge=4)
+
+
+class Monitors(_Strict):
+    """The whole file."""
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    monitors: list[Monitor] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_techniques(self) -> Monitors:
+        for name in [self.defaults.technique, *(m.technique for m in self.monitors if m.technique)]:
+            if name not in TECHNIQUES:
+                raise ValueError(f"unknown technique {name!r}; expected one of {', '.join(sorted(TECHNIQUES))}")
+        return self
+
+    def technique(self, monitor: Monitor) -> tuple[str, dict[str, Any]]:
+        """The technique and its arguments for *monitor* (defaults' args apply only to the default technique)."""
+        if monitor.technique and monitor.technique != self.defaults.technique:
+            return monitor.technique, dict(monitor.args)
+        return self.defaults.technique, {**self.defaults.args, **monitor.args}
+
+    def get(self, metric: str) -> Monitor | None:
+        return next((m for m in self.monitors if m.metric == metric), None)
+
+
+def load_monitors(path: Path | str) -> Monitors:
+    """Read and validate monitors.yaml; ValueError names the file and each bad field in one line."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Monitors.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+            + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        )
+        raise ValueError(f"{path}: {problems}") from None

@@ -1,0 +1,135 @@
+"""Regression detection: metric series per definition × metric × platform, change points, Alerts rows.
+
+A series is the values of one metric for one (organization, project, definition, platform), one point per
+build (the median when a build reported several samples, e.g. memory samples), in build order (timestamp,
+then build id). Each change point found by the monitor's technique becomes an Alerts row whose AlertId is a
+stable hash of (organization, metric, series, first build after the change), so a re-run finds the same
+ids and adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from etl.analysis.detectors import _noise_scale, detect
+from etl.analysis.monitors import Monitor, Monitors
+
+SERIES_KEYS = ["Organization", "Project", "Definition", "Metric", "Platform"]
+BUILD_DURATION = "build_duration_seconds"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric series, points in build order."""
+
+    organization: str
+    project: str
+    definition: str
+    metric: str
+    platform: str
+    points: pd.DataFrame  # BuildId, SourceVersion, Timestamp, Value
+
+    @property
+    def name(self) -> str:
+        return f"{self.project}/{self.definition}/{self.platform or 'any'}"
+
+
+def builds_as_samples(builds: pd.DataFrame) -> pd.DataFrame:
+    """Successful builds' DurationSeconds (TimelineBuilds) as metric rows named build_duration_seconds."""
+    ok = builds[builds["Result"] == "succeeded"] if len(builds) else builds
+    return pd.DataFrame({
+        "Organization": ok.get("Organization"), "Project": ok.get("Project"), "Definition": ok.get("Definition"),
+        "Metric": BUILD_DURATION, "Platform": "", "BuildId": ok.get("BuildId"), "SourceVersion": ok.get("SourceVersion"),
+        "Timestamp": ok.get("FinishTime"), "Value": ok.get("DurationSeconds"),
+    })
+
+
+def series(samples: pd.DataFrame, metrics: list[str] | None = None) -> Iterator[Series]:
+    """Split metric_series.kql rows into series (one point per build), optionally only *metrics*."""
+    if samples.empty:
+        return
+    s = samples if metrics is None else samples[samples["Metric"].isin(metrics)]
+    s = s.assign(Platform=s["Platform"].fillna(""), Definition=s["Definition"].fillna(""))
+    for key, g in s.groupby(SERIES_KEYS, sort=True):
+        points = g.groupby("BuildId").agg(
+            Timestamp=("Timestamp", "min"), Value=("Value", "median"), SourceVersion=("SourceVersion", "first")
+        ).reset_index().sort_values(["Timestamp", "BuildId"]).reset_index(drop=True)
+        points = points[points["Value"].notna()].reset_index(drop=True)
+        yield Series(*key, points=points)  # type: ignore[arg-type]
+
+
+def alert_id(organization: str, metric: str, series_name: str, build_after: int) -> str:
+    """Stable id: the same change found again is the same alert."""
+    text = f"{organization}|{metric}|{series_name}|{int(build_after)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _direction(pct: float, lower_is_better: bool) -> str:
+    if pct == 0:
+        return "change"
+    worse = pct > 0 if lower_is_better else pct < 0
+    return "regression" if worse else "improvement"
+
+
+def changes(
+    s: Series, monitor: Monitor, monitors: Monitors, detected_at: datetime | None = None, window: int = 20
+) -> list[dict]:
+    """Alerts rows (dicts for the Alerts table) for the change points of one series."""
+    technique, args = monitors.technique(monitor)
+    min_points = monitor.min_points or monitors.defaults.min_points
+    values = s.points["Value"].to_numpy(dtype=float)
+    if len(values) < min_points:
+        return []
+    idx = detect(values, technique, **args)
+    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
+    scale = _noise_scale(values)
+    edges = [0, *idx, len(values)]
+    rows = []
+    for k, i in enumerate(idx):
+        before = values[max(edges[k], i - window) : i]
+        after = values[i : min(edges[k + 2], i + window)]
+        b, a = float(np.median(before)), float(np.median(after))
+        pct = (a - b) / abs(b) * 100 if b else 0.0
+        p_before, p_after = s.points.iloc[i - 1], s.points.iloc[i]
+        rows.append({
+            "AlertId": alert_id(s.organization, s.metric, s.name, int(p_after["BuildId"])),
+            "Kind": "regression", "Metric": s.metric, "Series": s.name,
+            "Organization": s.organization, "Project": s.project, "Definition": s.definition, "Platform": s.platform,
+            "Technique": technique, "DetectedAt": detected_at, "ChangeAt": p_after["Timestamp"],
+            "BuildBefore": int(p_before["BuildId"]), "BuildAfter": int(p_after["BuildId"]),
+            "CommitBefore": str(p_before["SourceVersion"] or ""), "CommitAfter": str(p_after["SourceVersion"] or ""),
+            "Before": b, "After": a, "ChangePercent": round(pct, 3),
+            "Direction": _direction(pct, monitor.lower_is_better), "Score": round(abs(a - b) / scale, 3),
+            "Status": "open", "Resolution": "", "Url": "",
+            "Details": {"index": int(i), "points": len(values), "args": args, "mode": monitor.mode},
+            "IngestedAt": detected_at,
+        })
+    return rows
+
+
+def detect_regressions(samples: pd.DataFrame, monitors: Monitors, detected_at: datetime | None = None) -> pd.DataFrame:
+    """Every change of every monitored series (alert and monitor-only; see the Details.mode / `mode` column)."""
+    rows: list[dict] = []
+    for s in series(samples, [m.metric for m in monitors.monitors]):
+        monitor = monitors.get(s.metric)
+        if monitor is None or (monitor.platforms and s.platform not in monitor.platforms):
+            continue
+        rows.extend(changes(s, monitor, monitors, detected_at))
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return pd.DataFrame(columns=["AlertId", "Metric", "Series", "BuildAfter", "ChangePercent", "Direction", "mode"])
+    out["mode"] = [d["mode"] for d in out["Details"]]
+    return out
+
+
+def to_alert_rows(changes_frame: pd.DataFrame) -> list[dict]:
+    """The changes that are alerts (mode alert), as rows for the Alerts table."""
+    if changes_frame.empty:
+        return []
+    return changes_frame[changes_frame["mode"] == "alert"].drop(columns=["mode"]).to_dict(orient="records")

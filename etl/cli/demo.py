@@ -1,0 +1,74 @@
+"""`ci-telemetry demo`: the whole product on this machine — simulated organization → ETL → alerts → reports."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import typer
+
+from etl.cli.common import DEFAULT_CONFIG_PATH, ConfigOption, fail, load_settings, user_errors
+
+
+def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
+    """Apply the schema, run the ETL, detect regressions into Alerts, render the reports; prints index.html's path last.
+
+    Example: ci-telemetry demo && xdg-open reports/index.html
+    """
+    from rich.console import Console
+
+    from etl.analysis.alerts import detect_and_record
+    from etl.analysis.data import Period
+    from etl.reports.render import render_reports
+    from etl.run import RunOptions, run_etl
+    from etl.warehouse import open_warehouse
+
+    console = Console(stderr=True, highlight=False)
+    say = lambda message: console.print(message, markup=False)  # noqa: E731
+    settings = load_settings(config)
+    t0 = time.monotonic()
+    with user_errors():
+        warehouse = open_warehouse(settings)
+        try:
+            changes = warehouse.apply_schema()
+        finally:
+            warehouse.close()
+        say(f"schema: {len(changes)} change(s)")
+        last = {"at": 0.0}
+
+        def etl_progress(what: str, n: int) -> None:
+            if time.monotonic() - last["at"] > 2:
+                last["at"] = time.monotonic()
+                say(f"etl: {what} {n}")
+
+        summary = run_etl(settings, RunOptions(), etl_progress)
+        say(f"etl: {sum(summary.loaded.values())} rows loaded, {summary.quarantined} quarantined, "
+            f"{len(summary.errors)} error(s) in {summary.duration_seconds:.1f} s")
+        for err in summary.errors:
+            say(f"etl error: {err}")
+        if summary.failed:
+            fail("the ETL failed for a source; see the errors above", code=1)
+        # Detection looks at all the history the sources hold, the report at the recent half with the half
+        # before it as "last period", so the summary's changes compare two real periods.
+        history = max((getattr(s, "days", 0) for s in settings.sources), default=0) or settings.reports.days
+        report_days = max(1, min(settings.reports.days, history // 2)) if history >= 2 else settings.reports.days
+        warehouse = open_warehouse(settings)
+        try:
+            period = Period.last_days(history + 1)
+            found, new, known = detect_and_record(warehouse, settings.path(settings.reports.monitors), period)
+        except ValueError as exc:
+            fail(str(exc))
+        finally:
+            warehouse.close()
+        n_reg = int((found["Direction"] == "regression").sum()) if len(found) else 0
+        say(f"detect: {len(found)} change(s), {n_reg} regression(s); {new} new alert(s), {known} already known")
+        run = render_reports(config or DEFAULT_CONFIG_PATH, days=report_days, progress=say)
+    say(f"demo finished in {timedelta(seconds=round(time.monotonic() - t0))}")
+    if not run.ok:
+        typer.echo(str(run.index))
+        fail("some reports failed; see above", code=1)
+    typer.echo(str(run.index))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

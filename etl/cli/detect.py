@@ -1,0 +1,37 @@
+"""`ci-telemetry detect`: change points of a series read from standard input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from etl.analysis.detectors import DEFAULT_TECHNIQUE, TECHNIQUES, detect
+from etl.cli.common import fail
+
+
+def detect_command(
+    technique: Annotated[
+        str, typer.Option("--technique", "-t", help=f"One of: {', '.join(sorted(TECHNIQUES))}.")
+    ] = DEFAULT_TECHNIQUE,
+) -> None:
+    """Read a JSON list of numbers on stdin; print the change-point indices (first index after each change) as JSON.
+
+    Example: echo '[1,1,1,1,1,1,1,1,5,5,5,5,5,5,5,5]' | ci-telemetry detect --technique pelt
+    """
+    if technique not in TECHNIQUES:
+        fail(f"--technique {technique!r}: expected one of {', '.join(sorted(TECHNIQUES))}")
+    text = sys.stdin.read()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"stdin: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); expected a list of numbers")
+    if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        fail("stdin: expected a JSON list of numbers, e.g. [1, 2.5, 3]")
+    typer.echo(json.dumps(detect([float(v) for v in values], technique)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(detect_command)

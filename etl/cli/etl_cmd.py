@@ -1,0 +1,86 @@
+"""`ci-telemetry etl`: pull what is new from every configured source and load it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from etl.cli.common import ConfigOption, fail, load_settings, user_errors
+from etl.run import RunOptions, RunSummary, run_etl
+from etl.stage.outbox import TABLE_ORDER
+from etl.warehouse.rows import to_utc_naive
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return to_utc_naive(value)
+    except (TypeError, ValueError):
+        fail(f"--since {value!r}: expected a date or datetime such as 2026-11-01 or 2026-11-01T06:00:00Z")
+
+
+def render_summary(summary: RunSummary, console: Console) -> None:
+    """The end-of-run tables: rows per table, then per source and project."""
+    rows = Table(title=f"ETL run {summary.run_id}" + (" (dry run: nothing loaded)" if summary.dry_run else ""))
+    rows.add_column("Table")
+    rows.add_column("Rows staged", justify="right")
+    rows.add_column("Rows loaded", justify="right")
+    for table in TABLE_ORDER:
+        rows.add_row(table, str(summary.staged.get(table, 0)), str(summary.loaded.get(table, 0)))
+    console.print(rows)
+    sources = Table()
+    for col in ("Source", "Project", "Batches", "Builds", "Quarantined", "Status"):
+        sources.add_column(col, justify="right" if col in ("Batches", "Builds", "Quarantined") else "left")
+    for o in summary.outcomes:
+        sources.add_row(o.source, o.project, str(o.batches), str(o.builds), str(o.quarantined), o.status)
+    console.print(sources)
+    console.print(f"quarantined: {summary.quarantined}  errors: {len(summary.errors)}  "
+                  f"duration: {summary.duration_seconds:.1f} s", highlight=False)
+
+
+def etl(
+    since: Annotated[str | None, typer.Option(help="Read builds finished since this date, overriding the "
+                                                   "watermark (e.g. 2026-11-01).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Extract, normalize and stage; load nothing.")] = False,
+    summary_file: Annotated[Path | None, typer.Option(help="Also write the run summary as Markdown here.")] = None,
+    config: ConfigOption = None,  # type: ignore[assignment]
+) -> None:
+    """Pull new builds, timelines, tests and metrics from every source, stage them in the outbox, load them.
+
+    Each batch is staged (data/staging/outbox) before it loads; the watermark moves only once all
+    its tables are loaded. Exits non-zero when a source failed; the other sources still load.
+
+    Example: ci-telemetry etl --since 2026-11-01 --summary-file etl-summary.md
+    """
+    settings = load_settings(config)
+    options = RunOptions(since=_parse_since(since), dry_run=dry_run)
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False)
+    bars = Progress(TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed:>9,.0f}"),
+                    TimeElapsedColumn(), console=err, transient=True)
+    with user_errors(), bars as progress:
+        tasks = {k: progress.add_task(k, total=None) for k in ("builds", "timelines", "tests", "rows")}
+
+        def advance(kind: str, n: int) -> None:
+            if kind in tasks:
+                progress.advance(tasks[kind], n)
+
+        summary = run_etl(settings, options, progress=advance,
+                          on_error=lambda line: progress.console.print(f"error: {line}", markup=False, soft_wrap=True))
+    render_summary(summary, out)
+    if summary_file is not None:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(summary.markdown(), encoding="utf-8")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("etl")(etl)

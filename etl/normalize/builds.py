@@ -1,0 +1,339 @@
+"""Builds and their timelines → TimelineBuilds, TimelineRecords and TimelineIssues rows.
+
+A record is one execution: keyed by (RecordId, Attempt), it appears once however many timelines
+(latest and previous attempts) list it. Its `Path` is the dotted, zero-padded `order` of every
+ancestor from the root (`0001.0002.0003`), built across all timelines of the build because a
+previous-attempt timeline may be a partial patch without its root records.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from etl.classify import signature
+from etl.normalize.context import NormalizeContext, describe_validation_error
+from etl.sources.azure_devops.models import Build, TimelineRecord
+
+_KINDS = {
+    "pullrequest": "PullRequest",
+    "individualci": "Rolling",
+    "batchedci": "Rolling",
+    "schedule": "Scheduled",
+    "manual": "Manual",
+}
+_FAILED = {"failed", "canceled", "abandoned"}
+
+
+def build_kind(reason: str | None) -> str:
+    """PullRequest, Rolling (CI), Scheduled, Manual or Other, from a build's `reason`."""
+    return _KINDS.get((reason or "").lower(), "Other")
+
+
+def _branch(value: Any) -> str | None:
+    if not value:
+        return None
+    text = str(value)
+    return text if text.startswith("refs/") else f"refs/heads/{text}"
+
+
+def pull_request(build: Build) -> tuple[str | None, int | None]:
+    """(TargetBranch, PullRequestNumber) from the build's parameters JSON or its triggerInfo."""
+    params: dict[str, Any] = {}
+    if build.parameters:
+        try:
+            loaded = json.loads(build.parameters)
+            params = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            params = {}
+    trig = build.triggerInfo or {}
+    target = params.get("system.pullRequest.targetBranch") or trig.get("pr.targetBranch")
+    number: Any = params.get("system.pullRequest.pullRequestNumber") or trig.get("pr.number")
+    branch = build.sourceBranch or ""
+    if number is None and branch.startswith("refs/pull/"):
+        number = branch.split("/")[2]
+    try:
+        pr = int(number) if number not in (None, "") else None
+    except (TypeError, ValueError):
+        pr = None
+    if build_kind(build.reason) != "PullRequest" and not target:
+        # A rolling/manual/scheduled build "targets" the branch it built: one filter column for all kinds.
+        return _branch(build.sourceBranch), pr
+    return _branch(target), pr
+
+
+def definition_name(build: Build) -> str | None:
+    """`path\\name` with the root folder omitted (`ci\\main`, or `main` at the root)."""
+    if build.definition is None:
+        return None
+    folder = (build.definition.path or "").strip("\\")
+    return f"{folder}\\{build.definition.name}" if folder else build.definition.name
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+@dataclass
+class BuildFacts:
+    """The build's values every fact row of it carries (denormalized filter columns)."""
+
+    organization: str
+    project: str
+    build_id: int
+    source_version: str | None
+    filters: dict[str, Any]
+    finish_time: datetime | None
+
+
+def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) -> tuple[dict[str, Any], BuildFacts]:
+    """One TimelineBuilds row and the facts its other rows denormalize; raises ValidationError."""
+    build = Build.model_validate(raw)
+    target, pr = pull_request(build)
+    kind = build_kind(build.reason)
+    definition = definition_name(build)
+    filters = {
+        "DefinitionId": build.definition.id if build.definition else None,
+        "Definition": definition,
+        "SourceBranch": build.sourceBranch,
+        "TargetBranch": target,
+        "BuildKind": kind,
+        "QueueTime": _iso(build.queueTime),
+    }
+    requested = build.requestedFor.uniqueName or build.requestedFor.displayName if build.requestedFor else None
+    row = {
+        "Organization": ctx.organization,
+        "Project": project,
+        "BuildId": build.id,
+        "BuildNumber": build.buildNumber,
+        "DefinitionId": filters["DefinitionId"],
+        "Definition": definition,
+        "Repository": build.repository.name if build.repository else None,
+        "Reason": build.reason,
+        "BuildKind": kind,
+        "Status": build.status,
+        "Result": build.result,
+        "QueueTime": filters["QueueTime"],
+        "StartTime": _iso(build.startTime),
+        "FinishTime": _iso(build.finishTime),
+        "QueueSeconds": _seconds(build.queueTime, build.startTime),
+        "DurationSeconds": _seconds(build.startTime, build.finishTime),
+        "SourceBranch": build.sourceBranch,
+        "TargetBranch": target,
+        "PullRequestNumber": pr,
+        "SourceVersion": build.sourceVersion,
+        "RequestedFor": ctx.scrubber.pseudonymize(requested),
+        "QueueName": build.queue.name if build.queue else None,
+        "Tags": json.dumps(sorted(build.tags)),
+        "Attempts": 1,
+        "LastChangedDate": _iso(build.lastChangedDate),
+        "Url": ctx.scrubber.redact(build.web_url),
+        "IngestedAt": ctx.ingested_iso,
+    }
+    facts = BuildFacts(ctx.organization, project, build.id, build.sourceVersion, filters, build.finishTime)
+    return row, facts
+
+
+def validation_issue_rows(ctx: NormalizeContext, facts: BuildFacts, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Build validation results as TimelineIssues rows (RecordId "", Category ValidationResult)."""
+    rows = []
+    for index, item in enumerate(raw.get("validationResults") or []):
+        if not isinstance(item, dict):
+            continue
+        message = ctx.scrubber.redact(item.get("message"))
+        kind = (item.get("result") or "").lower() or None
+        row = _issue_base(ctx, facts, "", 1, index, None, "", None, None, None)
+        row.update({"Type": kind, "Category": "ValidationResult", "Message": message})
+        _classify_issue(ctx, row, message, kind, None, None, "failed")
+        rows.append(row)
+    return rows
+
+
+def _issue_base(ctx: NormalizeContext, facts: BuildFacts, record_id: str, attempt: int, index: int,
+                timeline_id: str | None, path: str, name: str | None, rtype: str | None,
+                task: str | None) -> dict[str, Any]:
+    return {
+        "Organization": facts.organization,
+        "Project": facts.project,
+        "BuildId": facts.build_id,
+        "RecordId": record_id,
+        "Attempt": attempt,
+        "IssueIndex": index,
+        "TimelineId": timeline_id,
+        "Path": path,
+        "RecordName": name,
+        "RecordType": rtype,
+        "TaskName": task,
+        **facts.filters,
+        "IngestedAt": ctx.ingested_iso,
+    }
+
+
+def _classify_issue(ctx: NormalizeContext, row: dict[str, Any], message: str | None, kind: str | None,
+                    task: str | None, record: str | None, result: str | None, exit_code: str | None = None) -> None:
+    if kind == "error":
+        c = ctx.classifier.classify(message=message, task_name=task, record_name=record, result=result,
+                                    exit_code=exit_code)
+        row.update({"Bucket": c.bucket, "FailureCategory": c.category, "FailureOrigin": c.origin,
+                    "RuleId": c.rule_id, "Signature": c.signature})
+    else:
+        row["Signature"] = signature(message)
+
+
+def name_masker(pseudonymize: Callable[[str], str | None], names: set[str | None]) -> Callable[[Any], Any]:
+    """Replaces the build's agent names inside texts with their pseudonyms (tool output often prints them)."""
+    known = sorted({n for n in names if n and len(n) >= 3}, key=len, reverse=True)
+    if not known:
+        return lambda value: value
+    pattern = re.compile("|".join(re.escape(n) for n in known), re.IGNORECASE)
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(lambda m: pseudonymize(m.group(0)) or "", value)
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    return mask
+
+
+def _paths(records: list[TimelineRecord]) -> dict[str, str]:
+    """Dotted zero-padded order path of every record id, from the highest known ancestor."""
+    parent = {}
+    order = {}
+    for r in records:
+        if r.id not in parent:  # the latest timeline (listed first) wins
+            parent[r.id] = r.parentId
+            order[r.id] = r.order or 0
+    paths: dict[str, str] = {}
+
+    def path(rid: str) -> str:
+        chain = []
+        cur: str | None = rid
+        seen = set()
+        while cur is not None and cur in order and cur not in seen:
+            if cur in paths:
+                chain.append(paths[cur])
+                break
+            seen.add(cur)
+            chain.append(f"{order[cur]:04d}")
+            cur = parent[cur]
+        text = ".".join(reversed(chain))
+        paths[rid] = text
+        return text
+
+    for rid in order:
+        if rid not in paths:
+            path(rid)
+    return paths
+
+
+def normalize_timelines(
+    ctx: NormalizeContext, facts: BuildFacts, timelines: list[tuple[str | None, list[dict[str, Any]]]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(TimelineRecords rows, TimelineIssues rows, max attempt) from the latest timeline first, then previous ones.
+
+    A record that fails validation is quarantined and skipped; the others load.
+    """
+    parsed: list[tuple[str | None, TimelineRecord]] = []
+    for timeline_id, records in timelines:
+        for raw in records or []:
+            try:
+                parsed.append((timeline_id, TimelineRecord.model_validate(raw)))
+            except ValidationError as exc:
+                field, reason = describe_validation_error(exc)
+                rid = raw.get("id") if isinstance(raw, dict) else None
+                ctx.quarantine(ctx.source, f"build {facts.build_id} timeline record {rid}", field, reason, raw)
+    paths = _paths([r for _, r in parsed])
+    record_rows: list[dict[str, Any]] = []
+    issue_rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    max_attempt = 1
+    scrub = ctx.scrubber
+    mask_names = name_masker(scrub.pseudonymize, {r.workerName for _, r in parsed})
+    for timeline_id, rec in parsed:
+        key = (rec.id, rec.attempt)
+        if key in seen:
+            continue
+        seen.add(key)
+        max_attempt = max(max_attempt, rec.attempt)
+        path = paths.get(rec.id, "")
+        task_name = rec.task.name if rec.task else None
+        name = scrub.redact(rec.name)
+        row = {
+            "Organization": facts.organization,
+            "Project": facts.project,
+            "BuildId": facts.build_id,
+            "RecordId": rec.id,
+            "Attempt": rec.attempt,
+            "TimelineId": timeline_id,
+            "ParentId": rec.parentId,
+            "Type": rec.type,
+            "Name": name,
+            "Identifier": scrub.redact(rec.identifier),
+            "Path": path,
+            "RecordOrder": rec.order,
+            "State": rec.state,
+            "Result": rec.result,
+            "ResultCode": scrub.redact(rec.resultCode),
+            "StartTime": _iso(rec.startTime),
+            "FinishTime": _iso(rec.finishTime),
+            "DurationSeconds": _seconds(rec.startTime, rec.finishTime),
+            "WorkerName": scrub.pseudonymize(rec.workerName),
+            "QueueId": rec.queueId,
+            "TaskId": rec.task.id if rec.task else None,
+            "TaskName": task_name,
+            "TaskVersion": rec.task.version if rec.task else None,
+            "ErrorCount": rec.errorCount,
+            "WarningCount": rec.warningCount,
+            "LogId": rec.log.id if rec.log else None,
+            "LogUrl": scrub.redact(rec.log.url) if rec.log else None,
+            "ChangeId": rec.changeId,
+            "LastModified": _iso(rec.lastModified),
+            **facts.filters,
+            "IngestedAt": ctx.ingested_iso,
+        }
+        first_error = None
+        for index, issue in enumerate(rec.issues):
+            message = scrub.redact(mask_names(issue.message))
+            kind = (issue.type or "").lower() or None
+            data = mask_names(issue.data or {})
+            line = data.get("logFileLineNumber")
+            try:
+                log_line = int(line) if line not in (None, "") else None
+            except (TypeError, ValueError):
+                log_line = None
+            irow = _issue_base(ctx, facts, rec.id, rec.attempt, index, timeline_id, path, name, rec.type, task_name)
+            irow.update({
+                "Type": kind,
+                "Category": issue.category,
+                "Message": message,
+                "LogLine": log_line,
+                "Data": json.dumps(scrub.scrub_data(data), sort_keys=True) if issue.data is not None else None,
+            })
+            _classify_issue(ctx, irow, message, kind, task_name, name, rec.result, data.get("code"))
+            if kind == "error" and first_error is None:
+                first_error = irow
+            issue_rows.append(irow)
+        if first_error is not None:
+            row.update({k: first_error.get(k) for k in ("FailureCategory", "FailureOrigin", "Signature")})
+        elif (rec.result or "").lower() in _FAILED:
+            c = ctx.classifier.classify(task_name=task_name, record_name=name, result=rec.result,
+                                        message=scrub.redact(rec.resultCode))
+            row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
+        record_rows.append(row)
+    return record_rows, issue_rows, max_attempt

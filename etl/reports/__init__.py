@@ -1,0 +1,1 @@
+"""Report rendering: papermill notebooks → self-contained HTML, and the index page."""

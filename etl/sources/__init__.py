@@ -1,0 +1,1 @@
+"""Sources the ETL reads: Azure DevOps organizations (REST), uploaded metrics documents, an inbox directory."""

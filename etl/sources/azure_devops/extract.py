@@ -1,0 +1,199 @@
+"""Pull what a batch needs from one Azure DevOps project: builds, every timeline, tests, uploaded metrics.
+
+Per build, requests run in order (latest timeline → previous-attempt timelines → test runs →
+results → artifacts) and builds run in parallel on a pool bounded by `max_parallel_requests`, so
+the organization never sees more concurrent requests than configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from etl.sources.azure_devops.client import AdoClient, NotFound
+from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
+
+Progress = Callable[[str, int], None]
+
+
+def _noop(_: str, __: int) -> None:
+    return None
+
+
+@dataclass
+class BuildBundle:
+    """Everything read for one build, raw as the API returned it."""
+
+    project: str
+    build: dict[str, Any]
+    #: (timeline id, records) — the latest timeline first, then each previous attempt's.
+    timelines: list[tuple[str | None, list[dict[str, Any]]]] = field(default_factory=list)
+    test_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: run id -> results of that run
+    test_results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    metrics: list[MetricsDocument] = field(default_factory=list)
+
+    @property
+    def build_id(self) -> int:
+        return int(self.build["id"])
+
+    def to_raw(self) -> dict[str, Any]:
+        """The bundle as one JSON-able object (what the outbox stages as raw pages)."""
+        return {
+            "project": self.project,
+            "build": self.build,
+            "timelines": [{"id": tid, "records": recs} for tid, recs in self.timelines],
+            "test_runs": self.test_runs,
+            "test_results": {str(k): v for k, v in self.test_results.items()},
+            "metrics": [{"artifact": d.artifact, "file": d.file_name, "body": d.body, "error": d.error}
+                        for d in self.metrics],
+        }
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> BuildBundle:
+        """Inverse of to_raw."""
+        return cls(
+            project=raw["project"],
+            build=raw["build"],
+            timelines=[(t.get("id"), t.get("records") or []) for t in raw.get("timelines", [])],
+            test_runs=raw.get("test_runs", []),
+            test_results={int(k): v for k, v in raw.get("test_results", {}).items()},
+            metrics=[MetricsDocument(m["artifact"], m["file"], m.get("body"), m.get("error"))
+                     for m in raw.get("metrics", [])],
+        )
+
+
+def _iso_z(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AzureDevOpsExtractor:
+    """Reads builds and their details for one organization through an AdoClient."""
+
+    def __init__(
+        self,
+        client: AdoClient,
+        *,
+        definitions: list[int] | None = None,
+        branches: list[str] | None = None,
+        opt_out_definitions: list[int] | None = None,
+        page_size: int = 200,
+        test_results: bool = True,
+        metrics_artifacts: list[str] | None = None,
+        max_parallel_requests: int = 8,
+        results_page_size: int = 1000,
+        progress: Progress = _noop,
+    ) -> None:
+        self.client = client
+        self.definitions = list(definitions or [])
+        self.branches = set(branches or [])
+        self.opt_out = set(opt_out_definitions or [])
+        self.page_size = page_size
+        self.test_results = test_results
+        self.metrics_artifacts = list(metrics_artifacts or [])
+        self.max_parallel = max_parallel_requests
+        self.results_page_size = results_page_size
+        self.progress = progress
+
+    def wanted(self, build: dict[str, Any]) -> bool:
+        """Whether a listed build is in scope: definition and branch filters, opt-outs."""
+        definition = (build.get("definition") or {}).get("id")
+        if definition in self.opt_out:
+            return False
+        if self.definitions and definition not in self.definitions:
+            return False
+        return not (self.branches and build.get("sourceBranch") not in self.branches)
+
+    def list_builds(self, project: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
+        """Pages of completed builds finished at or after *since*, oldest first, in scope only."""
+        params: dict[str, Any] = {
+            "queryOrder": "finishTimeAscending",
+            "minTime": _iso_z(since),
+            "statusFilter": "completed",
+            "$top": self.page_size,
+        }
+        if self.definitions:
+            params["definitions"] = ",".join(str(d) for d in self.definitions if d not in self.opt_out)
+        if len(self.branches) == 1:
+            params["branchName"] = next(iter(self.branches))
+        url = self.client.url(project, "_apis/build/builds")
+        for page in self.client.pages_by_continuation(url, params):
+            yield [b for b in page if self.wanted(b)]
+
+    def bundles(self, project: str, builds: list[dict[str, Any]]) -> list[BuildBundle]:
+        """Details of *builds*, fetched in parallel, returned in the input order."""
+        if not builds:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(builds)),
+                                thread_name_prefix="ado-extract") as pool:
+            return list(pool.map(lambda b: self.bundle(project, b), builds))
+
+    def bundle(self, project: str, build: dict[str, Any]) -> BuildBundle:
+        """Every timeline, test run, test result and metrics document of one build."""
+        bundle = BuildBundle(project, build)
+        build_id = bundle.build_id
+        base = f"_apis/build/builds/{build_id}"
+        try:
+            latest, _ = self.client.get_json(self.client.url(project, f"{base}/timeline"))
+        except NotFound:
+            latest = None
+        latest = latest if isinstance(latest, dict) else {}
+        records = latest.get("records") if isinstance(latest.get("records"), list) else []
+        bundle.timelines.append((latest.get("id"), records))
+        previous: list[str] = []
+        for rec in records:
+            attempts = rec.get("previousAttempts") if isinstance(rec, dict) else None
+            for prev in attempts if isinstance(attempts, list) else []:
+                tid = prev.get("timelineId") if isinstance(prev, dict) else None
+                if tid and tid not in previous and tid != latest.get("id"):
+                    previous.append(tid)
+        for tid in previous:
+            try:
+                body, _ = self.client.get_json(self.client.url(project, f"{base}/timeline/{tid}"))
+            except NotFound:
+                continue
+            recs = body.get("records") if isinstance(body, dict) else None
+            bundle.timelines.append((tid, recs if isinstance(recs, list) else []))
+        self.progress("timelines", len(bundle.timelines))
+        if self.test_results:
+            self._tests(project, bundle)
+        for name in self.metrics_artifacts:
+            self._metrics(project, bundle, name)
+        self.progress("builds", 1)
+        return bundle
+
+    def _tests(self, project: str, bundle: BuildBundle) -> None:
+        runs_url = self.client.url(project, "_apis/test/runs")
+        body, _ = self.client.get_json(
+            runs_url, {"buildUri": f"vstfs:///Build/Build/{bundle.build_id}", "includeRunDetails": "true"})
+        bundle.test_runs = list((body or {}).get("value") or [])
+        for run in bundle.test_runs:
+            run_id = run.get("id") if isinstance(run, dict) else None
+            if run_id is None:
+                continue
+            url = self.client.url(project, f"_apis/test/Runs/{run_id}/results")
+            results: list[dict[str, Any]] = []
+            for page in self.client.pages_by_skip(url, {"detailsToInclude": "SubResults"}, self.results_page_size):
+                results.extend(page)
+            bundle.test_results[int(run_id)] = results
+            self.progress("tests", len(results))
+
+    def _metrics(self, project: str, bundle: BuildBundle, artifact: str) -> None:
+        url = self.client.url(project, f"_apis/build/builds/{bundle.build_id}/artifacts")
+        try:
+            body, _ = self.client.get_json(url, {"artifactName": artifact})
+        except NotFound:
+            return  # this build uploaded no metrics
+        if isinstance(body, dict) and "value" in body:  # a listing instead of one artifact
+            body = next((a for a in body.get("value") or [] if a.get("name") == artifact), None)
+        download = ((body or {}).get("resource") or {}).get("downloadUrl") if isinstance(body, dict) else None
+        if not download:
+            return
+        try:
+            response = self.client.get(download, {"api-version": None} if download.startswith("http") else None)
+        except NotFound:
+            return
+        bundle.metrics.extend(read_metrics_zip(artifact, response.content))

@@ -1,0 +1,319 @@
+"""Pydantic models of the Azure DevOps payloads the ETL reads.
+
+Only the fields used are declared; every other field is allowed and ignored, so API additions never
+break a run. Validators absorb the variants real captures show: ids sent as strings, `durationInMs`
+a float or absent, `records: null`, 7-digit fractional seconds, `0001-01-01` placeholders for
+"never", `previousAttempts: ""`, and `task` serialized as PowerShell's `@{id=..; name=..}` text.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
+
+
+def _never_is_none(value: Any) -> Any:
+    # Azure DevOps writes DateTime.MinValue for "not set".
+    if isinstance(value, str) and value.startswith("0001-01-01"):
+        return None
+    if value == "":
+        return None
+    return value
+
+
+class Ref(Lenient):
+    id: str | None = None
+    name: str | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+class IdentityRef(Lenient):
+    displayName: str | None = None
+    uniqueName: str | None = None
+
+
+class Definition(Lenient):
+    id: int
+    name: str | None = None
+    path: str | None = None
+
+
+class Repository(Lenient):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+
+
+class Queue(Lenient):
+    id: int | None = None
+    name: str | None = None
+    pool: Ref | None = None
+
+
+class ValidationResult(Lenient):
+    result: str | None = None
+    message: str | None = None
+
+
+class Build(Lenient):
+    """One item of `_apis/build/builds` (or `_apis/build/builds/{id}`)."""
+
+    id: int
+    buildNumber: str | None = None
+    status: str | None = None
+    result: str | None = None
+    reason: str | None = None
+    queueTime: datetime | None = None
+    startTime: datetime | None = None
+    finishTime: datetime | None = None
+    lastChangedDate: datetime | None = None
+    sourceBranch: str | None = None
+    sourceVersion: str | None = None
+    definition: Definition | None = None
+    project: Ref | None = None
+    repository: Repository | None = None
+    queue: Queue | None = None
+    requestedFor: IdentityRef | None = None
+    tags: list[str] = Field(default_factory=list)
+    parameters: str | None = None
+    triggerInfo: dict[str, Any] = Field(default_factory=dict)
+    validationResults: list[ValidationResult] = Field(default_factory=list)
+    uri: str | None = None
+    url: str | None = None
+    links: dict[str, Any] = Field(default_factory=dict, alias="_links")
+
+    @field_validator("queueTime", "startTime", "finishTime", "lastChangedDate", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return _never_is_none(value)
+
+    @field_validator("tags", "validationResults", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return value or []
+
+    @field_validator("triggerInfo", "links", mode="before")
+    @classmethod
+    def _dicts(cls, value: Any) -> Any:
+        return value or {}
+
+    @property
+    def web_url(self) -> str | None:
+        web = self.links.get("web") if isinstance(self.links, dict) else None
+        return (web or {}).get("href") if isinstance(web, dict) else self.url
+
+
+class Issue(Lenient):
+    type: str | None = None
+    category: str | None = None
+    message: str | None = None
+    data: dict[str, Any] | None = None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
+
+
+class TaskRef(Lenient):
+    id: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+_PS_HASH = re.compile(r"(\w+)=([^;}]*)")
+
+
+class PreviousAttempt(Lenient):
+    attempt: int
+    timelineId: str | None = None
+    recordId: str | None = None
+
+
+class LogRef(Lenient):
+    id: int | None = None
+    url: str | None = None
+
+
+class TimelineRecord(Lenient):
+    """One record of a timeline (Stage, Phase, Job, Task, Checkpoint, ...)."""
+
+    id: str
+    parentId: str | None = None
+    type: str | None = None
+    name: str | None = None
+    identifier: str | None = None
+    order: int | None = None
+    state: str | None = None
+    result: str | None = None
+    resultCode: str | None = None
+    startTime: datetime | None = None
+    finishTime: datetime | None = None
+    lastModified: datetime | None = None
+    workerName: str | None = None
+    queueId: int | None = None
+    changeId: int | None = None
+    errorCount: int | None = None
+    warningCount: int | None = None
+    attempt: int = 1
+    previousAttempts: list[PreviousAttempt] = Field(default_factory=list)
+    task: TaskRef | None = None
+    log: LogRef | None = None
+    issues: list[Issue] = Field(default_factory=list)
+
+    @field_validator("startTime", "finishTime", "lastModified", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return _never_is_none(value)
+
+    @field_validator("previousAttempts", "issues", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else []
+
+    @field_validator("attempt", mode="before")
+    @classmethod
+    def _attempt(cls, value: Any) -> Any:
+        return 1 if value in (None, "", 0) else value
+
+    @field_validator("task", "log", mode="before")
+    @classmethod
+    def _task(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # PowerShell-serialized hashtable, as some captured payloads hold.
+            return {k: v.strip() for k, v in _PS_HASH.findall(value)} or None
+        return value
+
+
+class Timeline(Lenient):
+    id: str | None = None
+    changeId: int | None = None
+    records: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _records(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else []
+
+
+class StageReference(Lenient):
+    stageName: str | None = None
+    attempt: int | None = None
+
+
+class PhaseReference(Lenient):
+    phaseName: str | None = None
+    attempt: int | None = None
+
+
+class JobReference(Lenient):
+    jobName: str | None = None
+    attempt: int | None = None
+
+
+class PipelineReference(Lenient):
+    pipelineId: int | None = None
+    stageReference: StageReference | None = None
+    phaseReference: PhaseReference | None = None
+    jobReference: JobReference | None = None
+
+
+class TestRun(Lenient):
+    __test__ = False  # not a pytest test class
+    id: int
+    name: str | None = None
+    state: str | None = None
+    startedDate: datetime | None = None
+    completedDate: datetime | None = None
+    totalTests: int | None = None
+    passedTests: int | None = None
+    unanalyzedTests: int | None = None
+    notApplicableTests: int | None = None
+    incompleteTests: int | None = None
+    runStatistics: list[dict[str, Any]] = Field(default_factory=list)
+    pipelineReference: PipelineReference | None = None
+    build: Ref | None = None
+
+    @field_validator("startedDate", "completedDate", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return _never_is_none(value)
+
+    @field_validator("runStatistics", mode="before")
+    @classmethod
+    def _stats(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else []
+
+    @property
+    def attempt(self) -> int:
+        ref = self.pipelineReference
+        for part in (ref and ref.jobReference, ref and ref.phaseReference, ref and ref.stageReference):
+            if part is not None and part.attempt:
+                return part.attempt
+        return 1
+
+
+class SubResult(Lenient):
+    id: int | None = None
+    outcome: str | None = None
+    displayName: str | None = None
+    durationInMs: float | None = None
+    errorMessage: str | None = None
+    resultGroupType: str | None = None
+    subResults: list[SubResult] = Field(default_factory=list)
+
+    @field_validator("subResults", mode="before")
+    @classmethod
+    def _subs(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else []
+
+
+class TestResult(Lenient):
+    __test__ = False  # not a pytest test class
+    id: int
+    outcome: str | None = None
+    state: str | None = None
+    automatedTestName: str | None = None
+    automatedTestStorage: str | None = None
+    testCaseTitle: str | None = None
+    durationInMs: float | None = None
+    errorMessage: str | None = None
+    startedDate: datetime | None = None
+    completedDate: datetime | None = None
+    resultGroupType: str | None = None
+    subResults: list[SubResult] = Field(default_factory=list)
+    testRun: Ref | None = None
+    build: Ref | None = None
+
+    @field_validator("startedDate", "completedDate", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return _never_is_none(value)
+
+    @field_validator("subResults", mode="before")
+    @classmethod
+    def _subs(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else []
+
+
+class ArtifactResource(Lenient):
+    type: str | None = None
+    downloadUrl: str | None = None
+    url: str | None = None
+
+
+class Artifact(Lenient):
+    id: int | None = None
+    name: str
+    resource: ArtifactResource | None = None

@@ -1,0 +1,52 @@
+"""The quarantine: payloads that could not be parsed or validated, kept on disk with the reason.
+
+`quarantine/<source>/<object>-<hash>.json` holds `{reason, source, object, field, payload}`; the
+payload is scrubbed like everything staged. The file name is derived from the object and payload,
+so re-reading the same bad payload overwrites its file instead of piling up copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "payload"
+
+
+class Quarantine:
+    """Writes quarantined payloads and reports each one as one error line."""
+
+    def __init__(self, staging_dir: Path, scrub: Callable[[Any], Any] = lambda x: x,
+                 report: Callable[[str], None] | None = None) -> None:
+        self.root = Path(staging_dir) / "quarantine"
+        self._scrub = scrub
+        self._report = report
+        self._lock = threading.Lock()
+        self.count = 0
+        self.lines: list[str] = []
+
+    def add(self, source: str, obj: str, field: str, reason: str, payload: Any) -> Path:
+        """Keep *payload* with its reason; returns the file written."""
+        line = f"{source} {obj}: field {field}: {reason}"
+        body = {"reason": reason, "source": source, "object": obj, "field": field, "payload": self._scrub(payload)}
+        text = json.dumps(body, indent=2, sort_keys=True, default=str)
+        digest = hashlib.sha256(f"{obj}\n{field}\n{text}".encode()).hexdigest()[:10]
+        path = self.root / _slug(source) / f"{_slug(obj)}-{digest}.json"
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            self.count += 1
+            self.lines.append(line)
+        if self._report:
+            self._report(line)
+        return path
+
+    def __call__(self, source: str, obj: str, field: str, reason: str, payload: Any) -> None:
+        self.add(source, obj, field, reason, payload)

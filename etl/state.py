@@ -1,0 +1,45 @@
+"""Watermarks: how far each (source, organization, project) has been loaded.
+
+Kept in the warehouse itself (table EtlWatermarks, read through `LatestEtlWatermarks()`), written
+only after every table of a batch has loaded, and never moved backwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from etl.warehouse.base import Warehouse
+from etl.warehouse.rows import to_utc_naive
+
+WatermarkKey = tuple[str, str, str]
+
+
+def read_watermarks(warehouse: Warehouse) -> dict[WatermarkKey, datetime]:
+    """Every committed watermark by (source, organization, project), as naive UTC."""
+    frame = warehouse.query("LatestEtlWatermarks() | project Source, Organization, Project, Watermark")
+    out: dict[WatermarkKey, datetime] = {}
+    for row in frame.itertuples(index=False):
+        value = to_utc_naive(row.Watermark)
+        if value is not None:
+            out[(str(row.Source), str(row.Organization), str(row.Project))] = value
+    return out
+
+
+def watermark(warehouse: Warehouse, source: str, organization: str, project: str) -> datetime | None:
+    """The committed watermark of one project, or None when it was never loaded."""
+    return read_watermarks(warehouse).get((source, organization, project))
+
+
+def commit_watermark(warehouse: Warehouse, source: str, organization: str, project: str, value: Any,
+                     run_id: str, now: datetime, batch_id: str) -> datetime | None:
+    """Advance the watermark to *value* unless it is already later; returns the committed value."""
+    new = to_utc_naive(value)
+    current = watermark(warehouse, source, organization, project)
+    if new is None or (current is not None and current >= new):
+        return current
+    warehouse.ingest("EtlWatermarks", [{
+        "Source": source, "Organization": organization, "Project": project, "Watermark": new,
+        "RunId": run_id, "UpdatedAt": now, "IngestedAt": now,
+    }], batch_id=f"{batch_id}-watermark")
+    return new

@@ -1,0 +1,122 @@
+"""Regression series → Alerts rows, deduplicated across runs, and the resolve lifecycle (store + CLI)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from etl.analysis import alerts, regressions
+from etl.analysis.monitors import Monitor, Monitors, load_monitors
+from etl.cli import app
+from etl.config import PROJECT_ROOT
+
+T0 = datetime(2026, 3, 1)
+
+
+def samples(values: list[float], metric: str = "duration_seconds", platform: str = "linux") -> pd.DataFrame:
+    return pd.DataFrame([
+        {"Organization": "o", "Project": "p", "Definition": "ci\\main", "Metric": metric, "Platform": platform,
+         "BuildId": 100 + i, "SourceVersion": f"c{100 + i}", "Timestamp": T0 + timedelta(hours=i), "Value": v}
+        for i, v in enumerate(values)
+    ])
+
+
+def step_values(n: int = 40, at: int = 25, factor: float = 1.3) -> list[float]:
+    rng = np.random.default_rng(5)
+    v = 100 + rng.normal(0, 1.5, n)
+    v[at:] *= factor
+    return v.tolist()
+
+
+MONITORS = Monitors(monitors=[Monitor(metric="duration_seconds", lower_is_better=True),
+                              Monitor(metric="performance_score", lower_is_better=False)])
+
+
+def test_a_slower_build_is_one_regression_alert_naming_the_builds_and_commits_around_the_change() -> None:
+    found = regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0)
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert (row["BuildBefore"], row["BuildAfter"], row["CommitBefore"], row["CommitAfter"]) == (124, 125, "c124", "c125")
+    assert (row["Direction"], row["Status"], row["Resolution"], row["Series"]) == ("regression", "open", "", "p/ci\\main/linux")
+    assert 27 < row["ChangePercent"] < 33
+
+
+def test_a_higher_score_where_higher_is_better_is_an_improvement() -> None:
+    found = regressions.detect_regressions(samples(step_values(), metric="performance_score"), MONITORS, detected_at=T0)
+    assert found["Direction"].tolist() == ["improvement"]
+
+
+def test_alert_id_is_a_stable_hash_of_metric_series_and_change_build() -> None:
+    assert regressions.alert_id("o", "m", "s", 5) == regressions.alert_id("o", "m", "s", 5)
+    assert regressions.alert_id("o", "m", "s", 5) != regressions.alert_id("o", "m", "s", 6)
+
+
+def test_series_shorter_than_min_points_are_not_judged() -> None:
+    assert regressions.detect_regressions(samples(step_values(n=15, at=8)), MONITORS).empty
+
+
+def test_monitor_only_metrics_produce_no_alert_rows() -> None:
+    m = Monitors(monitors=[Monitor(metric="duration_seconds", mode="monitor")])
+    found = regressions.detect_regressions(samples(step_values()), m)
+    assert len(found) == 1
+    assert regressions.to_alert_rows(found) == []
+
+
+def test_monitors_yaml_of_the_project_is_valid_and_unknown_keys_are_errors(tmp_path: Path) -> None:
+    assert load_monitors(PROJECT_ROOT / "config" / "monitors.yaml").get("duration_seconds") is not None
+    bad = tmp_path / "monitors.yaml"
+    bad.write_text("monitors:\n  - metric: x\n    lower_is_beter: true\n")
+    with pytest.raises(ValueError, match=r"monitors\.0\.lower_is_beter: unknown setting"):
+        load_monitors(bad)
+
+
+def test_re_running_detection_adds_no_duplicate_alerts(warehouse) -> None:
+    rows = regressions.to_alert_rows(regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0))
+    assert alerts.record_alerts(warehouse, rows) == (1, 0)
+    rows_again = regressions.to_alert_rows(regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0 + timedelta(days=1)))
+    assert alerts.record_alerts(warehouse, rows_again) == (0, 1)
+    assert len(alerts.list_alerts(warehouse)) == 1
+
+
+def test_a_resolved_alert_stays_resolved_when_detection_finds_it_again(warehouse) -> None:
+    rows = regressions.to_alert_rows(regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0))
+    alerts.record_alerts(warehouse, rows)
+    alerts.resolve_alert(warehouse, rows[0]["AlertId"], "wontfix", now=T0 + timedelta(hours=1))
+    alerts.record_alerts(warehouse, rows)
+    stored = alerts.list_alerts(warehouse)
+    assert stored[["Status", "Resolution"]].values.tolist() == [["resolved", "WONTFIX"]]
+    assert alerts.list_alerts(warehouse, "open").empty
+
+
+def test_resolve_rejects_an_unknown_resolution_and_an_unknown_id(warehouse) -> None:
+    with pytest.raises(alerts.AlertError, match="expected one of FIXED, WONTFIX, INVALID, WORKSFORME"):
+        alerts.resolve_alert(warehouse, "x", "DONE")
+    with pytest.raises(alerts.AlertError, match="alert 'nope': not found"):
+        alerts.resolve_alert(warehouse, "nope", "FIXED")
+
+
+def test_alerts_cli_lists_open_alerts_and_resolves_one(write_config) -> None:
+    from etl.warehouse import open_warehouse
+
+    cfg = write_config({"sources": [{"kind": "simulator"}], "warehouse": {"kind": "local", "path": "data/w.duckdb"}})
+    from etl.config import load_config
+
+    wh = open_warehouse(load_config(cfg))
+    wh.apply_schema()
+    rows = regressions.to_alert_rows(regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0))
+    alerts.record_alerts(wh, rows)
+    wh.close()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["alerts", "list", "--status", "open", "-c", str(cfg)])
+    assert listed.exit_code == 0 and rows[0]["AlertId"] in listed.stdout
+    bad = runner.invoke(app, ["alerts", "resolve", rows[0]["AlertId"], "--resolution", "DONE", "-c", str(cfg)])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "error: --resolution 'DONE': expected one of FIXED, WONTFIX, INVALID, WORKSFORME"
+    ok = runner.invoke(app, ["alerts", "resolve", rows[0]["AlertId"], "--resolution", "FIXED", "-c", str(cfg)])
+    assert ok.stdout.strip() == f"{rows[0]['AlertId']}: resolved (FIXED)"
+    assert runner.invoke(app, ["alerts", "list", "--status", "open", "-c", str(cfg)]).stdout.strip() == "(no alerts)"

@@ -1,0 +1,76 @@
+"""Change detectors on synthetic steps, and `ci-telemetry detect` over stdin/stdout."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from etl.analysis import detectors
+from etl.cli import app
+
+
+def step(n: int = 60, at: int = 30, size: float = 30.0, noise: float = 2.0, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = 100 + rng.normal(0, noise, n)
+    values[at:] += size
+    return values
+
+
+@pytest.mark.parametrize("technique", ["pelt", "ttest", "kernel", "baseline"])
+def test_a_30_percent_step_is_found_at_its_build(technique: str) -> None:
+    assert detectors.detect(step(), technique) == [30]
+
+
+@pytest.mark.parametrize("technique", ["pelt", "ttest", "kernel", "baseline"])
+def test_a_flat_noisy_series_has_no_change(technique: str) -> None:
+    assert detectors.detect(step(size=0.0), technique) == []
+
+
+def test_baseline_ignores_a_step_below_its_threshold() -> None:
+    assert detectors.baseline(step(size=10.0, noise=0.5), threshold_percent=20.0) == []
+    assert detectors.baseline(step(size=10.0, noise=0.5), threshold_percent=5.0) == [30]
+
+
+def test_ttest_ignores_a_significant_step_smaller_than_min_change_percent() -> None:
+    series = step(size=3.0, noise=0.1)
+    assert detectors.ttest(series, min_change_percent=5.0) == []
+    assert detectors.ttest(series, min_change_percent=1.0) == [30]
+
+
+def test_cdf_distance_flags_the_first_day_of_a_shifted_distribution() -> None:
+    rng = np.random.default_rng(1)
+    days = [rng.normal(0, 1, 60) for _ in range(6)] + [rng.normal(1.5, 1, 60) for _ in range(6)]
+    assert detectors.cdf_distance(days) == [6]
+
+
+def test_cdf_score_of_identical_samples_is_zero_and_of_disjoint_ones_positive() -> None:
+    a = np.array([1.0, 2.0, 3.0])
+    assert detectors.cdf_score(a, a) == 0.0
+    # CDF gaps over the pooled grid 1,2,3,11,12,13: 1/3, 2/3, 1, 2/3, 1/3, 0 → mean of squares 19/54
+    assert detectors.cdf_score(a, a + 10) == pytest.approx(19 / 54)
+
+
+def test_unknown_technique_is_a_one_line_error() -> None:
+    with pytest.raises(ValueError, match="unknown technique 'magic'"):
+        detectors.detect([1.0, 2.0], "magic")
+
+
+def test_detect_command_prints_indices_as_json() -> None:
+    values = [10.0] * 12 + [20.0] * 12
+    out = CliRunner().invoke(app, ["detect"], input=json.dumps(values))
+    assert out.exit_code == 0
+    assert json.loads(out.stdout) == [12]
+
+
+def test_detect_command_with_technique_option() -> None:
+    out = CliRunner().invoke(app, ["detect", "--technique", "ttest"], input=json.dumps(step().tolist()))
+    assert json.loads(out.stdout) == [30]
+
+
+def test_detect_command_rejects_non_numeric_input_with_one_line() -> None:
+    out = CliRunner().invoke(app, ["detect"], input='[1, "x"]')
+    assert out.exit_code == 2
+    assert out.stderr.strip() == "error: stdin: expected a JSON list of numbers, e.g. [1, 2.5, 3]"

@@ -1,0 +1,145 @@
+"""End to end against the simulated organization: exact counts, idempotent re-runs, crash and resume,
+fault storms, and no planted secret in the store or the outbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from etl.config import PROJECT_ROOT, Settings, load_config
+from etl.run import run_etl
+from etl.schema import table
+from etl.simulator import start_server
+from etl.warehouse.local import LocalWarehouse
+
+TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
+          "BuildStages", "MetricSamples")
+RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
+SIM = {"seed": 11, "days": 2, "builds_per_day": 4}
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[str, Any]:
+    with start_server(**SIM) as srv:
+        return srv.ground_truth
+
+
+def sim_source(url: str, projects: list[str], **extra: Any) -> dict[str, Any]:
+    return {"kind": "azure_devops", "name": "sim", "organization_url": url, "projects": projects, "auth": "none",
+            "page_size": 3, "backoff_seconds": 0, "max_backoff_seconds": 0, "max_retries": 10,
+            "initial_lookback_days": 10, **extra}
+
+
+def make_settings(write_config: Callable[..., Path], *sources: dict[str, Any], name: str = "test.yaml") -> Settings:
+    return load_config(write_config({
+        "sources": list(sources), "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
+        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
+        # One pseudonymization key for every store of a test, so their rows can be compared.
+        "privacy": {"pseudonymization_key": "env://ETL_SIM_TEST_PSEUDONYM_KEY"}}, name))
+
+
+@pytest.fixture(autouse=True)
+def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_SIM_TEST_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    try:
+        return {t: int(wh.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0]) for t in TABLES}
+    finally:
+        wh.close()
+
+
+def contents(settings: Settings, drop: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    """Every table's rows without IngestedAt (which is the staging time, different per run), sorted by key."""
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    try:
+        out = {}
+        for t in TABLES:
+            frame = wh.con.execute(f'SELECT * EXCLUDE ("IngestedAt") FROM "{t}"').df()
+            frame = frame.drop(columns=[c for c in drop if c in frame.columns])
+            out[t] = frame.sort_values(list(table(t).key)).reset_index(drop=True)
+        return out
+    finally:
+        wh.close()
+
+
+def test_simulator_source_loads_exactly_the_ground_truth_counts(write_config, truth) -> None:
+    settings = make_settings(write_config, {"kind": "simulator", "name": "simulated", **SIM})
+    summary = run_etl(settings)
+    assert not summary.failed
+    assert counts(settings) == truth["expected_counts"]
+
+
+def test_second_run_loads_nothing_new_and_counts_stay(write_config, truth) -> None:
+    with start_server(**SIM) as srv:
+        settings = make_settings(write_config, sim_source(srv.url, srv.projects))
+        run_etl(settings)
+        second = run_etl(settings)
+    assert counts(settings) == truth["expected_counts"]
+    # Only the boundary build (minTime is inclusive) is read again.
+    assert second.loaded["TimelineBuilds"] <= len(srv.projects)
+
+
+def test_fault_storm_of_429_and_500_completes_with_the_same_rows(write_config, truth) -> None:
+    faults = {"rate": 0.3, "kinds": ["429", "500", "503"], "retry_after": 0, "max_consecutive": 2}
+    with start_server(**SIM) as clean, start_server(**SIM, faults=faults) as stormy:
+        calm = make_settings(write_config, sim_source(clean.url, clean.projects), name="calm.yaml")
+        storm = make_settings(write_config, sim_source(stormy.url, stormy.projects), name="storm.yaml")
+        run_etl(calm)
+        summary = run_etl(storm)
+    assert not summary.failed
+    assert counts(storm) == truth["expected_counts"]
+    # Two servers, two ports: the URL columns differ by port only.
+    left, right = contents(calm, drop=("Url", "LogUrl")), contents(storm, drop=("Url", "LogUrl"))
+    for t in TABLES:
+        pd.testing.assert_frame_equal(left[t], right[t], obj=t)
+
+
+def test_no_planted_secret_reaches_the_store_or_the_outbox(write_config, truth) -> None:
+    with start_server(**SIM) as srv:
+        settings = make_settings(write_config, sim_source(srv.url, srv.projects))
+        run_etl(settings)
+    staged = b"".join(p.read_bytes() for p in settings.path(settings.staging.dir).rglob("*") if p.is_file())
+    store = settings.path(settings.warehouse.path).read_bytes()
+    assert truth["planted_secrets"]
+    leaked = [s for s in truth["planted_secrets"] if s.encode() in staged or s.encode() in store]
+    assert leaked == []
+
+
+def test_run_killed_mid_load_then_rerun_ends_with_the_rows_of_an_uninterrupted_run(write_config, truth) -> None:
+    with start_server(**SIM) as srv:
+        whole = make_settings(write_config, sim_source(srv.url, srv.projects), name="whole.yaml")
+        run_etl(whole)
+        crashed = make_settings(write_config, sim_source(srv.url, srv.projects), name="crash.yaml")
+        outbox = crashed.path(crashed.staging.dir) / "outbox"
+        cli = [sys.executable, "-c", "from etl.cli import main; main()"]
+        proc = subprocess.Popen([*cli, "etl", "--config", str(crashed.base_dir / "config" / "crash.yaml")],
+                                cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "COLUMNS": "200"})
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list(outbox.glob("*/manifest.json")):
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == -signal.SIGKILL
+        assert list(outbox.glob("*/manifest.json")), "the run was killed before it staged a batch"
+        run_etl(crashed)
+    assert counts(crashed) == truth["expected_counts"]
+    left, right = contents(whole), contents(crashed)
+    for t in TABLES:
+        pd.testing.assert_frame_equal(left[t], right[t], obj=t)

@@ -1,0 +1,145 @@
+"""The Azure DevOps client and extractor against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, retry_after_seconds
+from etl.sources.azure_devops.extract import AzureDevOpsExtractor
+from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organization
+
+SINCE = datetime(2026, 10, 1)
+
+
+class Sleeps(list):
+    """Records the waits the client asks for instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def client_for(srv: FakeAdoServer, sleeps: Sleeps, **kw: object) -> AdoClient:
+    policy = RetryPolicy(max_retries=kw.pop("max_retries", 6), backoff_seconds=1.0, max_backoff_seconds=30.0)
+    return AdoClient("ado", srv.url, policy=policy, sleep=sleeps, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server():
+    org, _ = synthetic_organization(builds=5)
+    with FakeAdoServer(org) as srv:
+        yield srv
+
+
+def test_builds_are_paged_by_continuation_token(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), page_size=2)
+    pages = [[b["id"] for b in page] for page in ex.list_builds("alpha", SINCE)]
+    assert pages == [[101, 102], [103, 104], [105]]
+    assert sum("continuationToken=" in r for r in server.requests) == 2
+
+
+def test_builds_are_asked_from_the_watermark_inclusive(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), page_size=10)
+    pages = list(ex.list_builds("alpha", datetime(2026, 11, 1, 8, 30, 0, 123456)))
+    assert [b["id"] for b in pages[0]] == [103, 104, 105]
+    assert "minTime=2026-11-01T08%3A30%3A00.123456Z" in server.requests[0]
+
+
+def test_429_with_retry_after_seconds_waits_that_long_then_succeeds(server: FakeAdoServer) -> None:
+    server.fail("_apis/build/builds", (429, {"Retry-After": "7"}))
+    sleeps = Sleeps()
+    body, _ = client_for(server, sleeps).get_json(f"{server.url}/alpha/_apis/build/builds")
+    assert sleeps == [7.0]
+    assert body["count"] == 5
+
+
+def test_429_with_retry_after_http_date_waits_until_then() -> None:
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+    header = format_datetime(now + timedelta(seconds=12), usegmt=True)
+    assert retry_after_seconds(header, now=now) == 12.0
+
+
+def test_429_with_http_date_header_then_success(server: FakeAdoServer) -> None:
+    header = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    server.fail("_apis/build/builds", (429, {"Retry-After": header}))
+    sleeps = Sleeps()
+    body, _ = client_for(server, sleeps).get_json(f"{server.url}/alpha/_apis/build/builds")
+    assert len(sleeps) == 1 and 17.0 <= sleeps[0] <= 20.0
+    assert body["count"] == 5
+
+
+def test_500_storm_backs_off_exponentially_then_succeeds(server: FakeAdoServer) -> None:
+    server.fail("_apis/build/builds", *[(500, {})] * 4)
+    sleeps = Sleeps()
+    body, _ = client_for(server, sleeps).get_json(f"{server.url}/alpha/_apis/build/builds")
+    assert body["count"] == 5
+    caps = [1.0, 2.0, 4.0, 8.0]
+    assert len(sleeps) == 4
+    assert all(cap / 2 <= s <= cap for s, cap in zip(sleeps, caps, strict=True))
+
+
+def test_500_beyond_max_retries_gives_up_with_one_line(server: FakeAdoServer) -> None:
+    server.fail("_apis/build/builds", *[(500, {})] * 3)
+    with pytest.raises(SourceError) as info:
+        client_for(server, Sleeps(), max_retries=2).get_json(f"{server.url}/alpha/_apis/build/builds")
+    assert str(info.value) == f"ado: HTTP 500 for {server.url}/alpha/_apis/build/builds after 3 attempts"
+
+
+def test_401_stops_with_one_line_naming_source_and_url_without_token(server: FakeAdoServer) -> None:
+    server.token = "s3cr3t-pat-value"
+    client = client_for(server, Sleeps(), auth="pat", token=lambda: "wrong-token")
+    with pytest.raises(AuthError) as info:
+        client.get_json(f"{server.url}/alpha/_apis/build/builds")
+    message = str(info.value)
+    assert message == (f"ado: HTTP 401 unauthorized for {server.url}/alpha/_apis/build/builds"
+                       " — check the source's token/permissions")
+    assert "wrong-token" not in message and "\n" not in message
+
+
+def test_pat_is_sent_as_basic_auth_with_empty_user(server: FakeAdoServer) -> None:
+    server.token = "good-pat"
+    body, _ = client_for(server, Sleeps(), auth="pat", token=lambda: "good-pat").get_json(
+        f"{server.url}/alpha/_apis/build/builds")
+    assert body["count"] == 5
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    client = AdoClient("ado", "http://127.0.0.1:9/org", policy=RetryPolicy(max_retries=2, backoff_seconds=0.5),
+                       sleep=Sleeps())
+    with pytest.raises(SourceError, match=r"^ado: http://127.0.0.1:9/org/x: gave up after 3 attempts: ConnectionError$"):
+        client.get("http://127.0.0.1:9/org/x")
+
+
+def test_bundle_reads_latest_and_previous_attempt_timelines_tests_and_metrics(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), metrics_artifacts=["telemetry"])
+    build = server.org.builds["alpha"][0]
+    bundle = ex.bundle("alpha", build)
+    assert [tid for tid, _ in bundle.timelines] == ["latest-101", "prev-101"]
+    assert list(bundle.test_results) == [1010]
+    assert len(bundle.test_results[1010]) == 3
+    assert [(d.file_name, d.error) for d in bundle.metrics] == [("metrics.json", None)]
+
+
+def test_test_results_are_paged_by_skip_and_top(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), results_page_size=2, metrics_artifacts=[])
+    bundle = ex.bundle("alpha", server.org.builds["alpha"][1])
+    assert [r["id"] for r in bundle.test_results[1020]] == [100000, 100001, 100002]
+    pages = [r for r in server.requests if "/results" in r]
+    assert len(pages) == 2 and "%24skip=2" in pages[1] and "detailsToInclude=SubResults" in pages[0]
+
+
+def test_opted_out_definition_gets_no_detail_requests(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), opt_out_definitions=[7])
+    builds = [b for page in ex.list_builds("alpha", SINCE) for b in page]
+    assert [b for b in builds if ex.wanted(b)] == []
+
+
+def test_concurrency_is_bounded_by_max_parallel_requests() -> None:
+    org, _ = synthetic_organization(builds=12)
+    with FakeAdoServer(org, latency=0.02) as srv:
+        ex = AzureDevOpsExtractor(client_for(srv, Sleeps(), max_parallel_requests=3), max_parallel_requests=3)
+        bundles = ex.bundles("alpha", org.builds["alpha"])
+        assert [b.build_id for b in bundles] == [b["id"] for b in org.builds["alpha"]]
+        assert srv.max_concurrent == 3

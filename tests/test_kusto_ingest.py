@@ -1,0 +1,361 @@
+"""Kusto ingestion at the HTTP layer: a loopback server plays the cluster's ingestion service.
+
+It answers what azure-kusto-ingest really calls: `.get ingestion resources` and `.get kusto
+identity token` on the ingest URL's `/v1/rest/mgmt`, the blob PUT and the queue message POST on
+the "storage" URLs it handed out, and the status queues the client polls for the outcome
+(`GET .../messages`, `DELETE .../messages/{id}`). Streaming ingestion's
+`/v1/rest/ingest/{db}/{table}` is served too. Everything above the socket is the real SDK.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
+
+import pytest
+
+from etl.config import KustoWarehouse as KustoSettings
+from etl.schema import table
+from etl.warehouse.base import WarehouseError
+from etl.warehouse.kusto import KustoWarehouse, _timespan, to_json_lines
+from etl.warehouse.rows import to_arrow
+
+ROWS = [
+    {"Organization": "contoso", "Project": "Engineering", "BuildId": 101, "Result": "failed",
+     "FinishTime": "2026-01-02T03:04:05.1234567Z", "Tags": ["nightly", "x86"], "Attempts": 2,
+     "IngestedAt": "2026-01-03T00:00:00Z"},
+    {"Organization": "contoso", "Project": "Engineering", "BuildId": 102, "QueueSeconds": 1.5,
+     "IngestedAt": "2026-01-03T00:00:00Z"},
+]
+EXPECTED_LINES = [
+    {"Organization": "contoso", "Project": "Engineering", "BuildId": 101, "Result": "failed",
+     "FinishTime": "2026-01-02T03:04:05.123456Z", "Tags": ["nightly", "x86"], "Attempts": 2,
+     "IngestedAt": "2026-01-03T00:00:00Z"},
+    {"Organization": "contoso", "Project": "Engineering", "BuildId": 102, "QueueSeconds": 1.5,
+     "IngestedAt": "2026-01-03T00:00:00Z"},
+]
+
+
+@dataclass
+class FakeIngestionService:
+    """State of the loopback ingestion service, inspected by the tests."""
+
+    url: str = ""
+    #: ErrorCode to report for every ingestion (None: report success; "" : never report).
+    outcome: str | None = None
+    #: HTTP status for `/v1/rest/mgmt` (200: answer normally).
+    mgmt_status: int = 200
+    #: HTTP status for blob uploads (201: accept).
+    blob_status: int = 201
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    streamed: list[tuple[str, dict[str, list[str]], bytes]] = field(default_factory=list)
+    queues: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {"successes": [], "failures": []})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def storage(self, name: str) -> str:
+        return f"{self.url}/{name}?sv=2024-01-01&sig=fake"
+
+    def report(self, message: dict[str, Any]) -> None:
+        """What the cluster does after reading a queued ingestion message."""
+        if self.outcome == "":
+            return
+        status: dict[str, Any] = {
+            "OperationId": str(uuid.uuid4()), "Database": message["DatabaseName"], "Table": message["TableName"],
+            "IngestionSourceId": message["Id"], "IngestionSourcePath": message["BlobPath"],
+            "RootActivityId": str(uuid.uuid4()),
+        }
+        if self.outcome is None:
+            queue, status = "successes", {**status, "SucceededOn": "2026-01-03T00:00:01Z"}
+        else:
+            queue, status = "failures", {**status, "FailedOn": "2026-01-03T00:00:01Z", "ErrorCode": self.outcome,
+                                         "FailureStatus": "Permanent", "Details": "mapping 'X' not found",
+                                         "ShouldRetry": False}
+        text = base64.b64encode(json.dumps(status).encode()).decode()
+        self.queues[queue].append((str(uuid.uuid4()), text))
+
+
+def _v1(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    return {"Tables": [{"TableName": "Table_0",
+                        "Columns": [{"ColumnName": c, "DataType": "String", "ColumnType": "string"} for c in columns],
+                        "Rows": rows}]}
+
+
+def _handler(service: FakeIngestionService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+        def _send(self, status: int, body: bytes = b"", content_type: str = "application/json",
+                  headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-ms-request-id", str(uuid.uuid4()))
+            self.send_header("x-ms-version", "2024-01-01")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            body = self._body()
+            if url.path == "/v1/rest/mgmt":
+                if service.mgmt_status != 200:
+                    error = {"error": {"code": "Forbidden", "message": "Caller is not authorized",
+                                       "@type": "Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException",
+                                       "@message": "Principal is not authorized to ingest", "@permanent": True}}
+                    return self._send(service.mgmt_status, json.dumps(error).encode())
+                csl = json.loads(body)["csl"]
+                if csl == ".get ingestion resources":
+                    rows = [["SecuredReadyForAggregationQueue", service.storage("readyforaggregation")],
+                            ["FailedIngestionsQueue", service.storage("failures")],
+                            ["SuccessfulIngestionsQueue", service.storage("successes")],
+                            ["TempStorage", service.storage("tempstorage")],
+                            ["IngestionsStatusTable", service.storage("ingestionsstatus")]]
+                    return self._send(200, json.dumps(_v1(["ResourceTypeName", "StorageRoot"], rows)).encode())
+                if csl == ".get kusto identity token":
+                    return self._send(200, json.dumps(_v1(["AuthorizationContext"], [["fake-context"]])).encode())
+                return self._send(400, b"{}")
+            if url.path.startswith("/v1/rest/ingest/"):
+                if service.outcome not in (None, ""):
+                    error = {"error": {"code": "BadRequest", "message": "Request is invalid",
+                                       "@type": "Kusto.Common.Svc.Exceptions.IngestionException",
+                                       "@message": f"{service.outcome}: mapping 'X' not found", "@permanent": True}}
+                    return self._send(400, json.dumps(error).encode())
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                service.streamed.append((url.path, parse_qs(url.query), body))
+                return self._send(200, json.dumps(_v1(["ExtentId"], [[str(uuid.uuid4())]])).encode())
+            if url.path == "/readyforaggregation/messages":
+                text = ElementTree.fromstring(body).findtext("MessageText") or ""
+                message = json.loads(base64.b64decode(text))
+                with service.lock:
+                    service.messages.append(message)
+                    service.report(message)
+                return self._send(201, _queue_xml([(str(uuid.uuid4()), None)]), "application/xml")
+            return self._send(404)
+
+        def do_PUT(self) -> None:
+            url = urlsplit(self.path)
+            body = self._body()
+            if url.path.startswith("/tempstorage/") and service.blob_status != 201:
+                error = b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationFailure</Code>' \
+                        b"<Message>This request is not authorized to perform this operation.</Message></Error>"
+                return self._send(service.blob_status, error, "application/xml",
+                                  {"x-ms-error-code": "AuthorizationFailure"})
+            if url.path.startswith("/tempstorage/"):
+                service.blobs[url.path.removeprefix("/tempstorage/")] = body
+                return self._send(201, headers={"ETag": '"0x1"', "Last-Modified": formatdate(usegmt=True),
+                                                "x-ms-request-server-encrypted": "true"})
+            return self._send(404)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            queue = url.path.removesuffix("/messages").strip("/")
+            if queue in service.queues:
+                with service.lock:
+                    messages, service.queues[queue][:] = list(service.queues[queue]), []
+                return self._send(200, _queue_xml(messages), "application/xml")
+            return self._send(404)
+
+        def do_DELETE(self) -> None:
+            self._send(204)
+
+    return Handler
+
+
+def _queue_xml(messages: list[tuple[str, str | None]]) -> bytes:
+    now = formatdate(usegmt=True)
+    items = "".join(
+        f"<QueueMessage><MessageId>{mid}</MessageId><InsertionTime>{now}</InsertionTime>"
+        f"<ExpirationTime>{now}</ExpirationTime><PopReceipt>receipt</PopReceipt>"
+        f"<TimeNextVisible>{now}</TimeNextVisible>"
+        + (f"<DequeueCount>1</DequeueCount><MessageText>{text}</MessageText>" if text is not None else "")
+        + "</QueueMessage>"
+        for mid, text in messages
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?><QueueMessagesList>{items}</QueueMessagesList>'.encode()
+
+
+@pytest.fixture
+def service() -> Iterator[FakeIngestionService]:
+    state = FakeIngestionService()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _warehouse(service: FakeIngestionService, **overrides: Any) -> KustoWarehouse:
+    settings = KustoSettings(cluster_url=service.url, ingest_url=service.url, database="CiTelemetry", auth="none",
+                             **{"ingestion_timeout_seconds": 5, **overrides})
+    return KustoWarehouse(settings, status_poll_seconds=0.05)
+
+
+def _lines(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def test_queued_ingestion_sends_the_batch_as_json_lines_with_its_mapping_and_tags(service: FakeIngestionService) -> None:
+    wh = _warehouse(service)
+    try:
+        assert wh.ingest("TimelineBuilds", ROWS, "batch-7f3a") == 2
+    finally:
+        wh.close()
+    [message] = service.messages
+    extra = message["AdditionalProperties"]
+    assert (message["DatabaseName"], message["TableName"]) == ("CiTelemetry", "TimelineBuilds")
+    assert extra["format"] == "multijson"
+    assert extra["ingestionMappingReference"] == "TimelineBuilds_json"
+    assert extra["ingestionMappingType"] == "Json"
+    assert json.loads(extra["tags"]) == ["ingest-by:batch-7f3a"]
+    assert json.loads(extra["ingestIfNotExists"]) == ["batch-7f3a"]
+    assert (message["ReportLevel"], message["ReportMethod"]) == (2, 0)  # FailuresAndSuccesses, Queue
+    [(name, blob)] = service.blobs.items()
+    assert name.startswith("CiTelemetry__TimelineBuilds__") and name.endswith(".gz")
+    assert message["BlobPath"].startswith(f"{service.url}/tempstorage/{name}")
+    assert _lines(gzip.decompress(blob)) == EXPECTED_LINES
+
+
+def test_a_key_twice_in_one_batch_is_sent_once_with_its_last_row(service: FakeIngestionService) -> None:
+    wh = _warehouse(service)
+    try:
+        assert wh.ingest("TimelineBuilds", [ROWS[0], ROWS[1], {**ROWS[0], "Result": "succeeded"}], "b1") == 2
+    finally:
+        wh.close()
+    [blob] = service.blobs.values()
+    assert [(r["BuildId"], r.get("Result")) for r in _lines(gzip.decompress(blob))] == [(102, None), (101, "succeeded")]
+
+
+def test_a_failure_report_raises_naming_table_batch_and_error_code(service: FakeIngestionService) -> None:
+    service.outcome = "BadRequest_InvalidMappingReference"
+    wh = _warehouse(service)
+    try:
+        with pytest.raises(WarehouseError, match=r"^Kusto ingestion into TimelineBuilds \(batch b1\) failed: "
+                                                 r"BadRequest_InvalidMappingReference \(Permanent\)"):
+            wh.ingest("TimelineBuilds", ROWS, "b1")
+    finally:
+        wh.close()
+
+
+def test_a_batch_the_cluster_already_holds_is_a_no_op_not_an_error(service: FakeIngestionService) -> None:
+    service.outcome = "Skipped_IngestByTagAlreadyExists"
+    wh = _warehouse(service)
+    try:
+        assert wh.ingest("TimelineBuilds", ROWS, "b1") == 0
+    finally:
+        wh.close()
+
+
+def test_no_report_within_the_timeout_raises_and_keeps_the_batch_staged(service: FakeIngestionService) -> None:
+    service.outcome = ""
+    wh = _warehouse(service, ingestion_timeout_seconds=0.3)
+    try:
+        with pytest.raises(WarehouseError, match=r"no success or failure report within 0.3s; the batch stays staged"):
+            wh.ingest("TimelineBuilds", ROWS, "b1")
+    finally:
+        wh.close()
+
+
+def test_an_http_error_from_the_ingestion_service_raises_one_line(service: FakeIngestionService) -> None:
+    service.mgmt_status = 403
+    wh = _warehouse(service)
+    try:
+        with pytest.raises(WarehouseError, match=r"^Kusto ingestion into TimelineBuilds \(batch b1\) failed: .+") as info:
+            wh.ingest("TimelineBuilds", ROWS, "b1")
+    finally:
+        wh.close()
+    assert "\n" not in str(info.value)
+    assert service.messages == []
+
+
+def test_a_refused_blob_upload_raises_and_enqueues_nothing(service: FakeIngestionService) -> None:
+    service.blob_status = 403
+    wh = _warehouse(service)
+    try:
+        with pytest.raises(WarehouseError, match=r"^Kusto ingestion into TimelineBuilds \(batch b1\) failed uploading "
+                                                 r"to the ingestion storage: This request is not authorized"):
+            wh.ingest("TimelineBuilds", ROWS, "b1")
+    finally:
+        wh.close()
+    assert service.messages == []
+
+
+def test_reports_for_other_batches_are_kept_for_their_own_wait(service: FakeIngestionService) -> None:
+    wh = _warehouse(service)
+    try:
+        wh._reports["someone-else"] = (True, "")
+        assert wh.ingest("TimelineBuilds", ROWS, "b1") == 2
+        assert wh.ingest("TimelineBuilds", ROWS, "b2") == 2
+        assert set(wh._reports) == {"someone-else"}
+    finally:
+        wh.close()
+
+
+def test_streaming_ingestion_posts_json_lines_with_format_and_mapping(service: FakeIngestionService) -> None:
+    wh = _warehouse(service, ingestion="streaming")
+    try:
+        assert wh.ingest("TimelineBuilds", ROWS, "b1") == 2
+    finally:
+        wh.close()
+    [(path, query, body)] = service.streamed
+    assert path == "/v1/rest/ingest/CiTelemetry/TimelineBuilds"
+    assert query == {"streamFormat": ["multijson"], "mappingName": ["TimelineBuilds_json"]}
+    assert _lines(body) == EXPECTED_LINES
+    assert service.messages == []
+
+
+def test_a_permanent_streaming_error_raises_instead_of_falling_back(service: FakeIngestionService) -> None:
+    service.outcome = "BadRequest_InvalidMappingReference"
+    wh = _warehouse(service, ingestion="streaming")
+    try:
+        with pytest.raises(WarehouseError, match=r"^Kusto ingestion into TimelineBuilds \(batch b1\) failed: .*"
+                                                 r"BadRequest_InvalidMappingReference"):
+            wh.ingest("TimelineBuilds", ROWS, "b1")
+    finally:
+        wh.close()
+    assert service.messages == []
+
+
+def test_an_empty_batch_sends_nothing(service: FakeIngestionService) -> None:
+    wh = _warehouse(service)
+    try:
+        assert wh.ingest("TimelineBuilds", [], "b1") == 0
+    finally:
+        wh.close()
+    assert service.blobs == {} and service.messages == []
+
+
+def test_timespans_are_written_in_kusto_text_form() -> None:
+    assert _timespan(timedelta(days=1, hours=2, seconds=3.5)) == "1.02:00:03.5000000"
+    assert _timespan(-timedelta(minutes=5)) == "-00:05:00"
+
+
+def test_json_lines_leave_null_columns_out() -> None:
+    schema = table("BuildStages")
+    row = {"Source": "s", "Key": "k", "StageIndex": 1, "Organization": "o", "Project": "p", "BuildId": 1,
+           "IngestedAt": "2026-01-01"}
+    data = to_arrow(schema, [row])
+    assert _lines(to_json_lines(schema, data)) == [{**row, "IngestedAt": "2026-01-01T00:00:00Z"}]

@@ -1,0 +1,168 @@
+"""Privacy: redaction of personal data and secrets, keyed pseudonyms, the per-store key, the report."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from etl.cli import app
+from etl.config import load_config
+from etl.privacy import (
+    FIELD_POLICY,
+    KEY_FILE_NAME,
+    Scrubber,
+    opted_out,
+    scrubber_for,
+    store_key,
+    treatment,
+)
+from etl.schema import load_tables
+from etl.secrets import SecretRef
+
+DATA = Path(__file__).parent / "data"
+PII = yaml.safe_load((DATA / "pii-corpus.yaml").read_text(encoding="utf-8"))["entries"]
+
+
+@pytest.fixture
+def scrubber() -> Scrubber:
+    return Scrubber(b"test-key")
+
+
+@pytest.mark.parametrize("entry", PII, ids=[e["message"][:40] for e in PII])
+def test_no_planted_secret_or_personal_data_survives_redaction(scrubber: Scrubber, entry: dict) -> None:
+    out = scrubber.redact(entry["message"])
+    assert [p for p in entry["planted"] if p in out] == []
+
+
+def test_pii_corpus_plants_at_least_thirty_values() -> None:
+    assert sum(len(e["planted"]) for e in PII) >= 30
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("error CS0246: The type or namespace name 'Foo' could not be found",
+         "error CS0246: The type or namespace name 'Foo' could not be found"),
+        ("Could not load file or assembly 'System.Runtime, Version=4.2.2.0, Culture=neutral'",
+         "Could not load file or assembly 'System.Runtime, Version=4.2.2.0, Culture=neutral'"),
+        ("std::vector<int>::iterator failed at 12:34:56", "std::vector<int>::iterator failed at 12:34:56"),
+        ("Failed to get token: the server returned 401", "Failed to get token: the server returned 401"),
+        ("git@github.com: Permission denied (publickey).", "git@github.com: Permission denied (publickey)."),
+        ("/home/vsts/work/1/s/src/app.py:42: AssertionError", "/home/<user>/work/1/s/src/app.py:42: AssertionError"),
+        ("C:\\Users\\Public\\Documents\\x.txt not found", "C:\\Users\\Public\\Documents\\x.txt not found"),
+        ("mail from ops@contoso.com bounced", "mail from <email> bounced"),
+        ("connect 172.16.0.5:443 timed out", "connect <ip>:443 timed out"),
+        ("SharedAccessKeyName=Root;SharedAccessKey=abc123def456==", "SharedAccessKeyName=Root;SharedAccessKey=<secret>"),
+    ],
+)
+def test_redaction_keeps_the_meaning_of_messages(scrubber: Scrubber, message: str, expected: str) -> None:
+    assert scrubber.redact(message) == expected
+
+
+def test_redact_passes_none_and_empty_through(scrubber: Scrubber) -> None:
+    assert scrubber.redact(None) is None
+    assert scrubber.redact("") == ""
+
+
+def test_switches_turn_individual_detectors_off() -> None:
+    only_secrets = Scrubber(b"k", redact_emails=False, redact_home_paths=False, redact_ip_addresses=False)
+    assert only_secrets.redact("a@b.com /home/x/y 10.0.0.1 password=hunter22") == "a@b.com /home/x/y 10.0.0.1 password=<secret>"
+
+
+def test_nothing_is_redacted_when_every_switch_is_off() -> None:
+    none = Scrubber(b"k", redact_emails=False, redact_home_paths=False, redact_secrets=False, redact_ip_addresses=False)
+    assert none.redact("a@b.com password=x") == "a@b.com password=x"
+
+
+def test_values_resolved_from_secret_references_are_always_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRIV_TEST_SECRET", "plainwordvalue")
+    SecretRef("env://PRIV_TEST_SECRET").reveal()
+    assert Scrubber(b"k").redact("connecting with plainwordvalue now") == "connecting with <secret> now"
+
+
+def test_scrub_data_redacts_strings_inside_nested_values(scrubber: Scrubber) -> None:
+    data = {"file": "/home/eve/a.cs", "lines": [1, "x@y.org"], "n": 3}
+    assert scrubber.scrub_data(data) == {"file": "/home/<user>/a.cs", "lines": [1, "<email>"], "n": 3}
+
+
+def test_pseudonyms_are_stable_case_insensitive_and_keyed() -> None:
+    a, b = Scrubber(b"key-a"), Scrubber(b"key-b")
+    assert a.pseudonymize("Agent-01") == a.pseudonymize("agent-01")
+    assert a.pseudonymize("agent-01") != b.pseudonymize("agent-01")
+    assert a.pseudonymize("agent-01").startswith("anon-")
+    assert len(a.pseudonymize("agent-01")) == len("anon-") + 12
+    assert a.pseudonymize(None) is None
+
+
+def test_store_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    first = store_key(tmp_path / "staging")
+    second = store_key(tmp_path / "staging")
+    path = tmp_path / "staging" / KEY_FILE_NAME
+    assert first == second
+    assert len(first) == 64
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_scrubber_for_uses_the_per_store_key_when_none_is_configured(write_config) -> None:
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}], "staging": {"dir": "data/staging"}}))
+    first = scrubber_for(settings).pseudonymize("host-1")
+    again = scrubber_for(settings).pseudonymize("host-1")
+    assert first == again
+    assert (settings.path(Path("data/staging")) / KEY_FILE_NAME).exists()
+
+
+def test_scrubber_for_uses_the_configured_secret_key(write_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSEUDO_KEY_TEST", "configured-key")
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}],
+                                         "privacy": {"pseudonymization_key": "env://PSEUDO_KEY_TEST"}}))
+    assert scrubber_for(settings).pseudonymize("host-1") == Scrubber(b"configured-key").pseudonymize("host-1")
+
+
+def test_opt_outs_match_projects_and_definitions(write_config) -> None:
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}],
+                                         "privacy": {"opt_out": {"projects": ["secret-proj"], "definitions": [7]}}}))
+    assert opted_out(settings, "secret-proj", 1) is True
+    assert opted_out(settings, "app", 7) is True
+    assert opted_out(settings, "app", 8) is False
+
+
+def test_field_policy_names_only_existing_columns() -> None:
+    tables = load_tables()
+    missing = [(t, c) for t, c in FIELD_POLICY if t not in tables or c not in tables[t].column_names]
+    assert missing == []
+
+
+def test_treatment_defaults_to_kept() -> None:
+    assert treatment("TimelineBuilds", "RequestedFor") == "pseudonymized"
+    assert treatment("TimelineIssues", "Message") == "redacted"
+    assert treatment("TimelineBuilds", "BuildId") == "kept"
+
+
+def test_redacting_a_100kb_line_of_near_misses_completes(scrubber: Scrubber) -> None:
+    line = ("a" * 51 + " ") * 2000 + "user@" * 1000 + "1.2.3." * 1000
+    assert scrubber.redact(line) == line
+
+
+def test_privacy_report_lists_fields_opt_outs_and_redacted_samples(write_config) -> None:
+    path = write_config({"sources": [{"kind": "simulator"}],
+                         "privacy": {"opt_out": {"projects": ["hr-internal"], "definitions": [42]}}})
+    result = CliRunner().invoke(app, ["privacy", "report", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "- RequestedFor: pseudonymized (the person who queued the build)" in out
+    assert "- Message: redacted (CI log text: paths, e-mails, tokens, addresses)" in out
+    assert "- projects: hr-internal" in out
+    assert "- pipeline definitions: 42" in out
+    assert "after:  git push failed for <email>: remote: Invalid username or password." in out
+    assert "AccountKey=<secret>;" in out
+
+
+def test_privacy_report_help_has_an_example() -> None:
+    result = CliRunner().invoke(app, ["privacy", "report", "--help"])
+    assert result.exit_code == 0
+    assert "Example: ci-telemetry privacy report" in result.output
