@@ -7,12 +7,14 @@ staging → load into a DuckDB file. It prints records/s, the json.loads rate of
 their ratio, and the peak RSS; RSS must not grow with the number of batches.
 
 Run: .venv/bin/python bench/etl_throughput.py [--sizes 100000 1000000]
+(BENCH_DUCKDB_MEMORY_LIMIT=256MB caps DuckDB's buffer cache, which otherwise keeps growing with the rows stored.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -63,6 +65,8 @@ def build(build_id: int) -> dict:
 
 
 def child(total: int) -> None:
+    import psutil
+
     from etl.classify import classifier_for
     from etl.config import PROJECT_ROOT, load_config
     from etl.load import load_batch
@@ -84,10 +88,13 @@ def child(total: int) -> None:
     quarantine = Quarantine(work / "staging")
     wh = LocalWarehouse(work / "wh.duckdb")
     wh.apply_schema()
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        wh.execute_sql(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
     builds = total // RECORDS_PER_BUILD
     parse_s = pipeline_s = 0.0
     records = 0
     rss_after_first = 0
+    rss_trend: list[int] = []
     for start in range(0, builds, BUILDS_PER_BATCH):
         ids = range(start + 1, min(builds, start + BUILDS_PER_BATCH) + 1)
         payloads = [json.dumps(timeline(i, RECORDS_PER_BUILD)).encode() for i in ids]
@@ -113,12 +120,16 @@ def child(total: int) -> None:
         del payloads
         if start == 0:
             rss_after_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        rss_trend.append(psutil.Process().memory_info().rss >> 20)
         outbox.prune(0)
     loaded = int(wh.execute_sql('SELECT count(*) FROM "TimelineRecords"')[0][0])
+    # DuckDB's own memory (buffer pool, primary-key index) grows with the rows stored, not with the batch size.
+    art_mb = int(wh.execute_sql("SELECT sum(memory_usage_bytes) FROM duckdb_memory()")[0][0]) >> 20
     wh.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps({"records": records, "loaded": loaded, "pipeline_rate": records / pipeline_s,
                       "parse_rate": records / parse_s, "peak_rss_mb": peak, "rss_after_first_batch_mb": rss_after_first,
+                      "art_index_mb": art_mb, "rss_trend": rss_trend[:: max(1, len(rss_trend) // 10)],
                       "batches": -(-builds // BUILDS_PER_BATCH)}))
 
 
@@ -131,7 +142,7 @@ def main() -> None:
         child(args.child)
         return
     print(f"{'records':>10} {'batches':>8} {'normalized+loaded/s':>20} {'json.loads/s':>14} {'ratio':>7} "
-          f"{'RSS after 1st batch':>20} {'peak RSS':>9}")
+          f"{'RSS after 1st batch':>20} {'peak RSS':>9} {'of it: DuckDB':>14}")
     for size in args.sizes:
         out = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).resolve().parent.parent)
@@ -139,7 +150,8 @@ def main() -> None:
         assert r["loaded"] == r["records"], r
         print(f"{r['records']:>10,} {r['batches']:>8} {r['pipeline_rate']:>20,.0f} {r['parse_rate']:>14,.0f} "
               f"{r['parse_rate'] / r['pipeline_rate']:>6.0f}x {r['rss_after_first_batch_mb']:>17} MB "
-              f"{r['peak_rss_mb']:>6} MB")
+              f"{r['peak_rss_mb']:>6} MB {r['art_index_mb']:>11} MB")
+        print(f"{'':>10} RSS after batches (MB, sampled): {r['rss_trend']}")
 
 
 if __name__ == "__main__":

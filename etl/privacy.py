@@ -34,12 +34,10 @@ IP = "<ip>"
 KEY_FILE_NAME = "pseudonymization.key"
 
 
-def compile_re2(pattern: str, *, case_insensitive: bool = False) -> Any:
+def compile_re2(pattern: str) -> Any:
     """Compile with google-re2, quietly (re2 logs parse errors to stderr otherwise); raises re2.error."""
     options = re2.Options()
     options.log_errors = False
-    if case_insensitive:
-        options.case_sensitive = False
     return re2.compile(pattern, options)
 
 
@@ -57,7 +55,6 @@ class Detector:
     switch: str  # the Privacy setting that enables it
     pattern: str
     replace: str | Callable[[Any], str]
-    case_insensitive: bool = False
 
 
 def _keep_prefix(marker: str) -> Callable[[Any], str]:

@@ -213,6 +213,25 @@ class EtlRun:
             return self.options.since
         return self.watermarks.get(key) or default
 
+    def _readable_builds(self, source: str, project: str, page: list[Any]) -> list[dict[str, Any]]:
+        """The listed builds with a numeric id and a readable finish time; the others are quarantined."""
+        out = []
+        for item in page:
+            ident = item.get("id") if isinstance(item, dict) else None
+            try:
+                int(ident)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                self.quarantine(source, f"{project} build list item", "id", f"missing or not a number {ident!r}", item)
+                continue
+            try:
+                to_utc_naive(item.get("finishTime"))
+            except (TypeError, ValueError):
+                self.quarantine(source, f"build {ident}", "finishTime",
+                                f"invalid datetime {item.get('finishTime')!r}", item)
+                continue
+            out.append(item)
+        return out
+
     def run_ado(self, name: str, client: AdoClient, projects: list[str], extractor: AzureDevOpsExtractor,
                 default_since: datetime) -> None:
         """Every project of one organization, batch by batch (one page of builds per batch)."""
@@ -226,11 +245,12 @@ class EtlRun:
             since = self._since((name, organization, project), default_since)
             wm_from = since
             try:
-                for page in extractor.list_builds(project, since):
-                    finish = [t for t in (to_utc_naive(b.get("finishTime")) for b in page) if t is not None]
-                    if not page:
+                for listed in extractor.list_builds(project, since):
+                    if not listed:
                         continue
-                    wm_to = max([*finish, wm_from])
+                    page = self._readable_builds(name, project, listed)
+                    finish = [to_utc_naive(b.get("finishTime")) for b in page]
+                    wm_to = max([*(t for t in finish if t is not None), wm_from])
                     wanted = [b for b in page if extractor.wanted(b)]
                     bundles = extractor.bundles(project, wanted)
 

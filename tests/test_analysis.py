@@ -168,3 +168,8 @@ def test_a_job_that_failed_then_passed_on_retry_is_a_flaky_job() -> None:
 def test_empty_periods_give_nan_rates_not_errors(empty: pd.DataFrame) -> None:
     assert health.pass_rate(empty)["n"] == 0
     assert pd.isna(health.pass_rate(empty)["pass_rate"])
+
+
+def test_branch_group_folds_pull_request_refs() -> None:
+    b = pd.DataFrame({"SourceBranch": ["refs/heads/main", "refs/pull/12/merge", None]})
+    assert health.branch_group(b).tolist() == ["refs/heads/main", "pull requests", ""]

@@ -120,3 +120,13 @@ def test_alerts_cli_lists_open_alerts_and_resolves_one(write_config) -> None:
     ok = runner.invoke(app, ["alerts", "resolve", rows[0]["AlertId"], "--resolution", "FIXED", "-c", str(cfg)])
     assert ok.stdout.strip() == f"{rows[0]['AlertId']}: resolved (FIXED)"
     assert runner.invoke(app, ["alerts", "list", "--status", "open", "-c", str(cfg)]).stdout.strip() == "(no alerts)"
+
+
+def test_a_glob_monitor_watches_every_matching_metric_and_an_exact_name_wins() -> None:
+    m = Monitors(monitors=[Monitor(metric="stage_duration_seconds:*", mode="monitor"),
+                           Monitor(metric="stage_duration_seconds:test", mode="alert")])
+    assert m.get("stage_duration_seconds:compile").mode == "monitor"
+    assert m.get("stage_duration_seconds:test").mode == "alert"
+    assert m.get("duration_seconds") is None
+    found = regressions.detect_regressions(samples(step_values(), metric="stage_duration_seconds:compile"), m)
+    assert found["Metric"].tolist() == ["stage_duration_seconds:compile"]

@@ -208,3 +208,18 @@ def test_classify_help_has_an_example() -> None:
     assert "Example: ci-telemetry classify --rebuild" in result.output
     triage_help = CliRunner().invoke(app, ["classify", "triage", "--help"])
     assert "Example: ci-telemetry classify triage" in triage_help.output
+
+
+def test_rebuild_after_a_real_etl_run_changes_nothing(write_config: Callable[..., Path]) -> None:
+    """The normalizers and the rebuild classify with the same inputs: a fresh store needs no correction."""
+    from etl.run import run_etl
+
+    config = write_config({"sources": [{"kind": "simulator", "seed": 7, "days": 2, "builds_per_day": 12}],
+                           "warehouse": {"kind": "local", "path": "data/warehouse.duckdb"},
+                           "staging": {"dir": "data/staging"}})
+    run_etl(load_config(config))
+    out = run_classify(config)
+    changed = [line for line in out.splitlines() if "would change" in line]
+    assert len(changed) == 4
+    assert all(" 0 would change" in line for line in changed), out
+    assert "(of 0 examined)" not in changed[0]

@@ -203,6 +203,16 @@ def test_malformed_record_is_quarantined_and_the_rest_loads(fake, configure, cap
     assert int(quarantined.iloc[0, 0]) == 1
 
 
+def test_listed_build_with_unreadable_finish_time_is_quarantined_and_the_others_load(fake, configure) -> None:
+    srv, _ = fake
+    srv.org.builds["alpha"][4]["finishTime"] = "yesterday"
+    settings = configure(ado_source(srv.url))
+    lines: list[str] = []
+    run_etl(settings, on_error=lines.append)
+    assert lines == ["ado build 105: field finishTime: invalid datetime 'yesterday'"]
+    assert counts(settings)["TimelineBuilds"] == 4
+
+
 def test_401_on_one_source_stops_it_and_the_other_source_loads(fake, configure) -> None:
     srv, expected = fake
     org2, _ = synthetic_organization(builds=2, first_id=500)

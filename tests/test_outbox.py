@@ -48,11 +48,16 @@ def test_prune_keeps_the_newest_loaded_batches(tmp_path: Path) -> None:
 
 
 def test_quarantine_keeps_reason_source_object_field_and_scrubbed_payload(tmp_path: Path) -> None:
+    def scrub(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        return value.replace("a@b.c", "<email>") if isinstance(value, str) else value
+
     lines: list[str] = []
-    q = Quarantine(tmp_path, scrub=lambda p: {**p, "who": "<redacted>"}, report=lines.append)
-    path = q.add("ado", "build 123 timeline record r1", "startTime", "invalid datetime 'x'", {"who": "a@b.c"})
-    assert json.loads(path.read_text()) == {"reason": "invalid datetime 'x'", "source": "ado",
+    q = Quarantine(tmp_path, scrub=scrub, report=lines.append)
+    path = q.add("ado", "build 123 timeline record r1", "startTime", "invalid datetime 'a@b.c'", {"who": "a@b.c"})
+    assert json.loads(path.read_text()) == {"reason": "invalid datetime '<email>'", "source": "ado",
                                             "object": "build 123 timeline record r1", "field": "startTime",
-                                            "payload": {"who": "<redacted>"}}
-    assert lines == ["ado build 123 timeline record r1: field startTime: invalid datetime 'x'"]
+                                            "payload": {"who": "<email>"}}
+    assert lines == ["ado build 123 timeline record r1: field startTime: invalid datetime '<email>'"]
     assert path.parent == tmp_path / "quarantine" / "ado"

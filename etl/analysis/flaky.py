@@ -133,13 +133,12 @@ def flaky_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     if jobs.empty:
         return pd.DataFrame(columns=cols)
     keys = ["Organization", "Project", "BuildId", "Definition", "Name"]
-    g = jobs.groupby(keys)
-    per = pd.DataFrame({
-        "FailedEarlier": g.apply(lambda x: (x["Result"] == "failed").any() and x["Attempt"].max() > 1, include_groups=False),
-        "FinalPassed": g.apply(lambda x: x.loc[x["Attempt"].idxmax(), "Result"] == "succeeded", include_groups=False),
-    }).reset_index()
-    per["Flaky"] = per["FailedEarlier"] & per["FinalPassed"]
-    out = per.groupby(["Definition", "Name"]).agg(FlakyBuilds=("Flaky", "sum"), Builds=("Flaky", "size")).reset_index()
+    ordered = jobs.assign(Failed=jobs["Result"] == "failed").sort_values("Attempt", kind="stable")
+    per = ordered.groupby(keys, dropna=False).agg(
+        AnyFailed=("Failed", "any"), Attempts=("Attempt", "max"), FinalResult=("Result", "last")
+    ).reset_index()
+    per["Flaky"] = per["AnyFailed"] & (per["Attempts"] > 1) & (per["FinalResult"] == "succeeded")
+    out = per.groupby(["Definition", "Name"], dropna=False).agg(FlakyBuilds=("Flaky", "sum"), Builds=("Flaky", "size")).reset_index()
     out = out.rename(columns={"Name": "Job"})
     out["Rate"] = out["FlakyBuilds"] / out["Builds"]
     out = out[out["FlakyBuilds"] > 0]

@@ -49,10 +49,16 @@ def pass_rate_by(builds: pd.DataFrame, by: Sequence[str] = ("Definition", "Sourc
     if builds.empty:
         return pd.DataFrame(columns=[*by, *cols])
     rows = [{**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)), **pass_rate(g)}
-            for key, g in builds.groupby(list(by), sort=True)]
+            for key, g in builds.groupby(list(by), sort=True, dropna=False)]
     out = pd.DataFrame(rows)
     out["n"] = out["n"] - out["canceled"]
     return out.sort_values(["pass_rate", "n"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def branch_group(builds: pd.DataFrame) -> pd.Series:
+    """SourceBranch, with every pull-request merge ref (refs/pull/N/merge) folded into "pull requests"."""
+    branch = builds["SourceBranch"].fillna("")
+    return branch.where(~branch.str.startswith("refs/pull/"), "pull requests")
 
 
 def week_over_week(

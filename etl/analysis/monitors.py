@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ class _Strict(BaseModel):
 
 
 class Monitor(_Strict):
-    """One watched metric (a MetricSamples.Metric name, or `build_duration_seconds` from TimelineBuilds)."""
+    """One watched metric: a MetricSamples.Metric name or glob pattern, or `build_duration_seconds` (TimelineBuilds)."""
 
     metric: str
     lower_is_better: bool = True
@@ -53,7 +54,10 @@ class Monitors(_Strict):
         return self.defaults.technique, {**self.defaults.args, **monitor.args}
 
     def get(self, metric: str) -> Monitor | None:
-        return next((m for m in self.monitors if m.metric == metric), None)
+        """The monitor of *metric*: an exact name first, else the first glob pattern that matches it
+        (e.g. `stage_duration_seconds:*` for every stage)."""
+        exact = next((m for m in self.monitors if m.metric == metric), None)
+        return exact or next((m for m in self.monitors if fnmatchcase(metric, m.metric)), None)
 
 
 def load_monitors(path: Path | str) -> Monitors:

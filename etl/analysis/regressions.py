@@ -116,7 +116,8 @@ def changes(
 def detect_regressions(samples: pd.DataFrame, monitors: Monitors, detected_at: datetime | None = None) -> pd.DataFrame:
     """Every change of every monitored series (alert and monitor-only; see the Details.mode / `mode` column)."""
     rows: list[dict] = []
-    for s in series(samples, [m.metric for m in monitors.monitors]):
+    metrics = sorted({m for m in samples["Metric"].unique() if monitors.get(m)}) if len(samples) else []
+    for s in series(samples, metrics):
         monitor = monitors.get(s.metric)
         if monitor is None or (monitor.platforms and s.platform not in monitor.platforms):
             continue

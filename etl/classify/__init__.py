@@ -130,8 +130,9 @@ class Classifier:
 
     def match_rule(self, fields: Mapping[str, str]) -> tuple[str, str, str] | None:
         """(rule id, category, origin) of the first rule matching *fields*, or None."""
+        lowered = {name: text.lower() for name, text in fields.items() if text}
         for rule in self._rules:
-            if all(fields.get(name) and check(fields[name]) for name, check in rule.checks):
+            if all(name in lowered and check(fields[name], lowered[name]) for name, check in rule.checks):
                 return rule.id, rule.category, rule.origin
         return None
 

@@ -148,7 +148,8 @@ class RuleFile(_Strict):
         return self
 
 
-Predicate = Callable[[str], bool]
+#: A field check: (text, text lowercased once per classification) -> matched.
+Predicate = Callable[[str, str], bool]
 
 
 def compile_matcher(matcher: Matcher, where: str) -> Predicate:
@@ -163,18 +164,18 @@ def compile_matcher(matcher: Matcher, where: str) -> Predicate:
                 f"{where}: regex {matcher.regex!r} is not valid RE2 syntax ({detail}); "
                 "RE2 has no backreferences or lookaround"
             ) from None
-        return lambda text: compiled.search(text) is not None
+        return lambda text, _lower: compiled.search(text) is not None
     if matcher.contains is not None:
         if matcher.case_sensitive:
             needles = tuple(matcher.contains)
-            return lambda text: any(n in text for n in needles)
+            return lambda text, _lower: any(n in text for n in needles)
         lowered = tuple(n.lower() for n in matcher.contains)
-        return lambda text: any(n in text.lower() for n in lowered)
+        return lambda _text, lower: any(n in lower for n in lowered)
     values = tuple(matcher.equals or ())
     if matcher.case_sensitive:
-        return lambda text: text in values
+        return lambda text, _lower: text in values
     lowered_values = tuple(v.lower() for v in values)
-    return lambda text: text.lower() in lowered_values
+    return lambda _text, lower: lower in lowered_values
 
 
 def _error_lines(path: Path, raw: Any, exc: ValidationError) -> str:

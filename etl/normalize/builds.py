@@ -8,6 +8,7 @@ previous-attempt timeline may be a partial patch without its root records.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -265,6 +266,9 @@ def normalize_timelines(
     max_attempt = 1
     scrub = ctx.scrubber
     mask_names = name_masker(scrub.pseudonymize, {r.workerName for _, r in parsed})
+    # Names, identifiers and result codes repeat across the jobs of a build; the scrubber is deterministic.
+    redact = functools.lru_cache(maxsize=4096)(scrub.redact)
+    pseudonymize = functools.lru_cache(maxsize=1024)(scrub.pseudonymize)
     for timeline_id, rec in parsed:
         key = (rec.id, rec.attempt)
         if key in seen:
@@ -273,7 +277,7 @@ def normalize_timelines(
         max_attempt = max(max_attempt, rec.attempt)
         path = paths.get(rec.id, "")
         task_name = rec.task.name if rec.task else None
-        name = scrub.redact(rec.name)
+        name = redact(rec.name)
         row = {
             "Organization": facts.organization,
             "Project": facts.project,
@@ -284,16 +288,16 @@ def normalize_timelines(
             "ParentId": rec.parentId,
             "Type": rec.type,
             "Name": name,
-            "Identifier": scrub.redact(rec.identifier),
+            "Identifier": redact(rec.identifier),
             "Path": path,
             "RecordOrder": rec.order,
             "State": rec.state,
             "Result": rec.result,
-            "ResultCode": scrub.redact(rec.resultCode),
+            "ResultCode": redact(rec.resultCode),
             "StartTime": _iso(rec.startTime),
             "FinishTime": _iso(rec.finishTime),
             "DurationSeconds": _seconds(rec.startTime, rec.finishTime),
-            "WorkerName": scrub.pseudonymize(rec.workerName),
+            "WorkerName": pseudonymize(rec.workerName),
             "QueueId": rec.queueId,
             "TaskId": rec.task.id if rec.task else None,
             "TaskName": task_name,

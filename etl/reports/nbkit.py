@@ -157,9 +157,9 @@ def period_line(ctx: ReportContext) -> str:
 
 
 def glossary(entries: Mapping[str, str]) -> str:
-    """The formulas, as a definition list."""
-    rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in entries.items())
-    return f"<dl class='ct-glossary'>{rows}</dl>"
+    """The formulas, as a two-column table (term, definition)."""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in entries.items())
+    return f"<table class='ct-table ct-glossary'><tbody>{rows}</tbody></table>"
 
 
 def config_path_of(path: str) -> Path:

@@ -79,8 +79,8 @@ fig = go.Figure(go.Scatter(x=daily["Day"], y=daily["pass_rate"] * 100, mode="lin
                            hovertemplate="%{x|%Y-%m-%d}: %{y:.1f}% (n=%{customdata})<extra></extra>"))
 fig.update_layout(title="Daily build pass rate (%)", yaxis_range=[0, 100])
 R.show(R.figure(fig))
-R.show(R.table(health.pass_rate_by(builds, ["Definition", "SourceBranch"]), {"pass_rate": R.fmt_pct},
-               caption="Pass rate per definition and branch (partiallySucceeded shown apart; n excludes canceled)"))
+R.show(R.table(health.pass_rate_by(builds.assign(Branch=health.branch_group(builds)), ["Definition", "Branch"]), {"pass_rate": R.fmt_pct},
+               caption="Pass rate per definition and branch, lowest first (PR merge refs grouped; partiallySucceeded shown apart; n excludes canceled)"))
 R.show(R.table(health.week_over_week(builds, ctx.period.end, ["Definition"]),
                {"pass_rate_this_week": R.fmt_pct, "pass_rate_last_week": R.fmt_pct, "change_points": lambda v: R.fmt_num(v) + " pts"},
                caption="Week over week, per definition"))'''),
@@ -204,13 +204,13 @@ samples = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len
 found = regressions.detect_regressions(samples, monitors)
 if len(found):
     found = found[found["ChangeAt"] >= pd.Timestamp(ctx.period.start)].reset_index(drop=True)
-all_series = list(regressions.series(samples, [m.metric for m in monitors.monitors]))
+all_series = list(regressions.series(samples, sorted({m for m in samples["Metric"].unique() if monitors.get(m)}) if len(samples) else []))
 stored = list_alerts(ctx.warehouse, "open")'''.replace("import numpy as np", "import numpy as np\nimport pandas as pd")),
         ("md", "## Executive summary"),
         ("code", '''def n_dir(d):
     return int((found["Direction"] == d).sum()) if len(found) else 0
 R.show(R.cards([
-    ("Series watched", str(len(all_series)), "%d metrics in monitors.yaml" % len(monitors.monitors), "flat"),
+    ("Series watched", str(len(all_series)), "%d monitors in monitors.yaml" % len(monitors.monitors), "flat"),
     ("Changes found this period", str(len(found)), "", "flat"),
     ("Regressions", str(n_dir("regression")), "", "bad" if n_dir("regression") else "good"),
     ("Improvements", str(n_dir("improvement")), "", "good" if n_dir("improvement") else "flat"),
@@ -219,7 +219,8 @@ R.show(R.cards([
         ("md", "## Changes found\n\nOne row per change point: the builds and commits either side, medians before and after."),
         ("code", '''cols = ["Direction", "Metric", "Series", "BuildBefore", "BuildAfter", "CommitBefore", "CommitAfter", "Before", "After", "ChangePercent", "Technique", "mode", "AlertId"]
 R.show(R.table(found.sort_values("ChangePercent", key=abs, ascending=False)[cols] if len(found) else found,
-               {"ChangePercent": lambda v: "%+.1f%%" % v}, max_rows=40, caption="Changes (mode alert: an Alerts row; monitor: chart only)"))'''),
+               {"ChangePercent": lambda v: "%+.1f%%" % v, "CommitBefore": lambda v: str(v)[:10], "CommitAfter": lambda v: str(v)[:10]},
+               max_rows=40, caption="Changes (mode alert: an Alerts row; monitor: chart only)"))'''),
         ("code", '''by_key = {(s.metric, s.name): s for s in all_series}
 for _, row in (found.sort_values("ChangePercent", key=abs, ascending=False).head(6).iterrows() if len(found) else []):
     s = by_key[(row["Metric"], row["Series"])]
@@ -238,7 +239,8 @@ for (definition, platform), g in (mem.groupby(["Definition", "Platform"]) if len
         rows.append({"Definition": definition, "Platform": platform, "Day": days.index[i],
                      "MedianBefore": float(np.median(before)), "MedianAfter": float(np.median(days.iloc[i])),
                      "Score": detectors.cdf_score(np.sort(before), np.sort(days.iloc[i]))})
-R.show(R.table(pd.DataFrame(rows), caption="Days whose memory distribution changed"))'''),
+changed_days = pd.DataFrame(rows, columns=["Definition", "Platform", "Day", "MedianBefore", "MedianAfter", "Score"])
+R.show(R.table(changed_days[changed_days["Day"] >= pd.Timestamp(ctx.period.start)], caption="Days in this period whose memory distribution changed"))'''),
         ("md", "## Open alerts\n\nAlerts recorded by `ci-telemetry demo` (or the scheduled detection), not resolved yet."),
         ("code", '''R.show(R.table(stored[["AlertId", "Direction", "Metric", "Series", "BuildAfter", "ChangePercent", "DetectedAt"]] if len(stored) else stored,
                {"ChangePercent": lambda v: "%+.1f%%" % v}, max_rows=50, caption="Open alerts"))'''),

@@ -212,6 +212,8 @@ def render_reports(
     started = datetime.now(UTC).replace(tzinfo=None)
     period = Period.last_days(days, end=end)
     run = RenderRun(index=out / "index.html", period=period)
+    # Fail with one line before starting any kernel when the store cannot be read (e.g. no ETL run yet).
+    _freshness(settings)
     kernel = kernel_name()
     parameters = {"period_days": days, "start": period.start.isoformat(), "end": period.end.isoformat(),
                   "config_path": str(config_path.resolve())}

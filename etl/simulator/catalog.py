@@ -368,7 +368,8 @@ class IssueSpec:
     issue_category: str = "General"
 
 
-def _line(rng: random.Random) -> str:
+def log_line(rng: random.Random) -> str:
+    """A log line number (issue `data` values are strings in Azure DevOps)."""
     return str(rng.randint(12, 4800))
 
 
@@ -396,7 +397,7 @@ def _src_file(platform: str, lang: str, rng: random.Random) -> str:
 def failure_issues(category: str, rng: random.Random, *, platform: str, lang: str, agent: str,
                    job_name: str, task_name: str) -> list[IssueSpec]:
     """Realistic error issues for a failure of `category` (one, or a few for compiler errors)."""
-    line = _line(rng)
+    line = log_line(rng)
     if category == "network":
         # npm's own errors only where npm runs; feeds and git everywhere.
         choice = rng.choice((0, 1, 2, 3) if lang == "node" else (0, 1, 3))
@@ -442,12 +443,12 @@ def failure_issues(category: str, rng: random.Random, *, platform: str, lang: st
         issues = []
         for _ in range(rng.choice((1, 1, 2, 3))):
             path = _src_file(platform, "cpp" if lang == "cpp" else "dotnet", rng)
-            line = _line(rng)
+            line = log_line(rng)
             col = str(rng.randint(1, 80))
             if lang == "cpp":
                 msg = f"{path}:{line}:{col}: error: '{rng.choice(_TYPES)}' was not declared in this scope"
                 data = {"type": "error", "sourcepath": path, "linenumber": line, "columnnumber": col,
-                        "logFileLineNumber": _line(rng)}
+                        "logFileLineNumber": log_line(rng)}
             else:
                 type_name = rng.choice(_TYPES)
                 proj = path.rsplit(("\\" if platform == "windows" else "/"), 2)[0] + ".csproj"
@@ -455,7 +456,7 @@ def failure_issues(category: str, rng: random.Random, *, platform: str, lang: st
                        f"found (are you missing a using directive or an assembly reference?) [{proj}] "
                        "(NETCORE_ENGINEERING_TELEMETRY=Build)")
                 data = {"type": "error", "sourcepath": path, "linenumber": line, "columnnumber": col,
-                        "code": "CS0246", "logFileLineNumber": _line(rng)}
+                        "code": "CS0246", "logFileLineNumber": log_line(rng)}
             issues.append(IssueSpec("error", msg, data, "compilation", "Code"))
         return issues
     if category == "timeout":
@@ -560,7 +561,7 @@ VALIDATION_WARNINGS = (
 
 def warning_issue(rng: random.Random, *, platform: str, lang: str) -> IssueSpec:
     """A compiler or task warning (not a failure)."""
-    line = _line(rng)
+    line = log_line(rng)
     if lang in ("dotnet", "cpp") and rng.random() < 0.7:
         path = _src_file(platform, lang, rng)
         msg = (f"{path}({line},{rng.randint(1, 80)}): warning CS0618: 'WebClient.WebClient()' is obsolete: "

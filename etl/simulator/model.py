@@ -288,7 +288,8 @@ class SimulatedOrganization(AdoBodies):
         fail_task_kind: str | None = None
         cancel_job: JobPlan | None = None
         if b.kind == "cancel":
-            cancel_job = rng.choice(jobs)
+            # A job of the first two stages: those always start in a build that is not failing otherwise.
+            cancel_job = rng.choice([j for stage in b.stages[:2] for j in stage.jobs])
         elif b.forced:
             category, fail_task_kind = "infrastructure", None
             fail_job = next(j for j in jobs if j.template.kind == "build")
@@ -405,7 +406,7 @@ class SimulatedOrganization(AdoBodies):
                 total = len(self.tests[d.id])
                 msg = (f"##[error]Test Run Failed. Total tests: {total}, Failed: {failed}. {failed} test(s) failed, "
                        f"see the Tests tab of build {{build}} (NETCORE_ENGINEERING_TELEMETRY=Test)")
-                run.issues[index] = [IssueSpec("error", msg, {"type": "error", "logFileLineNumber": cat._line(rng)},
+                run.issues[index] = [IssueSpec("error", msg, {"type": "error", "logFileLineNumber": cat.log_line(rng)},
                                                "test")]
         if run.result == "succeeded" and rng.random() < 0.03 and "artifact" in kinds:
             run.swi_index = kinds.index("artifact")

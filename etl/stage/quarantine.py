@@ -26,6 +26,7 @@ class Quarantine:
     def __init__(self, staging_dir: Path, scrub: Callable[[Any], Any] = lambda x: x,
                  report: Callable[[str], None] | None = None) -> None:
         self.root = Path(staging_dir) / "quarantine"
+        #: scrubs the payload and the reason (which may quote a value from the payload)
         self._scrub = scrub
         self._report = report
         self._lock = threading.Lock()
@@ -34,6 +35,7 @@ class Quarantine:
 
     def add(self, source: str, obj: str, field: str, reason: str, payload: Any) -> Path:
         """Keep *payload* with its reason; returns the file written."""
+        reason = self._scrub(reason)
         line = f"{source} {obj}: field {field}: {reason}"
         body = {"reason": reason, "source": source, "object": obj, "field": field, "payload": self._scrub(payload)}
         text = json.dumps(body, indent=2, sort_keys=True, default=str)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -32,6 +33,14 @@ class FakeOrganization:
     test_runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     test_results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     artifacts: dict[tuple[int, str], bytes] = field(default_factory=dict)
+
+
+def _when(build: dict[str, Any]) -> datetime:
+    # A deliberately broken finishTime (a test's bad input) sorts last instead of breaking the server.
+    try:
+        return to_utc_naive(build.get("finishTime")) or datetime.max
+    except ValueError:
+        return datetime.max
 
 
 class FakeAdoServer:
@@ -168,11 +177,11 @@ class FakeAdoServer:
                 builds = list(server.org.builds.get(project, []))
                 since = to_utc_naive(query["minTime"]) if query.get("minTime") else None
                 if since is not None:
-                    builds = [b for b in builds if to_utc_naive(b.get("finishTime")) >= since]
+                    builds = [b for b in builds if _when(b) >= since]
                 if query.get("definitions"):
                     wanted = {int(d) for d in query["definitions"].split(",")}
                     builds = [b for b in builds if b.get("definition", {}).get("id") in wanted]
-                builds.sort(key=lambda b: (to_utc_naive(b.get("finishTime")), b["id"]))
+                builds.sort(key=lambda b: (_when(b), b["id"]))
                 start = int(query.get("continuationToken", 0))
                 top = int(query.get("$top", 1000))
                 page = builds[start: start + top]
@@ -218,7 +227,7 @@ def synthetic_organization(projects: tuple[str, ...] = ("alpha",), builds: int =
     points at a partial previous timeline with attempt 1 (which fails with one error issue) and an
     unchanged copy of the stage record (one execution, so one row).
     """
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     org = FakeOrganization()
     counts = dict.fromkeys(("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults",
