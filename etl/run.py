@@ -252,10 +252,10 @@ class EtlRun:
                     finish = [to_utc_naive(b.get("finishTime")) for b in page]
                     wm_to = max([*(t for t in finish if t is not None), wm_from])
                     wanted = [b for b in page if extractor.wanted(b)]
-                    bundles = extractor.bundles(project, wanted)
 
-                    def fill(staged: Any, ctx: NormalizeContext, bundles: list[Any] = bundles) -> None:
-                        for bundle in bundles:
+                    def fill(staged: Any, ctx: NormalizeContext, wanted: list[Any] = wanted,
+                             project: str = project) -> None:
+                        for bundle in extractor.iter_bundles(project, wanted):
                             staged.add_raw(raw_for_staging(self.scrubber, bundle))
                             for table, rows in normalize_bundle(ctx, bundle).items():
                                 staged.add_rows(table, rows)

@@ -336,3 +336,23 @@ def test_cli_etl_exits_non_zero_when_a_source_fails(configure, tmp_path: Path) -
     result = CliRunner().invoke(app, ["etl", "--config", str(tmp_path / "config" / "test.yaml")])
     assert result.exit_code == 1
     assert "error: ado: http://127.0.0.1:9/org/alpha/_apis/build/builds: gave up after 1 attempts" in result.output
+
+
+def test_cli_since_overrides_the_watermark(fake, configure, tmp_path: Path) -> None:
+    srv, _ = fake
+    configure(ado_source(srv.url))
+    config = str(tmp_path / "config" / "test.yaml")
+    runner = CliRunner()
+    assert runner.invoke(app, ["etl", "--config", config]).exit_code == 0
+    srv.requests.clear()
+    result = runner.invoke(app, ["etl", "--config", config, "--since", "2026-11-01"])
+    assert result.exit_code == 0, result.output
+    first = next(r for r in srv.requests if "_apis/build/builds?" in r)
+    assert "minTime=2026-11-01T00%3A00%3A00.000000Z" in first
+
+
+def test_cli_since_rejects_a_non_date(configure, tmp_path: Path) -> None:
+    configure(ado_source("http://127.0.0.1:9/org"))
+    result = CliRunner().invoke(app, ["etl", "--config", str(tmp_path / "config" / "test.yaml"), "--since", "soon"])
+    assert result.exit_code == 2
+    assert "error: --since 'soon': expected a date or datetime" in result.output

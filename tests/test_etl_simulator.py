@@ -91,8 +91,8 @@ def test_second_run_loads_nothing_new_and_counts_stay(write_config, truth) -> No
     assert second.loaded["TimelineBuilds"] <= len(srv.projects)
 
 
-def test_fault_storm_of_429_and_500_completes_with_the_same_rows(write_config, truth) -> None:
-    faults = {"rate": 0.3, "kinds": ["429", "500", "503"], "retry_after": 0, "max_consecutive": 2}
+def test_fault_storm_of_429_500_and_truncated_bodies_completes_with_the_same_rows(write_config, truth) -> None:
+    faults = {"rate": 0.3, "kinds": ["429", "500", "503", "malformed"], "retry_after": 0, "max_consecutive": 2}
     with start_server(**SIM) as clean, start_server(**SIM, faults=faults) as stormy:
         calm = make_settings(write_config, sim_source(clean.url, clean.projects), name="calm.yaml")
         storm = make_settings(write_config, sim_source(stormy.url, stormy.projects), name="storm.yaml")

@@ -98,11 +98,25 @@ def test_401_stops_with_one_line_naming_source_and_url_without_token(server: Fak
     assert "wrong-token" not in message and "\n" not in message
 
 
+def test_latest_timeline_with_null_records_gives_an_empty_timeline(server: FakeAdoServer) -> None:
+    server.org.timelines[102]["records"] = None
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), metrics_artifacts=[])
+    assert ex.bundle("alpha", server.org.builds["alpha"][1]).timelines == [("latest-102", [])]
+
+
 def test_pat_is_sent_as_basic_auth_with_empty_user(server: FakeAdoServer) -> None:
     server.token = "good-pat"
     body, _ = client_for(server, Sleeps(), auth="pat", token=lambda: "good-pat").get_json(
         f"{server.url}/alpha/_apis/build/builds")
     assert body["count"] == 5
+
+
+def test_token_is_not_sent_to_a_foreign_host(server: FakeAdoServer) -> None:
+    client = client_for(server, Sleeps(), auth="pat", token=lambda: "pat")
+    assert client._trusted(f"{server.url}/alpha/_apis/build/builds")
+    assert client._trusted("https://artprodcus3.artifacts.visualstudio.com/A1/_apis/artifact/x")
+    assert not client._trusted("https://evil.example.com/steal")
+    assert not client._trusted("http://127.0.0.1:1/other-port")
 
 
 def test_connection_refused_is_retried_then_reported() -> None:

@@ -12,11 +12,11 @@ import pytest
 from etl.classify import Classifier
 from etl.normalize import NormalizeContext, normalize_bundle
 from etl.normalize.builds import BuildFacts, build_kind, normalize_build
-from etl.normalize.tests import bound, normalize_results, normalize_run, passed_on_rerun
+from etl.normalize.testruns import bound, normalize_results, normalize_run, passed_on_rerun
 from etl.privacy import Scrubber
 from etl.schema import table
 from etl.sources.azure_devops.extract import BuildBundle
-from etl.sources.azure_devops.models import TestResult, TestRun
+from etl.sources.azure_devops.models import Artifact, TestResult, TestRun
 from tests.conftest import SAMPLES
 
 ADO = SAMPLES / "azure-devops"
@@ -43,12 +43,14 @@ def kind_of(data: Any) -> str:
             return "results"
         if "totalTests" in first or "isAutomated" in first:
             return "runs"
+        if "resource" in first and "name" in first:
+            return "artifacts"
     if isinstance(data, dict) and ("totalTests" in data or "isAutomated" in data):
         return "run"
     return "other"
 
 
-READ_KINDS = {"timeline", "build", "builds", "result", "results", "runs", "run"}
+READ_KINDS = {"timeline", "build", "builds", "result", "results", "runs", "run", "artifacts"}
 FILES = sorted(p for p in ADO.rglob("*.json") if kind_of(body(p)) in READ_KINDS)
 
 
@@ -96,6 +98,9 @@ def test_sample_normalizes_without_error(path: Path) -> None:
         assert len(tables["TimelineRecords"]) == len(data.get("records") or [])
         assert_fits("TimelineRecords", tables["TimelineRecords"])
         assert_fits("TimelineIssues", tables["TimelineIssues"])
+    elif kind == "artifacts":
+        artifacts = [Artifact.model_validate(a) for a in data["value"]]
+        assert all(a.resource is not None and a.resource.type for a in artifacts)
     elif kind in ("run", "runs"):
         for raw in [data] if kind == "run" else data["value"]:
             row, _ = normalize_run(ctx, FACTS, raw)

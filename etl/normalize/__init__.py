@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from etl.normalize.builds import name_masker, normalize_build, normalize_timelines, validation_issue_rows
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
-from etl.normalize.tests import normalize_results, normalize_run
+from etl.normalize.testruns import normalize_results, normalize_run
 from etl.privacy import Scrubber
 from etl.sources.azure_devops.extract import BuildBundle
 

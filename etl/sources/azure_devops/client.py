@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 #: Azure DevOps' resource id; Entra tokens for the REST API are issued for this scope.
 ADO_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 API_VERSION = "7.1"
+#: Hosts Azure DevOps serves an organization's data from (artifact downloads live on *.visualstudio.com).
+_TRUSTED_SUFFIXES = (".dev.azure.com", ".visualstudio.com", ".azure.com")
 
 
 class SourceError(RuntimeError):
@@ -129,6 +132,7 @@ class AdoClient:
         self.source = source
         self.base = organization_url.rstrip("/")
         self.organization = self.base.rsplit("/", 1)[-1]
+        self._netloc = urlsplit(self.base).netloc.lower()
         self.auth = auth
         self._token = token
         self.policy = policy or RetryPolicy()
@@ -148,6 +152,15 @@ class AdoClient:
         prefix = f"{self.base}/{requests.utils.quote(project, safe='')}" if project else self.base
         return f"{prefix}/{path.lstrip('/')}"
 
+    def _trusted(self, url: str) -> bool:
+        """Whether credentials may be sent to *url*: the organization's host or Azure DevOps' artifact hosts.
+
+        An artifact's downloadUrl can point elsewhere; the token must never follow it to a foreign host.
+        """
+        parts = urlsplit(url)
+        return parts.netloc.lower() == self._netloc or (parts.scheme == "https" and (parts.hostname or "").lower()
+                                                         .endswith(_TRUSTED_SUFFIXES))
+
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads retries of many workers hit by the same outage.
         cap = min(self.policy.max_backoff_seconds, self.policy.backoff_seconds * (2**attempt))
@@ -162,7 +175,7 @@ class AdoClient:
             self.stats.add(requests=1)
             try:
                 response = self.session.get(
-                    url, params=params, headers=_auth_header(self.auth, self._token),
+                    url, params=params, headers=_auth_header(self.auth, self._token) if self._trusted(url) else {},
                     timeout=self.policy.timeout_seconds, stream=stream,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -198,12 +211,22 @@ class AdoClient:
             self._sleep(wait)
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, requests.Response]:
-        """GET and decode JSON; returns (body, response) so callers can read paging headers."""
-        response = self.get(url, params)
-        try:
-            return response.json(), response
-        except ValueError:
-            raise SourceError(f"{self.source}: {url}: response is not JSON") from None
+        """GET and decode JSON; returns (body, response) so callers can read paging headers.
+
+        A body that does not decode (a proxy cut the response short) is retried like a 5xx.
+        """
+        attempt = 0
+        while True:
+            response = self.get(url, params)
+            try:
+                return response.json(), response
+            except ValueError:
+                if attempt >= self.policy.max_retries:
+                    raise SourceError(f"{self.source}: {url}: response is not valid JSON "
+                                      f"after {attempt + 1} attempts") from None
+                self.stats.add(retries=1)
+                self._sleep(self._backoff(attempt))
+                attempt += 1
 
     def pages_by_continuation(self, url: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """The `value` lists of a listing paged with the `x-ms-continuationtoken` header."""

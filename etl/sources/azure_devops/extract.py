@@ -7,8 +7,9 @@ the organization never sees more concurrent requests than configured.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,11 +126,31 @@ class AzureDevOpsExtractor:
 
     def bundles(self, project: str, builds: list[dict[str, Any]]) -> list[BuildBundle]:
         """Details of *builds*, fetched in parallel, returned in the input order."""
+        return list(self.iter_bundles(project, builds))
+
+    def iter_bundles(self, project: str, builds: list[dict[str, Any]]) -> Iterator[BuildBundle]:
+        """Details of *builds* in input order, fetched in parallel with at most 2 × max_parallel held in memory.
+
+        A build with a huge timeline is megabytes; a page of them must stream through normalization,
+        not pile up behind it.
+        """
         if not builds:
-            return []
+            return
+        window = 2 * self.max_parallel
         with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(builds)),
                                 thread_name_prefix="ado-extract") as pool:
-            return list(pool.map(lambda b: self.bundle(project, b), builds))
+            pending: deque[Future[BuildBundle]] = deque()
+            todo = iter(builds)
+            try:
+                for build in todo:
+                    pending.append(pool.submit(self.bundle, project, build))
+                    if len(pending) >= window:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def bundle(self, project: str, build: dict[str, Any]) -> BuildBundle:
         """Every timeline, test run, test result and metrics document of one build."""
