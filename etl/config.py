@@ -26,23 +26,27 @@ class Strict(BaseModel):
 class AzureDevOpsSource(Strict):
     """An Azure DevOps organization to pull from."""
 
-    kind: Literal["azure_devops"] = "azure_devops"
+    kind: Literal["azure_devops"] = Field(default="azure_devops", description="Selects this kind of source.")
     name: str = Field(description="Short name of this source, used in state and EtlRuns.")
     organization_url: str = Field(description="e.g. https://dev.azure.com/contoso (any URL, so tests can use loopback)")
-    projects: list[str] = Field(min_length=1)
+    projects: list[str] = Field(min_length=1, description="Projects to pull (opted-out ones are skipped).")
     definitions: list[int] = Field(default_factory=list, description="Only these definition ids (empty: all).")
     branches: list[str] = Field(default_factory=list, description="Only these source branches (empty: all).")
-    auth: Literal["pat", "entra", "none"] = "pat"
+    auth: Literal["pat", "entra", "none"] = Field(
+        default="pat", description="PAT (Basic), an Entra ID token from azure-identity, or none (loopback only)."
+    )
     token: SecretRef | None = Field(default=None, description="PAT reference when auth is pat.")
-    max_parallel_requests: int = Field(default=8, ge=1, le=64)
-    page_size: int = Field(default=200, ge=1, le=5000)
-    test_results: bool = True
-    metrics_artifacts: list[str] = Field(default_factory=lambda: ["telemetry"])
-    request_timeout_seconds: float = Field(default=60, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-    max_backoff_seconds: float = Field(default=60.0, ge=0)
-    initial_lookback_days: int = Field(default=30, ge=1)
+    max_parallel_requests: int = Field(default=8, ge=1, le=64, description="Requests in flight at once to this organization.")
+    page_size: int = Field(default=200, ge=1, le=5000, description="Builds per page, and per ETL batch.")
+    test_results: bool = Field(default=True, description="Pull test runs and every test result.")
+    metrics_artifacts: list[str] = Field(
+        default_factory=lambda: ["telemetry"], description="Build artifacts holding metrics.json / build-summary.json."
+    )
+    request_timeout_seconds: float = Field(default=60, gt=0, description="Timeout of one HTTP request.")
+    max_retries: int = Field(default=6, ge=0, le=20, description="Retries of a 429, 5xx or connection error.")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="First back-off; doubles per retry, with jitter.")
+    max_backoff_seconds: float = Field(default=60.0, ge=0, description="Longest single wait, Retry-After included.")
+    initial_lookback_days: int = Field(default=30, ge=1, description="How far back the first run reads.")
 
     @field_validator("organization_url")
     @classmethod
@@ -55,24 +59,26 @@ class AzureDevOpsSource(Strict):
 class SimulatorSource(Strict):
     """The built-in simulated organization, served on loopback for the run (the embedded default)."""
 
-    kind: Literal["simulator"] = "simulator"
-    name: str = "simulated"
-    seed: int = 7
-    days: int = Field(default=28, ge=1, le=365)
-    builds_per_day: int = Field(default=12, ge=1, le=1000)
-    max_parallel_requests: int = Field(default=8, ge=1, le=64)
-    page_size: int = Field(default=100, ge=1, le=5000)
-    test_results: bool = True
-    metrics_artifacts: list[str] = Field(default_factory=lambda: ["telemetry"])
+    kind: Literal["simulator"] = Field(default="simulator", description="Selects this kind of source.")
+    name: str = Field(default="simulated", description="Short name of this source, used in state and EtlRuns.")
+    seed: int = Field(default=7, description="Same seed, same organization.")
+    days: int = Field(default=28, ge=1, le=365, description="Days of simulated history, ending today 00:00 UTC.")
+    builds_per_day: int = Field(default=12, ge=1, le=1000, description="Completed builds per day.")
+    max_parallel_requests: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
+    page_size: int = Field(default=100, ge=1, le=5000, description="Builds per page, and per ETL batch.")
+    test_results: bool = Field(default=True, description="Pull test runs and every test result.")
+    metrics_artifacts: list[str] = Field(
+        default_factory=lambda: ["telemetry"], description="Build artifacts holding metrics documents."
+    )
 
 
 class InboxSource(Strict):
     """A directory of metrics documents uploaded outside Azure DevOps."""
 
-    kind: Literal["inbox"] = "inbox"
-    name: str = "inbox"
-    path: Path
-    max_document_bytes: int = Field(default=5_000_000, ge=1)
+    kind: Literal["inbox"] = Field(default="inbox", description="Selects this kind of source.")
+    name: str = Field(default="inbox", description="Short name of this source; the Source column of its rows.")
+    path: Path = Field(description="Directory of JSON documents (metrics.json schema plus `key`).")
+    max_document_bytes: int = Field(default=5_000_000, ge=1, description="Larger documents are quarantined unread.")
 
 
 Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource, Field(discriminator="kind")]
@@ -81,23 +87,27 @@ Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource, Field(disc
 class LocalWarehouse(Strict):
     """The embedded store: one DuckDB file queried in KQL through duckdb-kql."""
 
-    kind: Literal["local"] = "local"
-    path: Path = Path("data/warehouse.duckdb")
+    kind: Literal["local"] = Field(default="local", description="The embedded DuckDB store.")
+    path: Path = Field(default=Path("data/warehouse.duckdb"), description="The DuckDB file; relative to the project root.")
 
 
 class KustoWarehouse(Strict):
     """Azure Data Explorer."""
 
-    kind: Literal["kusto"] = "kusto"
+    kind: Literal["kusto"] = Field(default="kusto", description="Azure Data Explorer.")
     cluster_url: str = Field(description="https://<cluster>.<region>.kusto.windows.net")
     ingest_url: str | None = Field(default=None, description="Defaults to the cluster URL with `ingest-` prefixed.")
-    database: str
-    auth: Literal["default", "managed_identity", "app_key", "none"] = "default"
-    client_id: str | None = None
-    tenant_id: str | None = None
-    client_secret: SecretRef | None = None
-    ingestion: Literal["queued", "streaming"] = "queued"
-    ingestion_timeout_seconds: float = Field(default=600, gt=0)
+    database: str = Field(description="The database the tables live in.")
+    auth: Literal["default", "managed_identity", "app_key", "none"] = Field(
+        default="default", description="DefaultAzureCredential, a managed identity, an app key, or none (loopback)."
+    )
+    client_id: str | None = Field(default=None, description="Managed identity or application (client) id.")
+    tenant_id: str | None = Field(default=None, description="Tenant of the application, for app_key.")
+    client_secret: SecretRef | None = Field(default=None, description="Application secret reference, for app_key.")
+    ingestion: Literal["queued", "streaming"] = Field(default="queued", description="Queued (idempotent by tag) or streaming.")
+    ingestion_timeout_seconds: float = Field(
+        default=600, gt=0, description="Wait this long for the cluster's success or failure report."
+    )
 
     @property
     def resolved_ingest_url(self) -> str:

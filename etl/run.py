@@ -75,6 +75,8 @@ class RunSummary:
     outcomes: list[SourceOutcome] = field(default_factory=list)
     resumed_batches: list[str] = field(default_factory=list)
     dry_run: bool = False
+    #: Known-issue ledger rows written (rule × build attempt evaluated) after the loads.
+    known_issue_rows: int = 0
 
     @property
     def failed(self) -> bool:
@@ -94,7 +96,7 @@ class RunSummary:
         for o in self.outcomes:
             lines.append(f"| {o.source} | {o.project} | {o.batches} | {o.builds} | {o.quarantined} | {o.status} |")
         lines += ["", f"Quarantined payloads: {self.quarantined}. Errors: {len(self.errors)}. "
-                      f"Duration: {self.duration_seconds:.1f} s."]
+                      f"Known-issue evaluations: {self.known_issue_rows}. Duration: {self.duration_seconds:.1f} s."]
         if self.resumed_batches:
             lines.append(f"Resumed pending batches: {', '.join(self.resumed_batches)}.")
         for err in self.errors:
@@ -130,6 +132,8 @@ class EtlRun:
         self.hold = settings.staging.hold_loads
         self.warehouse: Warehouse | None = None
         self.watermarks: dict[tuple[str, str, str], datetime] = {}
+        #: The oldest window start loaded by this run: known issues are evaluated from there on.
+        self.loaded_since: datetime | None = None
 
     def _error_line(self, line: str) -> None:
         self.summary.errors.append(mask(line))
@@ -141,6 +145,23 @@ class EtlRun:
         assert self.warehouse is not None
         counts = load_batch(self.warehouse, self.outbox, manifest, progress=lambda n: self.progress("rows", n))
         self.summary.add_loaded(counts)
+        if manifest.watermark_from:
+            since = to_utc_naive(manifest.watermark_from)
+            self.loaded_since = since if self.loaded_since is None else min(self.loaded_since, since)
+
+    def match_known_issues(self) -> None:
+        """Evaluate the known-issue rules over the build attempts this run loaded (the ledger makes it idempotent)."""
+        from etl.classify.known_issues import evaluate_known_issues, known_issues_for
+
+        if self.loaded_since is None or self.warehouse is None:
+            return
+        try:
+            outcome = evaluate_known_issues(self.warehouse, known_issues_for(self.settings), self.loaded_since)
+        except (WarehouseError, ValueError) as exc:
+            # The facts are loaded and the watermark committed; a broken rule file must not undo that.
+            self._error_line(f"known issues: {exc}")
+            return
+        self.summary.known_issue_rows = outcome.rows
 
     def resume_pending(self) -> None:
         """Load batches a previous run staged but did not finish loading (a crash, a failed ingest)."""
@@ -382,6 +403,7 @@ class EtlRun:
             self.watermarks = read_watermarks(self.warehouse)
             for cfg in self.settings.sources:
                 self.run_source(cfg)
+            self.match_known_issues()
             if not self.options.dry_run:
                 self.outbox.prune(self.settings.staging.keep_loaded_batches)
         finally:

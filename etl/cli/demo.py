@@ -20,6 +20,7 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     from etl.analysis.alerts import detect_and_record
     from etl.analysis.data import Period
     from etl.reports.render import render_reports
+    from etl.retention import summarize_daily
     from etl.run import RunOptions, run_etl
     from etl.warehouse import open_warehouse
 
@@ -54,6 +55,9 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
         report_days = max(1, min(settings.reports.days, history // 2)) if history >= 2 else settings.reports.days
         warehouse = open_warehouse(settings)
         try:
+            # The long-term daily summary the retention step keeps; filled now so DailyBuildTrend() has data.
+            daily = summarize_daily(warehouse, settings)
+            say(f"daily summary: {len(daily.rows)} row(s) over {daily.days} day(s)")
             period = Period.last_days(history + 1)
             found, new, known = detect_and_record(warehouse, settings.path(settings.reports.monitors), period)
         except ValueError as exc:

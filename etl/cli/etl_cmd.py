@@ -42,6 +42,7 @@ def render_summary(summary: RunSummary, console: Console) -> None:
         sources.add_row(o.source, o.project, str(o.batches), str(o.builds), str(o.quarantined), o.status)
     console.print(sources)
     console.print(f"quarantined: {summary.quarantined}  errors: {len(summary.errors)}  "
+                  f"known-issue evaluations: {summary.known_issue_rows}  "
                   f"duration: {summary.duration_seconds:.1f} s", highlight=False)
 
 
