@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+from etl.classify import CATEGORIES
 from etl.simulator import Faults, SimulatedOrganization, start_server
-from etl.simulator.catalog import CATEGORIES
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 SMALL = {"seed": 11, "days": 6, "builds_per_day": 14, "end": END}

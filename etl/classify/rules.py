@@ -12,29 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import re2
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl.privacy import compile_re2
+from etl.yamlfile import read_yaml as _read_yaml
 
-CATEGORIES = (
-    "network",
-    "dependency",
-    "compilation",
-    "test",
-    "timeout",
-    "cancelled",
-    "configuration",
-    "infrastructure",
-    "resource",
-    "permission",
-    "security",
-    "packaging",
-    "unknown",
-)
 Category = Literal[
     "network",
     "dependency",
@@ -50,6 +35,8 @@ Category = Literal[
     "packaging",
     "unknown",
 ]
+#: The failure kinds, in the order reports list them.
+CATEGORIES: tuple[str, ...] = get_args(Category)
 Origin = Literal["infrastructure", "code", "unknown"]
 FIELDS = ("message", "task_name", "record_name", "exit_code", "test_name", "result")
 
@@ -197,14 +184,7 @@ def _error_lines(path: Path, raw: Any, exc: ValidationError) -> str:
 
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file or raise RuleFileError naming it."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleFileError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise RuleFileError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return _read_yaml(path, RuleFileError)
 
 
 def load_rule_file(path: Path) -> RuleFile:

@@ -13,22 +13,6 @@ import string
 import uuid
 from dataclasses import dataclass, field
 
-CATEGORIES = (
-    "network",
-    "dependency",
-    "compilation",
-    "test",
-    "timeout",
-    "cancelled",
-    "configuration",
-    "infrastructure",
-    "resource",
-    "permission",
-    "security",
-    "packaging",
-    "unknown",
-)
-
 
 def guid(*parts: object) -> str:
     """A GUID string derived from `parts`: stable across runs and independent of generation order."""
