@@ -124,6 +124,49 @@ def _convert(kusto_type: str, value: Any) -> Any:
     raise ValueError(f"unsupported type {kusto_type}")
 
 
+#: Errors a vectorized conversion raises when a column holds something it cannot take as is.
+_FAST_PATH_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
+                     OverflowError, pd.errors.OutOfBoundsDatetime)
+
+
+def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
+    """A whole column converted at once, or None when only the per-value path can (or should) do it.
+
+    The per-value path is the reference: it accepts every input `_convert` does and names the
+    offending row. This one covers the common shapes (native values, ISO-8601 text) about 10x
+    faster, and raises on anything else so the caller falls back.
+    """
+    arrow_type = ARROW_TYPES[kusto_type]
+    if kusto_type in ("string", "guid", "real", "double", "decimal", "bool"):
+        return pa.array(values, type=arrow_type, from_pandas=kusto_type not in ("real", "double", "decimal"))
+    if kusto_type in ("long", "int"):
+        if any(isinstance(v, bool) for v in values):
+            return None
+        return pa.array(values, type=arrow_type)
+    if kusto_type == "datetime":
+        if any(isinstance(v, pd.Timestamp | date) and not isinstance(v, datetime) for v in values if v is not None):
+            return None
+        # ISO8601 handles 'Z', offsets and Azure DevOps' 7 fractional digits; naive values are UTC.
+        parsed = pd.to_datetime(pd.Series(values, dtype=object).replace("", None), utc=True, format="ISO8601")
+        naive = parsed.dt.tz_convert(None)
+        # Truncate to microseconds as the per-value path does (both stores keep microseconds).
+        return pa.Array.from_pandas(naive.dt.floor("us")).cast(arrow_type, safe=False)
+    if kusto_type == "dynamic":
+        return pa.array([_dynamic(v) for v in values], type=arrow_type)
+    return None
+
+
+def _slow_column(table: TableSchema, kusto_type: str, name: str, values: list[Any], rows: list[Any]) -> pa.Array:
+    out = []
+    for index, value in enumerate(values):
+        try:
+            out.append(_convert(kusto_type, value))
+        except (TypeError, ValueError) as exc:
+            key = {k: rows[index].get(k) for k in table.key}
+            raise RowError(f"{table.name} {key}: column {name}: {exc}") from None
+    return pa.array(out, type=ARROW_TYPES[kusto_type])
+
+
 def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]) -> pa.Table:
     """Rows as an Arrow table with exactly the table's columns and types.
 
@@ -134,21 +177,22 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
         rows = rows.to_pylist()
     elif isinstance(rows, pd.DataFrame):
         rows = rows.to_dict(orient="records")
-    names = table.column_names
-    known = set(names)
-    columns: dict[str, list[Any]] = {n: [] for n in names}
+    rows = list(rows)
+    known = set(table.column_names)
     for index, row in enumerate(rows):
-        extra = set(row) - known
-        if extra:
+        if not known.issuperset(row):
+            extra = set(row) - known
             raise RowError(f"{table.name}: row {index} has column(s) not in the table: {sorted(extra)}")
-        for column in table.columns:
-            value = row.get(column.name)
-            try:
-                columns[column.name].append(_convert(column.kusto_type, value))
-            except (TypeError, ValueError) as exc:
-                key = {k: row.get(k) for k in table.key}
-                raise RowError(f"{table.name} {key}: column {column.name}: {exc}") from None
-    for key in table.key:
-        if any(v is None for v in columns[key]):
-            raise RowError(f"{table.name}: key column {key} is null in some row")
-    return pa.table({n: pa.array(columns[n], type=ARROW_TYPES[table.column(n).kusto_type]) for n in names})
+    arrays = {}
+    for column in table.columns:
+        values = [row.get(column.name) for row in rows]
+        try:
+            array = _fast_column(column.kusto_type, values)
+        except _FAST_PATH_ERRORS:
+            array = None
+        if array is None:
+            array = _slow_column(table, column.kusto_type, column.name, values, rows)
+        if column.name in table.key and array.null_count:
+            raise RowError(f"{table.name}: key column {column.name} is null in some row")
+        arrays[column.name] = array
+    return pa.table(arrays)

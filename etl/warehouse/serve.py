@@ -18,7 +18,7 @@ from duckdb_kql.server import KustoRestServer
 from duckdb_kql.server import _Handler as _BaseHandler
 
 from etl.warehouse.kusto import typed_parameters
-from etl.warehouse.local import function_definitions
+from etl.warehouse.local import parsed_functions
 
 
 class _Handler(_BaseHandler):
@@ -84,7 +84,7 @@ def build_server(path: Path | str, port: int = 0, quiet: bool = True) -> StoreSe
     """
     con = connect(str(path), read_only=True)
     try:
-        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=function_definitions())
+        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=parsed_functions())
     except BaseException:
         con.close()
         raise
