@@ -89,6 +89,11 @@ class LocalWarehouse(Strict):
 
     kind: Literal["local"] = Field(default="local", description="The embedded DuckDB store.")
     path: Path = Field(default=Path("data/warehouse.duckdb"), description="The DuckDB file; relative to the project root.")
+    memory_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Cap on DuckDB's buffer cache, e.g. `1GB` (null: DuckDB's default, 80% of RAM).",
+    )
 
 
 class KustoWarehouse(Strict):

@@ -143,3 +143,28 @@ def test_run_killed_mid_load_then_rerun_ends_with_the_rows_of_an_uninterrupted_r
     left, right = contents(whole), contents(crashed)
     for t in TABLES:
         pd.testing.assert_frame_equal(left[t], right[t], obj=t)
+
+
+
+def builds_per_definition(settings: Settings) -> dict[int, int]:
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    try:
+        return dict(wh.execute_sql('SELECT "DefinitionId", count(*) FROM "TimelineBuilds" GROUP BY ALL ORDER BY 1'))
+    finally:
+        wh.close()
+
+
+def test_an_opted_out_definition_loads_nothing_and_the_others_load_in_full(write_config) -> None:
+    with start_server(**SIM) as srv:
+        everything = make_settings(write_config, sim_source(srv.url, list(srv.projects)), name="all.yaml")
+        run_etl(everything)
+        per_definition = builds_per_definition(everything)
+        opted_out = min(per_definition)
+        settings = load_config(write_config({
+            "sources": [sim_source(srv.url, list(srv.projects))], "classification": {"rules": RULES},
+            "warehouse": {"kind": "local", "path": "data/optout.duckdb"}, "staging": {"dir": "data/optout"},
+            "privacy": {"opt_out": {"definitions": [opted_out]}}}, "optout.yaml"))
+        run_etl(settings)
+        # The builds request named the definitions in scope, which the project's definitions listing gave.
+        assert srv.counters["definitions"] == len(srv.projects)
+    assert builds_per_definition(settings) == {d: n for d, n in per_definition.items() if d != opted_out}

@@ -150,6 +150,19 @@ def test_opted_out_definition_gets_no_detail_requests(server: FakeAdoServer) -> 
     assert [b for b in builds if ex.wanted(b)] == []
 
 
+def test_opted_out_definition_is_left_out_of_the_builds_request_itself(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), opt_out_definitions=[7])
+    assert [b for page in ex.list_builds("alpha", SINCE) for b in page] == []
+    assert [r for r in server.requests if "/_apis/build/" in r] == ["/fakeorg/alpha/_apis/build/definitions?api-version=7.1"]
+
+
+def test_definition_filter_drops_the_opted_out_ids_from_the_request(server: FakeAdoServer) -> None:
+    ex = AzureDevOpsExtractor(client_for(server, Sleeps()), definitions=[7, 9], opt_out_definitions=[7])
+    list(ex.list_builds("alpha", SINCE))
+    builds_requests = [r for r in server.requests if "/_apis/build/builds" in r]
+    assert len(builds_requests) == 1 and "definitions=9&" in builds_requests[0] + "&"
+
+
 def test_concurrency_is_bounded_by_max_parallel_requests() -> None:
     org, _ = synthetic_organization(builds=12)
     with FakeAdoServer(org, latency=0.02) as srv:

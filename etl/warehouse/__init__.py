@@ -18,7 +18,7 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
     if wh.kind == "local":
         from etl.warehouse.local import LocalWarehouse
 
-        return LocalWarehouse(settings.path(wh.path), read_only=read_only)
+        return LocalWarehouse(settings.path(wh.path), read_only=read_only, memory_limit=wh.memory_limit)
     from etl.warehouse.kusto import KustoWarehouse
 
     return KustoWarehouse(wh, retention=settings.retention)

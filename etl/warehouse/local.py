@@ -61,7 +61,7 @@ def _create_sql(table: TableSchema) -> str:
 class LocalWarehouse:
     """A DuckDB file with KQL on top."""
 
-    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +70,10 @@ class LocalWarehouse:
         except duckdb.IOException as exc:
             # Typically another process (`serve`, a running ETL) holds the file's write lock.
             raise WarehouseError(f"cannot open local store {path}: {str(exc).splitlines()[0]}") from None
+        if memory_limit:
+            # DuckDB caches table pages up to 80% of RAM by default: on a shared build agent the
+            # hourly ETL should not grow with the store. The value is validated by the config model.
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self._functions = parsed_functions()
         # DuckDB connections are not safe to share across threads; the ETL loads from one thread
         # but the report notebooks and serve may query from several.

@@ -108,6 +108,21 @@ class AzureDevOpsExtractor:
             return False
         return not (self.branches and build.get("sourceBranch") not in self.branches)
 
+    def definitions_in_scope(self, project: str) -> list[int] | None:
+        """The definition ids to ask builds for, or None for all.
+
+        The builds API can only include definitions, not exclude them; with opt-outs and no
+        inclusion list we first list the project's definitions, so an opted-out definition's builds
+        are never requested at all — not even their summaries.
+        """
+        if self.definitions:
+            return [d for d in self.definitions if d not in self.opt_out]
+        if not self.opt_out:
+            return None
+        url = self.client.url(project, "_apis/build/definitions")
+        ids = [d.get("id") for page in self.client.pages_by_continuation(url, {}) for d in page]
+        return sorted(int(i) for i in ids if isinstance(i, int) and i not in self.opt_out)
+
     def list_builds(self, project: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
         """Pages of completed builds finished at or after *since*, oldest first, in scope only."""
         params: dict[str, Any] = {
@@ -116,8 +131,11 @@ class AzureDevOpsExtractor:
             "statusFilter": "completed",
             "$top": self.page_size,
         }
-        if self.definitions:
-            params["definitions"] = ",".join(str(d) for d in self.definitions if d not in self.opt_out)
+        scope = self.definitions_in_scope(project)
+        if scope is not None:
+            if not scope:
+                return
+            params["definitions"] = ",".join(str(d) for d in scope)
         if len(self.branches) == 1:
             params["branchName"] = next(iter(self.branches))
         url = self.client.url(project, "_apis/build/builds")

@@ -161,6 +161,9 @@ class FakeAdoServer:
                     self._send(200, {"name": name, "resource": {"type": "Container", "downloadUrl": download}})
                 elif rest[:2] == ["build", "builds"] and len(rest) == 6 and rest[5] == "zip":
                     self._send(200, raw=org.artifacts[(int(rest[2]), rest[4])])
+                elif rest == ["build", "definitions"]:
+                    ids = sorted({b["definition"]["id"] for b in org.builds.get(project, [])})
+                    self._send(200, {"count": len(ids), "value": [{"id": i, "name": f"def-{i}"} for i in ids]})
                 elif rest == ["test", "runs"]:
                     build_id = int(query.get("buildUri", "").rsplit("/", 1)[-1])
                     runs = org.test_runs.get(build_id, [])
