@@ -130,3 +130,35 @@ def test_a_glob_monitor_watches_every_matching_metric_and_an_exact_name_wins() -
     assert m.get("duration_seconds") is None
     found = regressions.detect_regressions(samples(step_values(), metric="stage_duration_seconds:compile"), m)
     assert found["Metric"].tolist() == ["stage_duration_seconds:compile"]
+
+
+def daily_samples(days: int = 10, shift_day: int = 6, per_day: int = 30) -> pd.DataFrame:
+    """Memory samples of one build per day (BuildId 200 + day); from *shift_day* on they are 40% higher."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for day in range(days):
+        for k, v in enumerate(rng.normal(1000, 30, per_day) * (1.4 if day >= shift_day else 1.0)):
+            rows.append({"Organization": "o", "Project": "p", "Definition": "ci\\main", "Metric": "memory_mb",
+                         "Platform": "linux", "BuildId": 200 + day, "SourceVersion": f"c{200 + day}",
+                         "Timestamp": T0 + timedelta(days=day, minutes=k), "Value": float(v)})
+    return pd.DataFrame(rows)
+
+
+CDF_MONITORS = Monitors(monitors=[Monitor(metric="memory_mb", technique="cdf", args={"threshold": 0.03, "back": 3})])
+
+
+def test_a_shifted_daily_distribution_is_one_cdf_alert_at_the_first_shifted_day() -> None:
+    found = regressions.detect_regressions(daily_samples(), CDF_MONITORS)
+    assert found[["Technique", "BuildBefore", "BuildAfter", "Direction", "ChangeAt"]].to_dict(orient="records") == [
+        {"Technique": "cdf", "BuildBefore": 205, "BuildAfter": 206, "Direction": "regression",
+         "ChangeAt": T0 + timedelta(days=6)}]
+    assert round(found["ChangePercent"].iloc[0]) == 40
+
+
+def test_an_unchanged_daily_distribution_raises_no_cdf_alert() -> None:
+    assert regressions.detect_regressions(daily_samples(shift_day=99), CDF_MONITORS).empty
+
+
+def test_cdf_is_not_accepted_as_the_per_build_default_technique() -> None:
+    with pytest.raises(ValueError, match="unknown default technique 'cdf'"):
+        Monitors.model_validate({"defaults": {"technique": "cdf"}})

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from azure.core.credentials import AccessToken
 
-from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, retry_after_seconds
+from etl.sources.azure_devops.client import (
+    AdoClient,
+    AuthError,
+    RetryPolicy,
+    SourceError,
+    entra_token_provider,
+    retry_after_seconds,
+)
 from etl.sources.azure_devops.extract import AzureDevOpsExtractor
 from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organization
 
@@ -170,3 +179,30 @@ def test_concurrency_is_bounded_by_max_parallel_requests() -> None:
         bundles = ex.bundles("alpha", org.builds["alpha"])
         assert [b.build_id for b in bundles] == [b["id"] for b in org.builds["alpha"]]
         assert srv.max_concurrent == 3
+
+
+class StubCredential:
+    """Plays an azure-identity credential: hands out numbered tokens with a given lifetime."""
+
+    def __init__(self, lifetime: float) -> None:
+        self.lifetime = lifetime
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(f"entra-token-{len(self.scopes)}", int(time.time() + self.lifetime))
+
+
+def test_entra_auth_sends_a_bearer_token_for_the_azure_devops_resource(server: FakeAdoServer) -> None:
+    credential = StubCredential(lifetime=3600)
+    server.token = "entra-token-1"
+    client = client_for(server, Sleeps(), auth="entra", token=entra_token_provider(credential))
+    client.get_json(client.url("alpha", "_apis/build/builds"))
+    client.get_json(client.url("alpha", "_apis/build/builds"))
+    assert credential.scopes == [("499b84ac-1321-427f-aa17-267ca6975798/.default",)]
+
+
+def test_entra_token_is_renewed_when_it_is_about_to_expire(server: FakeAdoServer) -> None:
+    credential = StubCredential(lifetime=60)  # inside the five-minute renewal margin
+    token = entra_token_provider(credential)
+    assert [token(), token()] == ["entra-token-1", "entra-token-2"]

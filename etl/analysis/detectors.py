@@ -207,6 +207,10 @@ TECHNIQUES: dict[str, Callable[..., list[int]]] = {
 }
 
 
+#: Techniques over distribution-valued probes: one list of samples per day, not one value per build.
+DISTRIBUTION_TECHNIQUES: dict[str, Callable[..., list[int]]] = {"cdf": cdf_distance}
+
+
 def detect(values: Sequence[float], technique: str = DEFAULT_TECHNIQUE, **args: Any) -> list[int]:
     """Change-point indices of *values* by the named technique (baseline, ttest, pelt, kernel)."""
     try:

@@ -6,10 +6,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from etl.analysis.detectors import TECHNIQUES
+from etl.analysis.detectors import DISTRIBUTION_TECHNIQUES, TECHNIQUES
+from etl.yamlfile import read_yaml
 
 
 class _Strict(BaseModel):
@@ -21,7 +21,7 @@ class Monitor(_Strict):
 
     metric: str
     lower_is_better: bool = True
-    technique: str | None = Field(default=None, description="baseline, ttest, pelt or kernel; default: defaults.technique")
+    technique: str | None = Field(default=None, description="baseline, ttest, pelt, kernel, or cdf (daily sample distributions); default: defaults.technique")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the technique.")
     platforms: list[str] = Field(default_factory=list, description="Only these platforms (empty: all).")
     mode: Literal["alert", "monitor"] = Field(default="alert", description="alert: write Alerts rows; monitor: chart only.")
@@ -42,9 +42,12 @@ class Monitors(_Strict):
 
     @model_validator(mode="after")
     def _known_techniques(self) -> Monitors:
-        for name in [self.defaults.technique, *(m.technique for m in self.monitors if m.technique)]:
-            if name not in TECHNIQUES:
-                raise ValueError(f"unknown technique {name!r}; expected one of {', '.join(sorted(TECHNIQUES))}")
+        known = {*TECHNIQUES, *DISTRIBUTION_TECHNIQUES}
+        if self.defaults.technique not in TECHNIQUES:
+            raise ValueError(f"unknown default technique {self.defaults.technique!r}; expected one of {', '.join(sorted(TECHNIQUES))}")
+        for name in (m.technique for m in self.monitors if m.technique):
+            if name not in known:
+                raise ValueError(f"unknown technique {name!r}; expected one of {', '.join(sorted(known))}")
         return self
 
     def technique(self, monitor: Monitor) -> tuple[str, dict[str, Any]]:
@@ -63,12 +66,7 @@ class Monitors(_Strict):
 def load_monitors(path: Path | str) -> Monitors:
     """Read and validate monitors.yaml; ValueError names the file and each bad field in one line."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, ValueError) or {}
     try:
         return Monitors.model_validate(raw)
     except ValidationError as exc:

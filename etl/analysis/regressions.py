@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from etl.analysis.detectors import _noise_scale, detect
+from etl.analysis.detectors import DISTRIBUTION_TECHNIQUES, _noise_scale, cdf_score, detect
 from etl.analysis.monitors import Monitor, Monitors
 
 SERIES_KEYS = ["Organization", "Project", "Definition", "Metric", "Platform"]
@@ -113,11 +113,64 @@ def changes(
     return rows
 
 
+def distribution_changes(
+    samples: pd.DataFrame, monitor: Monitor, monitors: Monitors, detected_at: datetime | None = None
+) -> list[dict]:
+    """Alerts rows for a distribution-valued probe: every sample of a series, grouped by UTC day.
+
+    A change is a day whose empirical distribution differs from the days before it (squared CDF
+    difference); Before/After are the medians of the reference days' and that day's samples.
+    """
+    technique, args = monitors.technique(monitor)
+    back = int(args.get("back", 3))
+    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
+    rows = []
+    s = samples.assign(Platform=samples["Platform"].fillna(""), Definition=samples["Definition"].fillna(""))
+    for key, g in s[s["Value"].notna()].groupby(SERIES_KEYS, sort=True):
+        organization, project, definition, metric, platform = key
+        if monitor.platforms and platform not in monitor.platforms:
+            continue
+        g = g.sort_values(["Timestamp", "BuildId"])
+        by_day = [(day, d) for day, d in g.groupby(pd.to_datetime(g["Timestamp"]).dt.floor("D"), sort=True)]
+        if len(by_day) < max(back + 2, 4):
+            continue
+        name = f"{project}/{definition}/{platform or 'any'}"
+        for i in DISTRIBUTION_TECHNIQUES[technique]([d["Value"].to_numpy(dtype=float) for _, d in by_day], **args):
+            day, today = by_day[i]
+            reference = pd.concat([d for _, d in by_day[max(0, i - back) : i]])
+            b, a = float(reference["Value"].median()), float(today["Value"].median())
+            pct = (a - b) / abs(b) * 100 if b else 0.0
+            first_after, last_before = today.iloc[0], reference.iloc[-1]
+            rows.append({
+                "AlertId": alert_id(organization, metric, name, int(first_after["BuildId"])),
+                "Kind": "regression", "Metric": metric, "Series": name, "Organization": organization,
+                "Project": project, "Definition": definition, "Platform": platform, "Technique": technique,
+                "DetectedAt": detected_at, "ChangeAt": day.to_pydatetime(),
+                "BuildBefore": int(last_before["BuildId"]), "BuildAfter": int(first_after["BuildId"]),
+                "CommitBefore": str(last_before["SourceVersion"] or ""), "CommitAfter": str(first_after["SourceVersion"] or ""),
+                "Before": b, "After": a, "ChangePercent": round(pct, 3),
+                "Direction": _direction(pct, monitor.lower_is_better),
+                "Score": round(cdf_score(np.sort(reference["Value"].to_numpy(float)), np.sort(today["Value"].to_numpy(float))), 4),
+                "Status": "open", "Resolution": "", "Url": "",
+                "Details": {"day_index": int(i), "days": len(by_day), "args": args, "mode": monitor.mode},
+                "IngestedAt": detected_at,
+            })
+    return rows
+
+
 def detect_regressions(samples: pd.DataFrame, monitors: Monitors, detected_at: datetime | None = None) -> pd.DataFrame:
     """Every change of every monitored series (alert and monitor-only; see the Details.mode / `mode` column)."""
     rows: list[dict] = []
     metrics = sorted({m for m in samples["Metric"].unique() if monitors.get(m)}) if len(samples) else []
-    for s in series(samples, metrics):
+    per_build = []
+    for metric in metrics:
+        monitor = monitors.get(metric)
+        assert monitor is not None
+        if monitors.technique(monitor)[0] in DISTRIBUTION_TECHNIQUES:
+            rows.extend(distribution_changes(samples[samples["Metric"] == metric], monitor, monitors, detected_at))
+        else:
+            per_build.append(metric)
+    for s in series(samples, per_build):
         monitor = monitors.get(s.metric)
         if monitor is None or (monitor.platforms and s.platform not in monitor.platforms):
             continue

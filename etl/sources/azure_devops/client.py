@@ -96,11 +96,16 @@ def _auth_header(auth: str, token: Callable[[], str] | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
 
 
-def entra_token_provider() -> Callable[[], str]:
-    """A callable returning a current Entra ID access token for Azure DevOps (DefaultAzureCredential)."""
-    from azure.identity import DefaultAzureCredential
+def entra_token_provider(credential: Any = None) -> Callable[[], str]:
+    """A callable returning a current Entra ID access token for Azure DevOps.
 
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    *credential* is any azure-identity credential; None means DefaultAzureCredential (a pipeline's
+    workload identity, a managed identity, or `az login`).
+    """
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
     lock = threading.Lock()
     cached: dict[str, Any] = {}
 
