@@ -29,9 +29,9 @@ from etl.sources.inbox import read_inbox
 from etl.stage.outbox import TABLE_ORDER, Manifest, Outbox, batch_id_for
 from etl.stage.quarantine import Quarantine
 from etl.state import read_watermarks
+from etl.timeutil import to_utc_naive
 from etl.warehouse import open_warehouse
 from etl.warehouse.base import Warehouse, WarehouseError
-from etl.warehouse.rows import to_utc_naive
 
 Progress = Callable[[str, int], None]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from etl.timeutil import to_utc_naive
 from etl.warehouse.base import Warehouse
-from etl.warehouse.rows import to_utc_naive
 
 WatermarkKey = tuple[str, str, str]
 

@@ -166,7 +166,7 @@ def test_rerunning_the_same_window_reuses_batch_ids_and_stages_identical_bytes(f
 
 
 def load_since(text: str) -> Any:
-    from etl.warehouse.rows import to_utc_naive
+    from etl.timeutil import to_utc_naive
 
     return to_utc_naive(text)
 

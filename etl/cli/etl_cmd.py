@@ -14,7 +14,7 @@ from rich.table import Table
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
 from etl.run import RunOptions, RunSummary, run_etl
 from etl.stage.outbox import TABLE_ORDER
-from etl.warehouse.rows import to_utc_naive
+from etl.timeutil import to_utc_naive
 
 
 def _parse_since(value: str | None) -> datetime | None:

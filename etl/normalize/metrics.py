@@ -17,7 +17,7 @@ from typing import Any
 
 from etl.normalize.builds import BuildFacts
 from etl.normalize.context import NormalizeContext
-from etl.warehouse.rows import to_utc_naive
+from etl.timeutil import to_utc_naive
 
 PER_BUILD = {
     "duration_seconds": "seconds",

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from etl.warehouse.rows import to_utc_naive
+from etl.timeutil import to_utc_naive
 
 
 @dataclass
