@@ -50,3 +50,12 @@ def local_settings(write_config: Callable[..., Path]) -> Settings:
         }
     )
     return load_config(path)
+
+
+def table_counts(settings: Settings, tables: tuple[str, ...]) -> dict[str, int]:
+    """Rows per table in the raw tables of the settings' local store (not the deduplicating views)."""
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    try:
+        return {t: int(wh.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0]) for t in tables}
+    finally:
+        wh.close()

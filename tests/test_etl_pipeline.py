@@ -19,6 +19,7 @@ from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organiz
 from etl.stage.outbox import Outbox
 from etl.warehouse.base import WarehouseError
 from etl.warehouse.local import LocalWarehouse
+from tests.conftest import table_counts
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
@@ -50,11 +51,7 @@ def configure(write_config: Callable[..., Path]) -> Callable[..., Settings]:
 
 
 def counts(settings: Settings) -> dict[str, int]:
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        return {t: int(wh.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0]) for t in TABLES}
-    finally:
-        wh.close()
+    return table_counts(settings, TABLES)
 
 
 def query(settings: Settings, kql: str) -> Any:

@@ -20,6 +20,7 @@ from etl.run import run_etl
 from etl.schema import table
 from etl.simulator import start_server
 from etl.warehouse.local import LocalWarehouse
+from tests.conftest import table_counts
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
@@ -53,11 +54,7 @@ def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def counts(settings: Settings) -> dict[str, int]:
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        return {t: int(wh.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0]) for t in TABLES}
-    finally:
-        wh.close()
+    return table_counts(settings, TABLES)
 
 
 def contents(settings: Settings, drop: tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:

@@ -22,18 +22,15 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     from etl.reports.render import render_reports
     from etl.retention import summarize_daily
     from etl.run import RunOptions, run_etl
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected, open_warehouse
 
     console = Console(stderr=True, highlight=False)
     say = lambda message: console.print(message, markup=False)  # noqa: E731
     settings = load_settings(config)
     t0 = time.monotonic()
     with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
+        with connected(settings) as warehouse:
             changes = warehouse.apply_schema()
-        finally:
-            warehouse.close()
         say(f"schema: {len(changes)} change(s)")
         last = {"at": 0.0}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from etl.cli.common import ConfigOption, load_settings, user_errors
-from etl.warehouse import open_warehouse
+from etl.warehouse import connected
 
 schema_app = typer.Typer(help="Manage the store's schema, defined in kql/tables and kql/functions.",
                          no_args_is_help=True)
@@ -18,12 +18,8 @@ def apply(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     Example: ci-telemetry schema apply --config config/example-production.yaml
     """
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            changes = warehouse.apply_schema()
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        changes = warehouse.apply_schema()
     if changes:
         for change in changes:
             typer.echo(change)
@@ -39,12 +35,8 @@ def show(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     Example: ci-telemetry schema show
     """
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings, read_only=False)
-        try:
-            tables = warehouse.list_tables()
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        tables = warehouse.list_tables()
     for name, columns in sorted(tables.items()):
         typer.echo(f"{name} ({', '.join(f'{c}:{t}' for c, t in columns)})")
 

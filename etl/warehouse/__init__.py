@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from etl.warehouse.base import Warehouse, WarehouseError, read_query, run_query_file
@@ -9,7 +11,7 @@ from etl.warehouse.base import Warehouse, WarehouseError, read_query, run_query_
 if TYPE_CHECKING:
     from etl.config import Settings
 
-__all__ = ["Warehouse", "WarehouseError", "open_warehouse", "read_query", "run_query_file"]
+__all__ = ["Warehouse", "WarehouseError", "connected", "open_warehouse", "read_query", "run_query_file"]
 
 
 def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
@@ -22,3 +24,13 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
     from etl.warehouse.kusto import KustoWarehouse
 
     return KustoWarehouse(wh, retention=settings.retention)
+
+
+@contextmanager
+def connected(settings: Settings, read_only: bool = False) -> Iterator[Warehouse]:
+    """The configured backend for the duration of a `with` block, closed after it."""
+    warehouse = open_warehouse(settings, read_only=read_only)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
