@@ -6,7 +6,6 @@ setting silently ignored. `load_config` turns pydantic's report into one line pe
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -195,10 +194,6 @@ class Settings(Strict):
     def path(self, p: Path) -> Path:
         """A configured path, resolved against base_dir when relative."""
         return p if p.is_absolute() else self.base_dir / p
-
-    @property
-    def freshness_max_age(self) -> timedelta:
-        return timedelta(hours=2)
 
 
 class ConfigError(ValueError):

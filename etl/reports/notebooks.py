@@ -190,7 +190,7 @@ R.show(R.table(ranked[["TestName", "FlipRate", "FlakyCommits", "Commits", "Resul
 
 def regressions() -> nbformat.NotebookNode:
     cells = [
-        ("code", '''import numpy as np
+        ("code", '''import pandas as pd
 import plotly.graph_objects as go
 from etl.analysis import detectors, regressions
 from etl.analysis.alerts import list_alerts
@@ -205,7 +205,7 @@ found = regressions.detect_regressions(samples, monitors)
 if len(found):
     found = found[found["ChangeAt"] >= pd.Timestamp(ctx.period.start)].reset_index(drop=True)
 all_series = list(regressions.series(samples, sorted({m for m in samples["Metric"].unique() if monitors.get(m)}) if len(samples) else []))
-stored = list_alerts(ctx.warehouse, "open")'''.replace("import numpy as np", "import numpy as np\nimport pandas as pd")),
+stored = list_alerts(ctx.warehouse, "open")'''),
         ("md", "## Executive summary"),
         ("code", '''def n_dir(d):
     return int((found["Direction"] == d).sum()) if len(found) else 0
@@ -229,18 +229,12 @@ for _, row in (found.sort_values("ChangePercent", key=abs, ascending=False).head
     fig.update_layout(title="%s — %s: %+.1f%% at build %d (%s)" % (row["Metric"], row["Series"], row["ChangePercent"], row["BuildAfter"], row["Direction"]),
                       xaxis_title="build", xaxis_type="category")
     R.show(R.figure(fig, height=320))'''),
-        ("md", "## Distribution-valued probes\n\nDaily memory samples (`memory_mb`) per definition and platform: a change when a day's distribution moves away from the days before (squared CDF difference)."),
-        ("code", '''mem = samples[samples["Metric"] == "memory_mb"] if len(samples) else samples
-rows = []
-for (definition, platform), g in (mem.groupby(["Definition", "Platform"]) if len(mem) else []):
-    days = g.assign(Day=g["Timestamp"].dt.floor("D")).groupby("Day")["Value"].apply(list)
-    for i in detectors.cdf_distance(days.tolist()):
-        before = np.concatenate(days.iloc[max(0, i - 3):i].tolist())
-        rows.append({"Definition": definition, "Platform": platform, "Day": days.index[i],
-                     "MedianBefore": float(np.median(before)), "MedianAfter": float(np.median(days.iloc[i])),
-                     "Score": detectors.cdf_score(np.sort(before), np.sort(days.iloc[i]))})
-changed_days = pd.DataFrame(rows, columns=["Definition", "Platform", "Day", "MedianBefore", "MedianAfter", "Score"])
-R.show(R.table(changed_days[changed_days["Day"] >= pd.Timestamp(ctx.period.start)], caption="Days in this period whose memory distribution changed"))'''),
+        ("md", "## Distribution-valued probes\n\nMetrics watched with `technique: cdf` in monitors.yaml (by default the memory samples, `memory_mb`), per definition and platform: a change when a day's distribution moves away from the days before (squared CDF difference)."),
+        ("code", '''# The distribution monitors of monitors.yaml (technique cdf) are part of `found`; shown here on their own.
+changed_days = found[found["Technique"].isin(list(detectors.DISTRIBUTION_TECHNIQUES))] if len(found) else found
+cols = ["Project", "Definition", "Platform", "Metric", "ChangeAt", "Before", "After", "ChangePercent", "Score"]
+R.show(R.table(changed_days[cols] if len(changed_days) else changed_days,
+               {"ChangePercent": lambda v: "%+.1f%%" % v}, caption="Days in this period whose sample distribution changed"))'''),
         ("md", "## Open alerts\n\nAlerts recorded by `ci-telemetry demo` (or the scheduled detection), not resolved yet."),
         ("code", '''R.show(R.table(stored[["AlertId", "Direction", "Metric", "Series", "BuildAfter", "ChangePercent", "DetectedAt"]] if len(stored) else stored,
                {"ChangePercent": lambda v: "%+.1f%%" % v}, max_rows=50, caption="Open alerts"))'''),
