@@ -45,6 +45,7 @@ class AzureDevOpsSource(Strict):
     max_retries: int = Field(default=6, ge=0, le=20, description="Retries of a 429, 5xx or connection error.")
     backoff_seconds: float = Field(default=1.0, ge=0, description="First back-off; doubles per retry, with jitter.")
     max_backoff_seconds: float = Field(default=60.0, ge=0, description="Longest single wait, Retry-After included.")
+    max_total_wait_seconds: float = Field(default=300.0, ge=0, description="All retry waits of one request together.")
     initial_lookback_days: int = Field(default=30, ge=1, description="How far back the first run reads.")
 
     @field_validator("organization_url")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from etl.stage.outbox import TABLE_ORDER, Manifest, Outbox
 from etl.state import commit_watermark
+from etl.timeutil import to_utc_naive
 from etl.warehouse.base import Warehouse
 
 RowsProgress = Callable[[int], None]
@@ -30,8 +31,12 @@ def load_batch(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
     now = datetime.now(UTC).replace(tzinfo=None)
     run_id = manifest.run_id or manifest.batch_id
     if manifest.watermark_to:
+        # An incomplete batch commits only up to its first incomplete build, so the next run reads it again.
+        to = to_utc_naive(manifest.watermark_to)
+        if manifest.watermark_hold:
+            to = min(to, to_utc_naive(manifest.watermark_hold))
         commit_watermark(warehouse, manifest.source, manifest.organization, manifest.project,
-                         manifest.watermark_to, run_id, now, manifest.batch_id)
+                         to, run_id, now, manifest.batch_id)
     warehouse.ingest("EtlRuns", [{
         "RunId": manifest.batch_id,
         "Source": manifest.source,
@@ -44,8 +49,8 @@ def load_batch(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
         "Builds": manifest.builds,
         "RowCounts": json.dumps(manifest.counts, sort_keys=True),
         "Quarantined": manifest.quarantined,
-        "Errors": json.dumps(manifest.errors),
-        "Status": "loaded",
+        "Errors": json.dumps(manifest.errors + manifest.audit),
+        "Status": "incomplete" if manifest.audit else "loaded",
         "IngestedAt": manifest.staged_at,
     }], manifest.batch_id + "-run")
     outbox.set_status(manifest, "loaded", loaded_at=now.isoformat())

@@ -23,8 +23,8 @@ from etl.normalize import NormalizeContext, normalize_bundle, raw_for_staging, s
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.privacy import scrubber_for
 from etl.secrets import mask
-from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, entra_token_provider
-from etl.sources.azure_devops.extract import AzureDevOpsExtractor
+from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, client_for_source
+from etl.sources.azure_devops.extract import AzureDevOpsExtractor, BuildPage
 from etl.sources.inbox import read_inbox
 from etl.stage.outbox import TABLE_ORDER, Manifest, Outbox, batch_id_for
 from etl.stage.quarantine import Quarantine
@@ -57,7 +57,7 @@ class SourceOutcome:
     batches: int = 0
     builds: int = 0
     quarantined: int = 0
-    status: str = "ok"  # ok | no new data | failed | held | dry-run
+    status: str = "ok"  # ok | no new data | incomplete | failed | held | dry-run
     error: str | None = None
 
 
@@ -172,7 +172,8 @@ class EtlRun:
     # -- staging ---------------------------------------------------------------------------------
 
     def _stage(self, source: str, organization: str, project: str, wm_from: datetime, wm_to: datetime,
-               builds: int, fill: Callable[[Any, NormalizeContext], None]) -> Manifest:
+               builds: int, fill: Callable[[Any, NormalizeContext], None],
+               after_fill: Callable[[Manifest], None] | None = None) -> Manifest:
         from_iso, to_iso = _iso(wm_from), _iso(wm_to)
         batch_id = batch_id_for(source, organization, project, from_iso, to_iso)
         # Re-staging a window keeps its first staging time, so its rows (IngestedAt) are byte-identical.
@@ -190,6 +191,8 @@ class EtlRun:
             raise
         manifest.quarantined = self.quarantine.count - before
         manifest.errors = self.quarantine.lines[before:]
+        if after_fill is not None:
+            after_fill(manifest)
         status = "dry-run" if self.options.dry_run else "held" if self.hold else "pending"
         staged.commit(status)
         for table, n in staged.counts.items():
@@ -200,6 +203,8 @@ class EtlRun:
         outcome.batches += 1
         outcome.builds += manifest.builds
         outcome.quarantined += manifest.quarantined
+        if manifest.audit:
+            outcome.status = "incomplete"
         if manifest.status == "pending":
             self._load(manifest)
         elif outcome.status == "ok":
@@ -265,23 +270,40 @@ class EtlRun:
             self.summary.outcomes.append(outcome)
             since = self._since((name, organization, project), default_since)
             wm_from = since
+            # The finish time of the first build whose audit failed: no watermark of this project
+            # moves past it in this run, so the next run extracts that build again.
+            hold: list[datetime] = []
             try:
                 for listed in extractor.list_builds(project, since):
-                    if not listed:
+                    if not listed and not listed.audit:
                         continue
                     page = self._readable_builds(name, project, listed)
                     finish = [to_utc_naive(b.get("finishTime")) for b in page]
                     wm_to = max([*(t for t in finish if t is not None), wm_from])
-                    wanted = [b for b in page if extractor.wanted(b)]
+                    wanted = BuildPage([b for b in page if extractor.wanted(b)], listed.audit)
+                    findings: list[str] = []
 
-                    def fill(staged: Any, ctx: NormalizeContext, wanted: list[Any] = wanted,
-                             project: str = project) -> None:
+                    def fill(staged: Any, ctx: NormalizeContext, wanted: BuildPage = wanted,
+                             project: str = project, findings: list[str] = findings) -> None:
                         for bundle in extractor.iter_bundles(project, wanted):
+                            if bundle.audit:
+                                findings.extend(bundle.audit)
+                                hold.append(to_utc_naive(bundle.build.get("finishTime")) or wm_from)
                             staged.add_raw(raw_for_staging(self.scrubber, bundle))
                             for table, rows in normalize_bundle(ctx, bundle).items():
                                 staged.add_rows(table, rows)
+                        if wanted.audit and not wanted:  # a listing finding with no build to carry it
+                            findings.extend(wanted.audit)
+                            hold.append(wm_from)
 
-                    manifest = self._stage(name, organization, project, wm_from, wm_to, len(wanted), fill)
+                    def after_fill(manifest: Manifest, findings: list[str] = findings) -> None:
+                        manifest.audit = [f"{name}: {line}" for line in findings]
+                        if hold:
+                            manifest.watermark_hold = _iso(min(hold))
+
+                    manifest = self._stage(name, organization, project, wm_from, wm_to, len(wanted), fill, after_fill)
+                    for line in manifest.audit:
+                        self._error_line(line)
                     self._finish_batch(manifest, outcome)
                     wm_from = wm_to
             except (SourceError, WarehouseError) as exc:
@@ -335,19 +357,7 @@ class EtlRun:
             self._error_line(str(exc))
 
     def client_for(self, cfg: AzureDevOpsSource) -> AdoClient:
-        token = None
-        if cfg.auth == "pat":
-            if cfg.token is None:
-                raise AuthError(f"{cfg.name}: auth is pat but no token is configured (token: env://NAME or "
-                                "keyvault://vault/name)")
-            ref = cfg.token
-            token = ref.reveal
-        elif cfg.auth == "entra":
-            token = entra_token_provider()
-        policy = RetryPolicy(cfg.max_retries, cfg.backoff_seconds, cfg.max_backoff_seconds,
-                             cfg.request_timeout_seconds)
-        return AdoClient(cfg.name, cfg.organization_url, auth=cfg.auth, token=token, policy=policy,
-                         max_parallel_requests=cfg.max_parallel_requests)
+        return client_for_source(cfg)
 
     def extractor_for(self, cfg: AzureDevOpsSource | SimulatorSource, client: AdoClient) -> AzureDevOpsExtractor:
         definitions = cfg.definitions if isinstance(cfg, AzureDevOpsSource) else []
@@ -365,7 +375,8 @@ class EtlRun:
         if isinstance(cfg, SimulatorSource):
             with simulated_organization(cfg) as server:
                 client = AdoClient(cfg.name, server.url, auth="none", max_parallel_requests=cfg.max_parallel_requests,
-                                   policy=RetryPolicy(max_retries=8, backoff_seconds=0.05, max_backoff_seconds=1.0))
+                                   policy=RetryPolicy(max_retries=8, backoff_seconds=0.05, max_backoff_seconds=1.0,
+                                                      max_total_wait_seconds=30.0))
                 default = _now() - timedelta(days=cfg.days + 2)
                 try:
                     self.run_ado(cfg.name, client, list(server.projects), self.extractor_for(cfg, client), default)

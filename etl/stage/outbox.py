@@ -62,6 +62,10 @@ class Manifest:
     counts: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Audit findings (what was read disagrees with a count the service stated): the batch is incomplete.
+    audit: list[str] = field(default_factory=list)
+    #: The watermark commits no further than this (the first build an audit found incomplete).
+    watermark_hold: str | None = None
     run_id: str | None = None
     started_at: str | None = None
     loaded_at: str | None = None

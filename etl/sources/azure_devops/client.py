@@ -1,12 +1,18 @@
-"""HTTP client for the Azure DevOps REST API: auth, retries, rate limits, paging.
+"""HTTP client for the Azure DevOps REST API: auth, one retry policy, rate-limit pacing, paging.
 
-One explicit retry loop rather than urllib3's `Retry`, because three behaviours differ by status:
-429/503 wait exactly what `Retry-After` says (seconds or an HTTP date), other 5xx and connection
-errors back off exponentially with jitter, and 401/403 stop the source at once with one line.
+The one place that knows the API version, the Entra scope and the headers Azure DevOps expects;
+the extractor and `doctor` both go through it.
+
+Every request runs under one tenacity policy (`RetryPolicy`), bounded in attempts and in total
+wait: 429/503 wait what `Retry-After` says (seconds or an HTTP date, capped), other 5xx,
+connection errors and cut-off JSON back off exponentially with full jitter. 401/403, a 203 and an
+HTML page where JSON was expected (Azure DevOps' sign-in page for a rejected PAT) raise
+`AuthError` at once. Before a 429 comes, the `X-RateLimit-*` headers slow every worker down.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import threading
@@ -15,11 +21,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+if TYPE_CHECKING:
+    from etl.config import AzureDevOpsSource
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,11 @@ ADO_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 API_VERSION = "7.1"
 #: Hosts Azure DevOps serves an organization's data from (artifact downloads live on *.visualstudio.com).
 _TRUSTED_SUFFIXES = (".dev.azure.com", ".visualstudio.com", ".azure.com")
+#: Asks Azure DevOps for a 401 instead of a redirect to its sign-in page when credentials are refused.
+SUPPRESS_REDIRECT = {"X-TFS-FedAuthRedirect": "Suppress"}
+#: What a refused PAT or Entra identity should be checked for.
+AUTH_HINT = ("check the PAT (expired or revoked? scopes Build: Read and Test Management: Read) "
+             "or the Entra identity's access to the organization")
 
 
 class SourceError(RuntimeError):
@@ -35,7 +50,11 @@ class SourceError(RuntimeError):
 
 
 class AuthError(SourceError):
-    """401/403: the credentials are missing, expired or lack permission. Stops that source only."""
+    """Credentials refused (401/403, or a 203 sign-in page): stops that organization at once."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(SourceError):
@@ -44,27 +63,53 @@ class NotFound(SourceError):
 
 @dataclass
 class RetryPolicy:
-    """How hard to try before giving up on one request."""
+    """How hard to try before giving up on one request, and how long to pace on rate-limit headers."""
 
     max_retries: int = 6
     backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
     timeout_seconds: float = 60.0
+    #: All waits of one request's retries together; past it the request fails.
+    max_total_wait_seconds: float = 300.0
+    #: Pace when fewer than this share of `X-RateLimit-Limit` remains.
+    low_water: float = 0.1
+    #: Longest single pause on rate-limit headers (Azure DevOps delays a request by up to 30 s).
+    max_pace_seconds: float = 30.0
 
 
 @dataclass
 class RequestStats:
-    """Counters a run reports (requests, retries, throttles), safe to update from worker threads."""
+    """Counters a run reports (requests, retries, throttles, paces), safe to update from worker threads."""
 
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    paced: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class Page:
+    """One page of a listing: its items, the `count` the body claimed, the continuation token it carried."""
+
+    items: list[dict[str, Any]]
+    count: int | None = None
+    token: str | None = None
+    #: The token was one this listing had already followed (the listing stops there).
+    repeated: bool = False
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth another; `wait` is what the server asked for, if anything."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, wait
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -85,13 +130,34 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def pace_seconds(headers: Any, policy: RetryPolicy, now: float) -> float:
+    """How long to hold the next request after a successful response, from its rate-limit headers.
+
+    `X-RateLimit-Delay` means Azure DevOps already delayed this request: wait as long before the
+    next. Below `low_water` of `X-RateLimit-Limit`, the remaining TSTUs are spread over the time
+    to `X-RateLimit-Reset` (epoch seconds). A `Retry-After` on a success counts too.
+    """
+    waits = [_number(headers.get("X-RateLimit-Delay")) or 0.0,
+             retry_after_seconds(headers.get("Retry-After")) or 0.0]
+    remaining, limit = _number(headers.get("X-RateLimit-Remaining")), _number(headers.get("X-RateLimit-Limit"))
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if remaining is not None and limit and remaining < policy.low_water * limit and reset is not None:
+        waits.append(max(reset - now, 0.0) / (remaining + 1))
+    return min(max(waits), policy.max_pace_seconds)
+
+
 def _auth_header(auth: str, token: Callable[[], str] | None) -> dict[str, str]:
     if auth == "none" or token is None:
         return {}
     value = token()
     if auth == "pat":
-        import base64
-
         return {"Authorization": "Basic " + base64.b64encode(f":{value}".encode()).decode()}
     return {"Authorization": f"Bearer {value}"}
 
@@ -120,8 +186,14 @@ def entra_token_provider(credential: Any = None) -> Callable[[], str]:
     return token
 
 
+def _looks_like_html(response: requests.Response) -> bool:
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return True
+    return response.content[:256].lstrip().lower().startswith((b"<!doctype html", b"<html"))
+
+
 class AdoClient:
-    """GET JSON from one organization with bounded retries; thread-safe for the extractor's worker pool."""
+    """GET JSON from one organization under one retry policy; thread-safe for the extractor's worker pool."""
 
     def __init__(
         self,
@@ -133,6 +205,7 @@ class AdoClient:
         policy: RetryPolicy | None = None,
         max_parallel_requests: int = 8,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
         self.base = organization_url.rstrip("/")
@@ -143,12 +216,16 @@ class AdoClient:
         self.policy = policy or RetryPolicy()
         self.stats = RequestStats()
         self._sleep = sleep
+        self._clock = clock
+        self._pace_lock = threading.Lock()
+        self._resume_at = 0.0
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "ci-telemetry-etl"
+        self.session.headers.update(SUPPRESS_REDIRECT)
 
     def url(self, project: str | None, path: str) -> str:
         """The absolute URL of an API path under the organization (and project)."""
@@ -166,96 +243,160 @@ class AdoClient:
         return parts.netloc.lower() == self._netloc or (parts.scheme == "https" and (parts.hostname or "").lower()
                                                          .endswith(_TRUSTED_SUFFIXES))
 
-    def _backoff(self, attempt: int) -> float:
+    # -- the retry policy -----------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.wait is not None:
+            return min(exc.wait, max(self.policy.max_backoff_seconds, 0.0))
         # Full jitter: spreads retries of many workers hit by the same outage.
-        cap = min(self.policy.max_backoff_seconds, self.policy.backoff_seconds * (2**attempt))
+        cap = min(self.policy.max_backoff_seconds, self.policy.backoff_seconds * (2 ** (state.attempt_number - 1)))
         return random.uniform(cap / 2, cap) if cap > 0 else 0.0
 
-    def get(self, url: str, params: dict[str, Any] | None = None, *, stream: bool = False) -> requests.Response:
-        """GET with retries; raises AuthError (401/403), NotFound (404) or SourceError (gave up)."""
-        params = dict(params or {})
-        params.setdefault("api-version", API_VERSION)
-        attempt = 0
-        while True:
-            self.stats.add(requests=1)
-            try:
-                response = self.session.get(
-                    url, params=params, headers=_auth_header(self.auth, self._token) if self._trusted(url) else {},
-                    timeout=self.policy.timeout_seconds, stream=stream,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.policy.max_retries:
-                    raise SourceError(f"{self.source}: {url}: gave up after {attempt + 1} attempts: "
-                                      f"{type(exc).__name__}") from None
-                wait = self._backoff(attempt)
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                if status in (401, 403):
-                    raise AuthError(f"{self.source}: HTTP {status} {'unauthorized' if status == 401 else 'forbidden'}"
-                                    f" for {response.url.split('?')[0]} — check the source's token/permissions")
-                if status == 404:
-                    raise NotFound(f"{self.source}: HTTP 404 for {url}")
-                retryable = status in (429, 503) or status >= 500
-                if not retryable or attempt >= self.policy.max_retries:
-                    raise SourceError(f"{self.source}: HTTP {status} for {url}"
-                                      + (f" after {attempt + 1} attempts" if retryable else ""))
-                wait = None
-                if status in (429, 503):
-                    self.stats.add(throttled=1)
-                    wait = retry_after_seconds(response.headers.get("Retry-After"))
-                    if wait is not None:
-                        wait = min(wait, max(self.policy.max_backoff_seconds, 0.0))
-                if wait is None:
-                    wait = self._backoff(attempt)
-                response.close()
-            attempt += 1
-            self.stats.add(retries=1)
-            log.debug("%s: retry %d of %s in %.2fs", self.source, attempt, url, wait)
+    def _stop(self, state: RetryCallState) -> bool:
+        return (state.attempt_number > self.policy.max_retries
+                or state.idle_for + (state.upcoming_sleep or 0.0) > self.policy.max_total_wait_seconds)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        log.debug("%s: retry %d in %.2fs", self.source, state.attempt_number, state.upcoming_sleep)
+
+    def _pace(self) -> None:
+        with self._pace_lock:
+            wait = self._resume_at - self._clock()
+        if wait > 0:
+            self.stats.add(paced=1)
             self._sleep(wait)
 
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        now = self._clock()
+        wait = pace_seconds(response.headers, self.policy, now)
+        if wait > 0:
+            with self._pace_lock:
+                self._resume_at = max(self._resume_at, now + wait)
+
+    def _auth_error(self, url: str, status: int, what: str) -> AuthError:
+        return AuthError(f"{self.source}: organization {self.organization}: {what} for {url.split('?')[0]}"
+                         f" — {AUTH_HINT}", status)
+
+    def _once(self, url: str, params: dict[str, Any], stream: bool, decode: bool) -> tuple[Any, requests.Response]:
+        """One attempt: raises _Retryable for what is worth another try, SourceError for what is not."""
+        self._pace()
+        self.stats.add(requests=1)
+        try:
+            response = self.session.get(
+                url, params=params, headers=_auth_header(self.auth, self._token) if self._trusted(url) else {},
+                timeout=self.policy.timeout_seconds, stream=stream and not decode,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Retryable(type(exc).__name__) from None
+        status = response.status_code
+        if status in (401, 403):
+            raise self._auth_error(url, status, f"HTTP {status} {'unauthorized' if status == 401 else 'forbidden'}")
+        if status == 203 or (status < 300 and decode and _looks_like_html(response)):
+            raise self._auth_error(url, status, f"HTTP {status} sign-in page instead of JSON")
+        if status == 404:
+            raise NotFound(f"{self.source}: HTTP 404 for {url}")
+        if status in (429, 503):
+            self.stats.add(throttled=1)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            response.close()
+            raise _Retryable(f"HTTP {status}", wait)
+        if status >= 500:
+            response.close()
+            raise _Retryable(f"HTTP {status}")
+        if status >= 400:
+            raise SourceError(f"{self.source}: HTTP {status} for {url}")
+        self._note_rate_limit(response)
+        if not decode:
+            return None, response
+        try:
+            return response.json(), response
+        except ValueError:  # a proxy cut the body short: worth another try
+            raise _Retryable("response is not valid JSON") from None
+
+    def _request(self, url: str, params: dict[str, Any] | None, *, stream: bool, decode: bool
+                 ) -> tuple[Any, requests.Response]:
+        params = dict(params or {})
+        params.setdefault("api-version", API_VERSION)
+        retrying = Retrying(retry=retry_if_exception_type(_Retryable), wait=self._wait, stop=self._stop,
+                            sleep=self._sleep, before_sleep=self._before_sleep, reraise=True)
+        try:
+            return retrying(self._once, url, params, stream, decode)
+        except _Retryable as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if exc.reason.startswith("HTTP "):
+                raise SourceError(f"{self.source}: {exc.reason} for {url} after {attempts} attempts") from None
+            raise SourceError(f"{self.source}: {url}: gave up after {attempts} attempts: {exc.reason}") from None
+
+    def get(self, url: str, params: dict[str, Any] | None = None, *, stream: bool = False) -> requests.Response:
+        """GET (a download: body not decoded) with retries; raises AuthError, NotFound or SourceError."""
+        return self._request(url, params, stream=stream, decode=False)[1]
+
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, requests.Response]:
-        """GET and decode JSON; returns (body, response) so callers can read paging headers.
+        """GET and decode JSON; returns (body, response) so callers can read paging headers."""
+        return self._request(url, params, stream=False, decode=True)
 
-        A body that does not decode (a proxy cut the response short) is retried like a 5xx.
+    # -- paging ----------------------------------------------------------------------------------
+
+    def pages_by_continuation(self, url: str, params: dict[str, Any]) -> Iterator[Page]:
+        """The pages of a listing paged with the `x-ms-continuationtoken` header.
+
+        A token already followed ends the listing (it would loop forever); that page says `repeated`.
         """
-        attempt = 0
-        while True:
-            response = self.get(url, params)
-            try:
-                return response.json(), response
-            except ValueError:
-                if attempt >= self.policy.max_retries:
-                    raise SourceError(f"{self.source}: {url}: response is not valid JSON "
-                                      f"after {attempt + 1} attempts") from None
-                self.stats.add(retries=1)
-                self._sleep(self._backoff(attempt))
-                attempt += 1
-
-    def pages_by_continuation(self, url: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """The `value` lists of a listing paged with the `x-ms-continuationtoken` header."""
         params = dict(params)
         seen: set[str] = set()
         while True:
             body, response = self.get_json(url, params)
-            yield list((body or {}).get("value") or [])
+            body = body if isinstance(body, dict) else {}
             token = response.headers.get("x-ms-continuationtoken")
-            if not token or token in seen:  # a repeated token would loop forever
+            count = body.get("count") if isinstance(body.get("count"), int) else None
+            repeated = bool(token) and token in seen
+            yield Page(list(body.get("value") or []), count, token, repeated)
+            if not token or repeated:
                 return
             seen.add(token)
             params["continuationToken"] = token
 
-    def pages_by_skip(self, url: str, params: dict[str, Any], top: int) -> Iterator[list[dict[str, Any]]]:
-        """The `value` lists of a listing paged with `$skip`/`$top` (ends on a short page)."""
+    def pages_by_skip(self, url: str, params: dict[str, Any], top: int) -> Iterator[Page]:
+        """The pages of a listing paged with `$skip`/`$top`, until a page comes back empty.
+
+        A short page is not the end: the service caps `$top` below what was asked. A page made only
+        of items already read (a server ignoring `$skip`) also ends it, rather than loop.
+        """
         skip = 0
+        seen: set[Any] = set()
         while True:
             body, _ = self.get_json(url, {**params, "$top": top, "$skip": skip})
-            page = list((body or {}).get("value") or [])
-            yield page
-            if len(page) < top:
+            body = body if isinstance(body, dict) else {}
+            items = list(body.get("value") or [])
+            ids = {item.get("id") for item in items if isinstance(item, dict)} - {None}
+            if not items or (ids and ids <= seen):
                 return
-            skip += len(page)
+            seen |= ids
+            yield Page(items, body.get("count") if isinstance(body.get("count"), int) else None)
+            skip += len(items)
 
     def close(self) -> None:
         self.session.close()
+
+
+def client_for_source(cfg: AzureDevOpsSource, *, policy: RetryPolicy | None = None,
+                      token_provider: Callable[[], str] | None = None) -> AdoClient:
+    """The client for a configured organization: its auth, retry policy and parallelism.
+
+    Raises AuthError when a PAT is required but none is configured; a secret that does not
+    resolve raises its own error from the first request.
+    """
+    token: Callable[[], str] | None = None
+    if cfg.auth == "pat":
+        if cfg.token is None:
+            raise AuthError(f"{cfg.name}: auth is pat but no token is configured (token: env://NAME or "
+                            "keyvault://vault/name)")
+        token = cfg.token.reveal
+    elif cfg.auth == "entra":
+        token = token_provider or entra_token_provider()
+    policy = policy or RetryPolicy(cfg.max_retries, cfg.backoff_seconds, cfg.max_backoff_seconds,
+                                   cfg.request_timeout_seconds, cfg.max_total_wait_seconds)
+    return AdoClient(cfg.name, cfg.organization_url, auth=cfg.auth, token=token, policy=policy,
+                     max_parallel_requests=cfg.max_parallel_requests)

@@ -3,6 +3,9 @@
 Per build, requests run in order (latest timeline → previous-attempt timelines → test runs →
 results → artifacts) and builds run in parallel on a pool bounded by `max_parallel_requests`, so
 the organization never sees more concurrent requests than configured.
+
+Wherever the service states a count, what was read is checked against it (`etl.sources.azure_devops.audit`);
+each mismatch is one line in the bundle's `audit`, and the run marks that batch incomplete.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
 from etl.sources.azure_devops.client import AdoClient, NotFound
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
 
@@ -36,6 +40,8 @@ class BuildBundle:
     #: run id -> results of that run
     test_results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     metrics: list[MetricsDocument] = field(default_factory=list)
+    #: What was read disagrees with a count the service stated: one line each, naming the object.
+    audit: list[str] = field(default_factory=list)
 
     @property
     def build_id(self) -> int:
@@ -51,6 +57,7 @@ class BuildBundle:
             "test_results": {str(k): v for k, v in self.test_results.items()},
             "metrics": [{"artifact": d.artifact, "file": d.file_name, "body": d.body, "error": d.error}
                         for d in self.metrics],
+            "audit": list(self.audit),
         }
 
     @classmethod
@@ -64,7 +71,16 @@ class BuildBundle:
             test_results={int(k): v for k, v in raw.get("test_results", {}).items()},
             metrics=[MetricsDocument(m["artifact"], m["file"], m.get("body"), m.get("error"))
                      for m in raw.get("metrics", [])],
+            audit=list(raw.get("audit") or []),
         )
+
+
+class BuildPage(list[dict[str, Any]]):
+    """A page of listed builds, with what the listing audit found about it (attached to its first bundle)."""
+
+    def __init__(self, builds: list[dict[str, Any]], audit: list[str] | None = None) -> None:
+        super().__init__(builds)
+        self.audit = list(audit or [])
 
 
 def _iso_z(value: datetime) -> str:
@@ -85,7 +101,7 @@ class AzureDevOpsExtractor:
         test_results: bool = True,
         metrics_artifacts: list[str] | None = None,
         max_parallel_requests: int = 8,
-        results_page_size: int = 1000,
+        results_page_size: int = 200,
         progress: Progress = _noop,
     ) -> None:
         self.client = client
@@ -120,11 +136,14 @@ class AzureDevOpsExtractor:
         if not self.opt_out:
             return None
         url = self.client.url(project, "_apis/build/definitions")
-        ids = [d.get("id") for page in self.client.pages_by_continuation(url, {}) for d in page]
+        ids = [d.get("id") for page in self.client.pages_by_continuation(url, {}) for d in page.items]
         return sorted(int(i) for i in ids if isinstance(i, int) and i not in self.opt_out)
 
-    def list_builds(self, project: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
-        """Pages of completed builds finished at or after *since*, oldest first, in scope only."""
+    def list_builds(self, project: str, since: datetime) -> Iterator[BuildPage]:
+        """Pages of completed builds finished at or after *since*, oldest first, in scope only.
+
+        Each page carries the listing audit's findings about it (`BuildPage.audit`).
+        """
         params: dict[str, Any] = {
             "queryOrder": "finishTimeAscending",
             "minTime": _iso_z(since),
@@ -139,8 +158,9 @@ class AzureDevOpsExtractor:
         if len(self.branches) == 1:
             params["branchName"] = next(iter(self.branches))
         url = self.client.url(project, "_apis/build/builds")
+        listing = BuildsListingAudit(self.client.organization, project, self.page_size)
         for page in self.client.pages_by_continuation(url, params):
-            yield [b for b in page if self.wanted(b)]
+            yield BuildPage([b for b in page.items if self.wanted(b)], listing.check(page))
 
     def bundles(self, project: str, builds: list[dict[str, Any]]) -> list[BuildBundle]:
         """Details of *builds*, fetched in parallel, returned in the input order."""
@@ -155,6 +175,7 @@ class AzureDevOpsExtractor:
         if not builds:
             return
         window = 2 * self.max_parallel
+        listing_audit = list(getattr(builds, "audit", []))
         with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(builds)),
                                 thread_name_prefix="ado-extract") as pool:
             pending: deque[Future[BuildBundle]] = deque()
@@ -163,12 +184,20 @@ class AzureDevOpsExtractor:
                 for build in todo:
                     pending.append(pool.submit(self.bundle, project, build))
                     if len(pending) >= window:
-                        yield pending.popleft().result()
+                        yield self._with(listing_audit, pending.popleft().result())
                 while pending:
-                    yield pending.popleft().result()
+                    yield self._with(listing_audit, pending.popleft().result())
             finally:
                 for future in pending:
                     future.cancel()
+
+    @staticmethod
+    def _with(listing_audit: list[str], bundle: BuildBundle) -> BuildBundle:
+        """The first bundle of a page carries the page's listing findings (popped, so only once)."""
+        if listing_audit:
+            bundle.audit[:0] = listing_audit
+            listing_audit.clear()
+        return bundle
 
     def bundle(self, project: str, build: dict[str, Any]) -> BuildBundle:
         """Every timeline, test run, test result and metrics document of one build."""
@@ -182,6 +211,8 @@ class AzureDevOpsExtractor:
         latest = latest if isinstance(latest, dict) else {}
         records = latest.get("records") if isinstance(latest.get("records"), list) else []
         bundle.timelines.append((latest.get("id"), records))
+        where = f"{self.client.organization}/{project} build {build_id}"
+        bundle.audit += audit_timeline(where, latest.get("id"), records)
         previous: list[str] = []
         for rec in records:
             attempts = rec.get("previousAttempts") if isinstance(rec, dict) else None
@@ -216,8 +247,10 @@ class AzureDevOpsExtractor:
             url = self.client.url(project, f"_apis/test/Runs/{run_id}/results")
             results: list[dict[str, Any]] = []
             for page in self.client.pages_by_skip(url, {"detailsToInclude": "SubResults"}, self.results_page_size):
-                results.extend(page)
+                results.extend(page.items)
             bundle.test_results[int(run_id)] = results
+            where = f"{self.client.organization}/{project} build {bundle.build_id} run {run_id}"
+            bundle.audit += audit_test_run(where, run, len(results))
             self.progress("tests", len(results))
 
     def _metrics(self, project: str, bundle: BuildBundle, artifact: str) -> None:
