@@ -283,20 +283,22 @@ class EtlRun:
                     wanted = BuildPage([b for b in page if extractor.wanted(b)], listed.audit)
                     findings: list[str] = []
 
-                    def fill(staged: Any, ctx: NormalizeContext, wanted: BuildPage = wanted,
-                             project: str = project, findings: list[str] = findings) -> None:
+                    def fill(staged: Any, ctx: NormalizeContext, wanted: BuildPage = wanted, project: str = project,
+                             findings: list[str] = findings, hold: list[datetime] = hold,
+                             start: datetime = wm_from) -> None:
                         for bundle in extractor.iter_bundles(project, wanted):
                             if bundle.audit:
                                 findings.extend(bundle.audit)
-                                hold.append(to_utc_naive(bundle.build.get("finishTime")) or wm_from)
+                                hold.append(to_utc_naive(bundle.build.get("finishTime")) or start)
                             staged.add_raw(raw_for_staging(self.scrubber, bundle))
                             for table, rows in normalize_bundle(ctx, bundle).items():
                                 staged.add_rows(table, rows)
                         if wanted.audit and not wanted:  # a listing finding with no build to carry it
                             findings.extend(wanted.audit)
-                            hold.append(wm_from)
+                            hold.append(start)
 
-                    def after_fill(manifest: Manifest, findings: list[str] = findings) -> None:
+                    def after_fill(manifest: Manifest, findings: list[str] = findings,
+                                   hold: list[datetime] = hold) -> None:
                         manifest.audit = [f"{name}: {line}" for line in findings]
                         if hold:
                             manifest.watermark_hold = _iso(min(hold))
