@@ -102,8 +102,9 @@ def test_401_stops_with_one_line_naming_source_and_url_without_token(server: Fak
     with pytest.raises(AuthError) as info:
         client.get_json(f"{server.url}/alpha/_apis/build/builds")
     message = str(info.value)
-    assert message == (f"ado: HTTP 401 unauthorized for {server.url}/alpha/_apis/build/builds"
-                       " — check the source's token/permissions")
+    assert message == (f"ado: organization fakeorg: HTTP 401 unauthorized for {server.url}/alpha/_apis/build/builds"
+                       " — check the PAT (expired or revoked? scopes Build: Read and Test Management: Read)"
+                       " or the Entra identity's access to the organization")
     assert "wrong-token" not in message and "\n" not in message
 
 
@@ -145,12 +146,14 @@ def test_bundle_reads_latest_and_previous_attempt_timelines_tests_and_metrics(se
     assert [(d.file_name, d.error) for d in bundle.metrics] == [("metrics.json", None)]
 
 
-def test_test_results_are_paged_by_skip_and_top(server: FakeAdoServer) -> None:
+def test_test_results_are_paged_by_skip_and_top_until_an_empty_page(server: FakeAdoServer) -> None:
     ex = AzureDevOpsExtractor(client_for(server, Sleeps()), results_page_size=2, metrics_artifacts=[])
     bundle = ex.bundle("alpha", server.org.builds["alpha"][1])
     assert [r["id"] for r in bundle.test_results[1020]] == [100000, 100001, 100002]
     pages = [r for r in server.requests if "/results" in r]
-    assert len(pages) == 2 and "%24skip=2" in pages[1] and "detailsToInclude=SubResults" in pages[0]
+    # The short second page is not taken for the end: only the empty third one is.
+    assert [p.split("%24skip=")[1].split("&")[0] for p in pages] == ["0", "2", "3"]
+    assert "detailsToInclude=SubResults" in pages[0]
 
 
 def test_opted_out_definition_gets_no_detail_requests(server: FakeAdoServer) -> None:

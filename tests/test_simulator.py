@@ -352,10 +352,19 @@ def test_token_is_required_when_configured() -> None:
     with start_server(seed=3, days=1, builds_per_day=4, end=END, token="s3cret") as srv:
         url = f"{srv.url}/Engineering/_apis/build/builds"
         basic = base64.b64encode(b":s3cret").decode()
-        assert requests.get(url, timeout=10).status_code == 401
+        suppress = {"X-TFS-FedAuthRedirect": "Suppress"}
+        assert requests.get(url, headers=suppress, timeout=10).status_code == 401
         assert requests.get(url, headers={"Authorization": f"Basic {basic}"}, timeout=10).status_code == 200
         assert requests.get(url, headers={"Authorization": "Bearer s3cret"}, timeout=10).status_code == 200
-        assert requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+        assert requests.get(url, headers={"Authorization": "Bearer wrong", **suppress}, timeout=10).status_code == 401
+
+
+def test_refused_credentials_get_a_203_sign_in_page_unless_the_redirect_is_suppressed() -> None:
+    with start_server(seed=3, days=1, builds_per_day=4, end=END, token="s3cret") as srv:
+        url = f"{srv.url}/Engineering/_apis/build/builds"
+        response = requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10)
+    assert (response.status_code, response.headers["Content-Type"]) == (203, "text/html; charset=utf-8")
+    assert response.text.startswith("<!DOCTYPE html>") and "Sign In" in response.text
 
 
 def test_failures_ground_truth_names_served_issues_with_known_categories(server: Any) -> None:

@@ -1,4 +1,6 @@
-"""Injectable faults for the simulated server: throttling, server errors, slow and malformed responses.
+"""Injectable faults for the simulated server: throttling, server errors, slow and malformed responses,
+a lower `$top` cap on test results, listings that hold fewer results than the run's `totalTests`,
+and a per-user rate limit announced in `X-RateLimit-*` headers before it blocks.
 
 Faults are deterministic from the seed whatever the thread interleaving: the n-th request for one
 exact URL gets the same verdict every run (a hash of seed, URL and n), and a scheduled fault hits
@@ -29,6 +31,11 @@ class Faults:
     retry_after: seconds sent in `Retry-After` with a 429.
     delay: seconds a `slow` response waits before answering.
     max_consecutive: most random faults in a row for one URL.
+    results_cap: serve at most this many test results per page (below the service's own caps).
+    withhold_results: test run id -> how many of its last results the listing leaves out
+        (the run still says the full `totalTests`).
+    rate_limit: requests per `rate_window` seconds before Azure DevOps-style delays (0: no limit);
+        past half of it responses carry `X-RateLimit-*`, past it `X-RateLimit-Delay`, past twice it 429.
     """
 
     rate: float = 0.0
@@ -39,6 +46,10 @@ class Faults:
     delay: float = 0.5
     max_consecutive: int = 2
     seed: int = 0
+    results_cap: int | None = None
+    withhold_results: Mapping[int, int] = field(default_factory=dict)
+    rate_limit: int = 0
+    rate_window: float = 300.0
 
     def __post_init__(self) -> None:
         for kind in (*self.kinds, *(k for ks in self.schedule.values() for k in ks if k)):
@@ -49,6 +60,8 @@ class Faults:
                 raise ValueError(f"faults: unknown path kind {path!r}; expected one of {', '.join(PATH_KINDS)}")
         if not 0 <= self.rate <= 1:
             raise ValueError(f"faults: rate {self.rate} is not a probability")
+        if self.results_cap is not None and self.results_cap < 1:
+            raise ValueError(f"faults: results_cap {self.results_cap} must be at least 1")
 
     @classmethod
     def from_value(cls, value: Faults | Mapping[str, Any] | None, seed: int = 0) -> Faults | None:
@@ -63,6 +76,8 @@ class Faults:
             data["paths"] = tuple(data["paths"])
         if "schedule" in data:
             data["schedule"] = {k: tuple(v) for k, v in data["schedule"].items()}
+        if "withhold_results" in data:
+            data["withhold_results"] = {int(k): int(v) for k, v in data["withhold_results"].items()}
         return cls(**data)
 
     def scheduled(self, path_kind: str, nth: int) -> str | None:

@@ -82,7 +82,10 @@ class SimulatedOrganization(AdoBodies):
     """A deterministic Azure DevOps organization: 2 projects, 6 definitions, `days × builds_per_day` builds.
 
     `records_per_job` adds that many script steps to every job (big timelines for benchmarks);
-    `tests_per_definition` sizes the test suites.
+    `tests_per_definition` sizes the test suites. `large_runs` test runs (None: one per 100
+    builds, at most 3) hold `large_run_results` results each: the rows of one data-driven test
+    added to the suite, so a few runs page past the service's `$top` caps without making every
+    run big.
     """
 
     def __init__(
@@ -95,6 +98,8 @@ class SimulatedOrganization(AdoBodies):
         organization: str = "simulated",
         records_per_job: int = 0,
         tests_per_definition: int = 40,
+        large_runs: int | None = None,
+        large_run_results: int = 1250,
     ) -> None:
         if days < 1 or builds_per_day < 1:
             raise ValueError("days and builds_per_day must be at least 1")
@@ -126,6 +131,7 @@ class SimulatedOrganization(AdoBodies):
         self._by_id = {b.id: b for b in self.builds}
         self._runs = {run.test_run.id: (b, job, run) for b in self.builds for job in b.jobs() for run in job.runs
                       if run.test_run is not None}
+        self._plan_large_runs(large_runs, large_run_results)
         self._ground_truth: dict[str, Any] | None = None
 
     # --- planning: tests ---------------------------------------------------------------------
@@ -526,6 +532,27 @@ class SimulatedOrganization(AdoBodies):
             r.test_run.id = run_id
             run_id += rng.randint(1, 3)
 
+    def _plan_large_runs(self, large_runs: int | None, results: int) -> None:
+        """Grow a few test runs (nightly ones first) to *results* results with data-driven cases."""
+        completed = [b for b in self.builds if b.status == "completed"]
+        n = min(3, len(completed) // 100) if large_runs is None else large_runs
+        if n <= 0:
+            return
+        rng = random.Random(self.seed ^ 0xB16)
+        runs = sorted(self._runs.items())
+        nightly = [rid for rid, (b, _, _) in runs if b.reason == "schedule"]
+        others = [rid for rid, _ in runs if rid not in set(nightly)]
+        chosen = rng.sample(nightly, min(n, len(nightly)))
+        chosen += rng.sample(others, min(n - len(chosen), len(others)))
+        for rid in chosen:
+            b, _, run = self._runs[rid]
+            run.test_run.extra = max(results - len(self.tests[b.definition.id]), 0)
+
+    def large_runs(self) -> dict[int, int]:
+        """Test run id -> results, of the runs grown past the definition's suite."""
+        return {rid: len(self.tests[b.definition.id]) + run.test_run.extra
+                for rid, (b, _, run) in sorted(self._runs.items()) if run.test_run.extra}
+
     @staticmethod
     def test_runs_of(b: BuildPlan) -> list[tuple[JobPlan, JobRun]]:
         """A build's test runs with the job attempt each belongs to."""
@@ -649,7 +676,7 @@ class SimulatedOrganization(AdoBodies):
                                                      "category": issue.category})
                         if run.test_run is not None:
                             counts["TestRuns"] += 1
-                            counts["TestResults"] += len(self.tests[b.definition.id])
+                            counts["TestResults"] += len(self.tests[b.definition.id]) + run.test_run.extra
             if b.metrics is not None:
                 docs = self.metrics_documents(b)
                 for doc in docs.values():
@@ -685,4 +712,5 @@ class SimulatedOrganization(AdoBodies):
             "regressions": self.regressions,
             "failures": failures,
             "planted_secrets": sorted(secrets),
+            "large_runs": self.large_runs(),
         }

@@ -4,6 +4,14 @@
 and serves it from a `ThreadingHTTPServer` on an ephemeral port; `.url` is the organization URL
 (`http://127.0.0.1:PORT/simulated`). Paths are matched case-insensitively, as Azure DevOps does;
 unknown query parameters (api-version, ...) are ignored.
+
+Limits of the real service it enforces (docs/azure-devops.md lists their sources):
+- test results: `$top` is capped at 200 with `detailsToInclude`, 1000 without, so a page holds
+  fewer results than asked while more remain; the listing ends with an empty page;
+- refused credentials get 203 and an HTML sign-in page, or 401 when the request carries
+  `X-TFS-FedAuthRedirect: Suppress`;
+- with `Faults.rate_limit`, `X-RateLimit-Resource/-Limit/-Remaining/-Reset` near the limit,
+  `X-RateLimit-Delay` (and a delayed answer) past it, then 429 with `Retry-After` and the same headers.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import math
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +35,13 @@ from etl.simulator.model import BuildPlan, SimulatedOrganization, iso
 JSON_TYPE = "application/json; charset=utf-8; api-version=7.1"
 MAX_BUILDS_PAGE = 5000
 DEFAULT_BUILDS_PAGE = 1000
+#: Test results per page: the service's caps on `$top`, without and with `detailsToInclude`.
 MAX_RESULTS_PAGE = 1000
+MAX_RESULTS_PAGE_DETAILS = 200
+SIGN_IN_PAGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><meta charset=\"utf-8\">"
+                b"<title>Azure DevOps Services | Sign In</title></head><body><form id=\"signin\" method=\"post\" "
+                b"action=\"https://login.microsoftonline.com/\"><p>Sign in to continue to Azure DevOps.</p>"
+                b"</form></body></html>")
 
 # Azure DevOps matches paths case-insensitively (`Runs`, `Timeline`, `Builds` all appear in the wild).
 _ROUTES: list[tuple[str, re.Pattern[str]]] = [(kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in [
@@ -82,13 +96,22 @@ class SimulatorServer:
     """A running simulated organization; a context manager that stops the server on exit."""
 
     def __init__(self, org: SimulatedOrganization, *, faults: Faults | Mapping[str, Any] | None = None,
-                 token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+                 token: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 honor_suppress_redirect: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.org = org
         self.faults = Faults.from_value(faults, seed=org.seed)
         self.token = token
+        #: Answer refused credentials with 401 when the client sends `X-TFS-FedAuthRedirect: Suppress`
+        #: (False: a sign-in page whatever the client asks, as some proxies and hosts do).
+        self.honor_suppress_redirect = honor_suppress_redirect
+        self.clock = clock
         self.counters: Counter[str] = Counter()
         self.faults_served: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._recent: deque[float] = deque()  # request times inside the rate-limit window
+        self._results_cache: OrderedDict[tuple[int, bool], list[dict[str, Any]]] = OrderedDict()
         self._per_url: dict[str, tuple[int, int]] = {}  # url -> (requests seen, consecutive random faults)
         self._build_cache: dict[tuple[str, int], dict[str, Any]] = {}
         handler = type("Handler", (_Handler,), {"sim": self})
@@ -139,22 +162,61 @@ class SimulatorServer:
             return Response(HttpError(405, "MethodNotAllowed", f"{method} is not supported").body(), 405), 0.0
         if kind is None or match is None:
             return self._error(HttpError(404, "ResourceNotFoundException", f"No API matches {path}")), 0.0
+        if not self._authorized(headers):
+            suppress = (headers.get("X-TFS-FedAuthRedirect") or "").lower() == "suppress"
+            if suppress and self.honor_suppress_redirect:
+                return Response({"message": "TF400813: The user is not authorized to access this resource."}, 401,
+                                {"WWW-Authenticate": 'Basic realm="https://simulated.visualstudio.com/"'}), 0.0
+            return Response(SIGN_IN_PAGE, 203, content_type="text/html; charset=utf-8"), 0.0
+        blocked, rate_headers, delay = self._rate_limit()
+        if blocked is not None:
+            return blocked, 0.0
         fault = self._fault(kind, raw_path)
-        delay = 0.0
         if fault in ("429", "500", "503"):
             return self._fault_response(fault), 0.0
         if fault == "slow" and self.faults is not None:
-            delay = self.faults.delay
-        if not self._authorized(headers):
-            return Response({"message": "TF400813: The user is not authorized to access this resource."}, 401,
-                            {"WWW-Authenticate": 'Basic realm="https://simulated.visualstudio.com/"'}), 0.0
+            delay += self.faults.delay
         try:
             response = self._dispatch(kind, match.groupdict(), query)
         except HttpError as exc:
             response = self._error(exc)
         if fault == "malformed" and response.content_type.startswith("application/json"):
             response.data = response.data[: max(1, len(response.data) // 2)]
+        response.headers.update(rate_headers)
         return response, delay
+
+    def _rate_limit(self) -> tuple[Response | None, dict[str, str], float]:
+        """Azure DevOps-style throttling of one user: (a 429 to send or None, headers to add, delay)."""
+        limit = self.faults.rate_limit if self.faults is not None else 0
+        if not limit:
+            return None, {}, 0.0
+        window = self.faults.rate_window
+        now = self.clock()
+        with self._lock:
+            while self._recent and self._recent[0] <= now - window:
+                self._recent.popleft()
+            used = len(self._recent) + 1
+            blocked = used > 2 * limit
+            if not blocked:  # a blocked request consumes nothing
+                self._recent.append(now)
+            oldest = self._recent[0] if self._recent else now
+        if used * 2 < limit:
+            return None, {}, 0.0
+        headers = {"X-RateLimit-Resource": "Core", "X-RateLimit-Limit": str(limit),
+                   "X-RateLimit-Remaining": str(max(limit - used, 0)), "X-RateLimit-Reset": str(math.ceil(now + window))}
+        if blocked:
+            self.faults_served["rate-limit-429"] += 1
+            wait = max(math.ceil(oldest + window - now), 1)
+            return Response({"message": "TF400733: The request has been canceled: Request was blocked due to "
+                                        "exceeding usage of resource 'Core' in namespace 'User'."}, 429,
+                            {**headers, "Retry-After": str(wait), "X-RateLimit-Delay": "0.000"}), headers, 0.0
+        delay = 0.0
+        if used > limit:
+            # Past the limit Azure DevOps delays each request a little more, and says by how much.
+            delay = round(min(0.002 * (used - limit), 0.05), 3)
+            headers["X-RateLimit-Delay"] = f"{delay:.3f}"
+            self.faults_served["rate-limit-delay"] += 1
+        return None, headers, delay
 
     @staticmethod
     def _route(path: str) -> tuple[str | None, re.Match[str] | None]:
@@ -366,18 +428,39 @@ class SimulatorServer:
         found = self.org.test_run_by_id(self.url, int(params["run"]))
         if found is None or found[0] != project:
             raise HttpError(404, "TestObjectNotFoundException", f"Test run {params['run']} not found.")
-        details = query.get("detailstoinclude", "").lower()
-        results = self.org.test_results(self.url, int(params["run"]), sub_results="subresults" in details) or []
+        details = query.get("detailstoinclude", "").strip().lower()
+        run_id = int(params["run"])
+        results = self._results(run_id, sub_results="subresults" in details)
+        if self.faults is not None and self.faults.withhold_results.get(run_id):
+            results = results[: max(len(results) - self.faults.withhold_results[run_id], 0)]
         if query.get("outcomes"):
             wanted = {o.strip().lower() for o in query["outcomes"].split(",")}
             results = [r for r in results if r["outcome"].lower() in wanted]
+        cap = MAX_RESULTS_PAGE_DETAILS if details and details != "none" else MAX_RESULTS_PAGE
+        if self.faults is not None and self.faults.results_cap:
+            cap = min(cap, self.faults.results_cap)
         try:
             skip = max(int(query.get("$skip") or 0), 0)
-            top = min(max(int(query.get("$top") or 100), 1), MAX_RESULTS_PAGE)
+            top = min(max(int(query.get("$top") or 100), 1), cap)
         except ValueError:
             raise HttpError(400, "InvalidQueryParameterException", "$top and $skip must be integers") from None
         page = results[skip: skip + top]
         return Response({"count": len(page), "value": page})
+
+    def _results(self, run_id: int, *, sub_results: bool) -> list[dict[str, Any]]:
+        """A run's rendered results; the last few runs are kept, since a big run is read page by page."""
+        key = (run_id, sub_results)
+        with self._lock:
+            cached = self._results_cache.get(key)
+            if cached is not None:
+                self._results_cache.move_to_end(key)
+                return cached
+        results = self.org.test_results(self.url, run_id, sub_results=sub_results) or []
+        with self._lock:
+            self._results_cache[key] = results
+            while len(self._results_cache) > 16:
+                self._results_cache.popitem(last=False)
+        return results
 
 
 def _artifact_source(b: BuildPlan) -> str:
@@ -402,12 +485,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
+        sim = self.sim
+        with sim._lock:
+            sim.in_flight += 1
+            sim.max_in_flight = max(sim.max_in_flight, sim.in_flight)
         try:
-            response, delay = self.sim.handle(method, self.path, self.headers)
-        except Exception as exc:  # a simulator bug must surface as a 500, not a hung connection
-            response, delay = Response({"message": f"simulator error: {type(exc).__name__}: {exc}"}, 500), 0.0
-        if delay:
-            time.sleep(delay)
+            try:
+                response, delay = sim.handle(method, self.path, self.headers)
+            except Exception as exc:  # a simulator bug must surface as a 500, not a hung connection
+                response, delay = Response({"message": f"simulator error: {type(exc).__name__}: {exc}"}, 500), 0.0
+            if delay:
+                time.sleep(delay)
+        finally:
+            with sim._lock:
+                sim.in_flight -= 1
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.data)))
@@ -434,12 +525,22 @@ def start_server(
     organization: str = "simulated",
     records_per_job: int = 0,
     tests_per_definition: int = 40,
+    large_runs: int | None = None,
+    large_run_results: int = 1250,
+    honor_suppress_redirect: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> SimulatorServer:
     """Plan a simulated organization and serve it; use as a context manager or call `.stop()`.
 
-    `token`: when set, requests need it as a PAT (HTTP Basic password) or Bearer token, else 401.
+    `token`: when set, requests need it as a PAT (HTTP Basic password) or Bearer token; others get
+    a 203 sign-in page (401 when they send `X-TFS-FedAuthRedirect: Suppress` and
+    `honor_suppress_redirect`).
     `records_per_job`: extra steps per job, for big timelines (benchmarks).
+    `large_runs`, `large_run_results`: how many test runs hold `large_run_results` results
+    (None: one per 100 builds, at most 3). `clock`: the rate limit's time source.
     """
     org = SimulatedOrganization(seed, days, builds_per_day, end, organization=organization,
-                                records_per_job=records_per_job, tests_per_definition=tests_per_definition)
-    return SimulatorServer(org, faults=faults, token=token, host=host, port=port)
+                                records_per_job=records_per_job, tests_per_definition=tests_per_definition,
+                                large_runs=large_runs, large_run_results=large_run_results)
+    return SimulatorServer(org, faults=faults, token=token, host=host, port=port,
+                           honor_suppress_redirect=honor_suppress_redirect, clock=clock)

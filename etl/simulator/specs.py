@@ -37,6 +37,8 @@ class TestRunPlan:
     started: float
     completed: float
     id: int = 0
+    #: Data-driven cases beyond the definition's tests (rows of one parameterized test, all passing).
+    extra: int = 0
 
 
 @dataclass(eq=False)
