@@ -8,7 +8,6 @@ check that depends on an earlier failed one is skipped rather than reported as a
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,20 +16,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import requests
 from pydantic import BaseModel
 
 from etl.config import AzureDevOpsSource, ConfigError, InboxSource, Settings, SimulatorSource, load_config
 from etl.freshness import check_freshness, format_age
 from etl.schema import TableSchema, load_tables
 from etl.secrets import SecretError, SecretRef, mask
+from etl.sources.azure_devops.client import (
+    AdoClient,
+    AuthError,
+    NotFound,
+    RetryPolicy,
+    SourceError,
+    client_for_source,
+    entra_token_provider,
+)
 from etl.warehouse import open_warehouse
 from etl.warehouse.base import Warehouse, WarehouseError
 
 Status = Literal["ok", "warn", "FAIL"]
 
-#: Azure DevOps' resource id; an Entra token for the REST API is issued for this scope.
-ADO_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 #: The doctor answers quickly: one try per endpoint, a short timeout.
 HTTP_TIMEOUT_SECONDS = 15
 #: Kusto types that the store reports under another name of the same type.
@@ -92,66 +97,52 @@ def check_secrets(settings: Settings) -> tuple[list[Check], set[str]]:
     return checks, failed
 
 
-def _auth_headers(source: AzureDevOpsSource, token_provider: Callable[[], str] | None) -> dict[str, str]:
-    if source.auth == "pat" and source.token is not None:
-        basic = base64.b64encode(f":{source.token.reveal()}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}
-    if source.auth == "entra":
-        provider = token_provider or _entra_token
-        return {"Authorization": f"Bearer {provider()}"}
-    return {}
-
-
-def _entra_token() -> str:
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True).get_token(ADO_SCOPE).token
-
-
 _SCOPE_HINT = {
     "connectionData": "the token is missing, expired or not valid for this organization",
     "builds": "the token lacks the Build (read) scope",
     "test runs": "the token lacks the Test Management (read) scope",
 }
+#: The doctor answers quickly: one try per endpoint, a short timeout.
+PROBE_POLICY = RetryPolicy(max_retries=0, timeout_seconds=HTTP_TIMEOUT_SECONDS, max_total_wait_seconds=0)
 
 
-def probe_organization(
-    name: str,
-    org_url: str,
-    projects: list[str],
-    headers: dict[str, str],
-    test_results: bool,
-    session: requests.Session | None = None,
-) -> list[Check]:
-    """GET connectionData, then one builds (and test runs) page per project; 401/403 names the scope."""
-    http = session or requests.Session()
-    probes = [("connectionData", f"{org_url}/_apis/connectionData", {})]
+def probe_organization(name: str, client: AdoClient, projects: list[str], test_results: bool) -> list[Check]:
+    """GET connectionData, then one builds (and test runs) page per project through *client*.
+
+    The same client as the ETL, so the same headers, API version and auth; a refusal names the scope.
+    """
+    probes = [("connectionData", client.url(None, "_apis/connectionData"))]
     for project in projects:
-        probes.append(("builds", f"{org_url}/{project}/_apis/build/builds", {"$top": 1, "api-version": "7.1"}))
+        probes.append(("builds", client.url(project, "_apis/build/builds")))
         if test_results:
-            probes.append(("test runs", f"{org_url}/{project}/_apis/test/runs", {"$top": 1, "api-version": "7.1"}))
+            probes.append(("test runs", client.url(project, "_apis/test/runs")))
     problems: list[Check] = []
-    for what, url, params in probes:
+    for what, url in probes:
         try:
-            response = http.get(url, params=params, headers=headers, timeout=HTTP_TIMEOUT_SECONDS)
-            if what == "connectionData" and response.status_code == 404:
+            try:
+                client.get_json(url, {"$top": 1} if what != "connectionData" else None)
+            except NotFound:
+                if what != "connectionData":
+                    raise
                 # Servers that mimic only the data APIs (the simulator, proxies) lack connectionData;
                 # the projects list proves the same thing: the organization answers and accepts the token.
-                url = f"{org_url}/_apis/projects"
-                response = http.get(url, params={"$top": 1, "api-version": "7.1"}, headers=headers,
-                                    timeout=HTTP_TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            return [Check("FAIL", "source", f"{name}: {url} is unreachable ({type(exc).__name__})")]
-        if response.status_code in (401, 403):
-            problems.append(Check("FAIL", "source", f"{name}: {url} answered {response.status_code}: {_SCOPE_HINT[what]}"))
-        elif response.status_code == 203 or "text/html" in response.headers.get("content-type", ""):
-            # Azure DevOps answers an unauthenticated API call with a sign-in page, not a 401.
-            problems.append(Check("FAIL", "source", f"{name}: {url} redirected to a sign-in page: {_SCOPE_HINT[what]}"))
-        elif response.status_code >= 400:
-            problems.append(Check("FAIL", "source", f"{name}: {url} answered HTTP {response.status_code}"))
+                url = client.url(None, "_apis/projects")
+                client.get_json(url, {"$top": 1})
+        except AuthError as exc:
+            if exc.status in (401, 403):
+                problems.append(Check("FAIL", "source", f"{name}: {url} answered {exc.status}: {_SCOPE_HINT[what]}"))
+            else:  # Azure DevOps answers refused credentials with a sign-in page unless told not to
+                problems.append(Check("FAIL", "source", f"{name}: {url} redirected to a sign-in page: "
+                                      f"{_SCOPE_HINT[what]}"))
+        except NotFound:
+            problems.append(Check("FAIL", "source", f"{name}: {url} answered HTTP 404"))
+        except SourceError as exc:
+            if "gave up" in str(exc):
+                return [Check("FAIL", "source", f"{name}: {url} is unreachable ({str(exc).rsplit(': ', 1)[-1]})")]
+            problems.append(Check("FAIL", "source", f"{name}: {url} answered {str(exc).split(': ', 1)[-1]}"))
     if problems:
         return problems
-    return [Check("ok", "source", f"{name}: {org_url} reachable; builds{' and test runs' if test_results else ''} "
+    return [Check("ok", "source", f"{name}: {client.base} reachable; builds{' and test runs' if test_results else ''} "
                   f"readable in {len(projects)} project(s)")]
 
 
@@ -175,12 +166,18 @@ def check_source(
         return [Check("FAIL", "source", f"{source.name}: skipped, its token {source.token} did not resolve")]
     if source.auth == "pat" and source.token is None:
         return [Check("FAIL", "source", f"{source.name}: auth is pat but no token reference is configured")]
+    if source.auth == "entra":
+        try:
+            token_provider = token_provider or entra_token_provider()
+            token_provider()
+        except Exception as exc:  # azure.identity raises several unrelated types; all mean "no token"
+            return [Check("FAIL", "source", f"{source.name}: cannot get an Entra token for Azure DevOps "
+                          f"({type(exc).__name__}); is the pipeline's service connection / azure/login set up?")]
+    client = client_for_source(source, policy=PROBE_POLICY, token_provider=token_provider)
     try:
-        headers = _auth_headers(source, token_provider)
-    except Exception as exc:  # azure.identity raises several unrelated types; all mean "no token"
-        return [Check("FAIL", "source", f"{source.name}: cannot get an Entra token for Azure DevOps "
-                      f"({type(exc).__name__}); is the pipeline's service connection / azure/login set up?")]
-    return probe_organization(source.name, source.organization_url, source.projects, headers, source.test_results)
+        return probe_organization(source.name, client, source.projects, source.test_results)
+    finally:
+        client.close()
 
 
 def _check_simulator(source: SimulatorSource) -> list[Check]:
@@ -190,9 +187,11 @@ def _check_simulator(source: SimulatorSource) -> list[Check]:
         return [Check("FAIL", "source", f"{source.name}: the simulator is not installed (etl.simulator)")]
     # One day of data is enough to prove the endpoints answer; the run itself uses the configured size.
     server = start_server(seed=source.seed, days=1, builds_per_day=source.builds_per_day)
+    client = AdoClient(source.name, server.url, policy=PROBE_POLICY)
     try:
-        return probe_organization(source.name, server.url, list(server.projects), {}, source.test_results)
+        return probe_organization(source.name, client, list(server.projects), source.test_results)
     finally:
+        client.close()
         server.stop()
 
 
