@@ -219,8 +219,9 @@ def test_401_on_one_source_stops_it_and_the_other_source_loads(fake, configure) 
                              ado_source(srv.url))
         lines: list[str] = []
         summary = run_etl(settings, on_error=lines.append)
-    assert lines == [f"locked: HTTP 401 unauthorized for {locked.url}/alpha/_apis/build/builds"
-                     " — check the source's token/permissions"]
+    assert lines == [f"locked: organization locked: HTTP 401 unauthorized for {locked.url}/alpha/_apis/build/builds"
+                     " — check the PAT (expired or revoked? scopes Build: Read and Test Management: Read)"
+                     " or the Entra identity's access to the organization"]
     assert summary.failed
     assert counts(settings) == expected
 
