@@ -35,6 +35,10 @@ def serve(
     ground_truth: Annotated[Path | None, typer.Option("--ground-truth", help="Write the ground truth JSON here.")] = None,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Probability of a 429/500/503 per request.")] = 0.0,
     records_per_job: Annotated[int, typer.Option("--records-per-job", help="Extra steps per job (big timelines).")] = 0,
+    results_cap: Annotated[int | None, typer.Option("--results-cap", min=1,
+                                                    help="Serve at most N test results per page (below 200/1000).")] = None,
+    rate_limit: Annotated[int, typer.Option("--rate-limit", min=0,
+                                            help="Requests per 5 minutes before X-RateLimit delays (0: none).")] = 0,
     end: Annotated[str | None, typer.Option("--end", help="End of the window (default: today 00:00 UTC).")] = None,
     token: Annotated[str | None, typer.Option("--token", envvar="SIMULATOR_TOKEN", help="Require this PAT/Bearer token.")] = None,
     config: ConfigOption = None,  # type: ignore[assignment]
@@ -54,7 +58,8 @@ def serve(
         fail("--days and --builds-per-day must be at least 1")
     if not 0 <= fault_rate <= 1:
         fail(f"--fault-rate {fault_rate}: expected a probability between 0 and 1")
-    faults = Faults(rate=fault_rate, seed=seed) if fault_rate else None
+    faults = (Faults(rate=fault_rate, seed=seed, results_cap=results_cap, rate_limit=rate_limit)
+              if fault_rate or results_cap or rate_limit else None)
     try:
         server = start_server(seed=seed, days=days, builds_per_day=builds_per_day, faults=faults,
                               end=_parse_end(end), token=token, port=port, records_per_job=records_per_job)
