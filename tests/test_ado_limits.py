@@ -23,6 +23,7 @@ from etl.sources.azure_devops.client import AdoClient, AuthError, Page, RetryPol
 from etl.warehouse.local import LocalWarehouse
 from tests.conftest import table_counts
 
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SIM = {"seed": 11, "days": 2, "builds_per_day": 4}
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
@@ -246,10 +247,18 @@ def test_run_statistics_that_disagree_with_total_tests_are_a_finding() -> None:
 
 
 def test_a_timeline_record_whose_parent_is_missing_is_a_finding() -> None:
-    records = [{"id": "s1", "parentId": None}, {"id": "p1", "parentId": "s1"}, {"id": "j1", "parentId": "p9"}]
+    records = [{"id": "s1", "type": "Stage", "parentId": None}, {"id": "p1", "type": "Phase", "parentId": "s1"},
+               {"id": "j1", "type": "Job", "parentId": "p9"}]
     assert audit_timeline("o/p build 7", "t1", records) == [
         "o/p build 7 timeline t1: 1 of 3 records have a parentId not in the timeline (p9)"]
     assert audit_timeline("o/p build 7", "t1", records[:2]) == []
+
+
+def test_a_real_timeline_whose_phase_names_an_absent_stage_passes_the_audit() -> None:
+    # Real capture from the vsteam project's test files (MIT): 12 records, the Phase's Stage not among them.
+    body = json.loads((SAMPLES / "azure-devops/recorded/vsteam/buildTimeline.json").read_text(encoding="utf-8"))
+    assert len(body["records"]) == 12
+    assert audit_timeline("o/p build 568", body["id"], body["records"]) == []
 
 
 def test_a_builds_page_that_miscounts_or_repeats_its_token_is_a_finding() -> None:
