@@ -224,7 +224,7 @@ def check_last_run(warehouse: Warehouse, require_data: bool) -> Check:
     and per source that could not be read (`failed`); the newest row per source and project is
     where the last scheduled run left it.
     """
-    runs = warehouse.query("LatestEtlRuns() | project RunId, Source, Project, StartedAt, FinishedAt, Status, Errors")
+    runs = warehouse.query("LatestEtlRuns | project RunId, Source, Project, StartedAt, FinishedAt, Status, Errors")
     if runs.empty:
         return Check("FAIL" if require_data else "warn", "etl", "no ETL run recorded yet")
     runs = runs.copy()

@@ -1,6 +1,6 @@
 """Is the store's data recent? The watchdog a scheduled pipeline runs after the ETL.
 
-Freshness is measured on the newest build's `FinishTime` in `LatestTimelineBuilds()`, not on
+Freshness is measured on the newest build's `FinishTime` in `LatestTimelineBuilds`, not on
 `IngestedAt`: a run that ingests nothing new still writes rows elsewhere (EtlRuns) and may re-ingest
 old builds, so IngestedAt can look fresh while Azure DevOps data has stopped arriving. FinishTime
 only advances when new builds really reach the store. On a quiet organization (no builds for hours,
@@ -20,7 +20,7 @@ from etl.warehouse.base import Warehouse
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.I)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-NEWEST_BUILD_QUERY = "LatestTimelineBuilds() | summarize Newest = max(FinishTime), Builds = count()"
+NEWEST_BUILD_QUERY = "LatestTimelineBuilds | summarize Newest = max(FinishTime), Builds = count()"
 
 
 def parse_age(text: str) -> timedelta:

@@ -74,20 +74,20 @@ def cutoff(table: str, settings: Settings, now: datetime) -> datetime | None:
 
 _KEY = ["Organization", "Project", "Definition", "Day"]
 _DAYS_QUERY = (
-    "LatestTimelineBuilds() | where isnotnull(FinishTime) "
+    "LatestTimelineBuilds | where isnotnull(FinishTime) "
     "| summarize Builds = count() by Organization, Project, Definition, Day = bin(FinishTime, 1d)"
 )
 _BUILDS_QUERY = (
     "declare query_parameters(since:datetime); "
-    "LatestTimelineBuilds() | where FinishTime >= since "
+    "LatestTimelineBuilds | where FinishTime >= since "
     "| project Organization, Project, BuildId, Definition, DefinitionId, Result, DurationSeconds, FinishTime"
 )
 _TESTS_QUERY = (
-    "LatestTestResults() | summarize TestResults = count(), TestsFailed = countif(Outcome =~ 'Failed'), "
+    "LatestTestResults | summarize TestResults = count(), TestsFailed = countif(Outcome =~ 'Failed'), "
     "TestsPassedOnRerun = countif(PassedOnRerun == true) by Organization, Project, BuildId"
 )
-_RUNS_QUERY = "LatestTestRuns() | summarize TestRuns = count() by Organization, Project, BuildId"
-_EXISTING_QUERY = "LatestDailyBuildSummary() | project Organization, Project, Definition, Day"
+_RUNS_QUERY = "LatestTestRuns | summarize TestRuns = count() by Organization, Project, BuildId"
+_EXISTING_QUERY = "LatestDailyBuildSummary | project Organization, Project, Definition, Day"
 
 
 @dataclass

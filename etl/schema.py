@@ -9,8 +9,10 @@ library parses Kusto management commands.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,72 @@ def table(name: str) -> TableSchema:
 def function_files(kql_dir: Path = KQL_DIR) -> list[Path]:
     """The stored function definitions (`.create-or-alter function ...`), in name order."""
     return sorted((kql_dir / "functions").glob("*.kql"))
+
+
+def view_name(table_name: str) -> str:
+    """The deduplicating view of a table: `Latest<Table>`, read like a table (no parentheses)."""
+    return f"Latest{table_name}"
+
+
+def is_local_view(path: Path, kql_dir: Path = KQL_DIR) -> bool:
+    """Whether a function file is the local store's stand-in for a cluster materialized view.
+
+    The cluster holds `Latest<Table>` as a materialized view, and Kusto allows no function of the
+    same name, so these files are never sent there.
+    """
+    return path.stem in {view_name(t) for t in load_tables(kql_dir)}
+
+
+def materialized_view_command(table: TableSchema) -> str:
+    """`.create async ifnotexists materialized-view` for `Latest<Table>`: the newest row per key.
+
+    `backfill=true` builds it from the rows already in the table (Kusto requires `async` with it);
+    `ifnotexists` keeps a second apply a no-op instead of a second backfill.
+    """
+    keys = ", ".join(table.key)
+    return (
+        f'.create async ifnotexists materialized-view with (backfill=true, docString="{table.name}, deduplicated: '
+        f'latest row per key ({keys})", folder="Views") {view_name(table.name)} on table {table.name}\n'
+        f"{{\n    {table.name}\n    | summarize arg_max(IngestedAt, *) by {keys}\n}}"
+    )
+
+
+_FUNCTION_NAME = re.compile(r"^\.create(?:-or-alter)?\s+function\s+(?:with\s*\([^)]*\)\s*)?(\w+)\s*\(", re.M)
+_COMMENT_OR_STRING = re.compile(r"//[^\n]*|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
+
+
+def function_name(text: str) -> str:
+    """The name a `.create-or-alter function` text defines; ValueError when it defines none."""
+    match = _FUNCTION_NAME.search(text)
+    if not match:
+        raise ValueError("no `.create-or-alter function Name(...)` command")
+    return match.group(1)
+
+
+def ordered_functions(paths: Iterable[Path]) -> list[Path]:
+    """*paths* ordered so each function comes after the functions its body calls.
+
+    Kusto validates a body when the function is created, so a caller created before its callee
+    fails (KS211). Dependencies are read from the bodies (names outside comments and strings);
+    ties keep name order so the script is stable. ValueError names a cycle.
+    """
+    by_name = {function_name(p.read_text(encoding="utf-8")): p for p in paths}
+    graph: TopologicalSorter[str] = TopologicalSorter()
+    for name, path in by_name.items():
+        text = path.read_text(encoding="utf-8")
+        body = _COMMENT_OR_STRING.sub(" ", text[_FUNCTION_NAME.search(text).end():])  # type: ignore[union-attr]
+        used = set(re.findall(r"\b\w+\b", body))
+        graph.add(name, *sorted(n for n in by_name if n in used and n != name))
+    try:
+        graph.prepare()
+    except CycleError as exc:
+        raise ValueError(f"stored functions call each other in a cycle: {' -> '.join(exc.args[1])}") from None
+    order: list[str] = []
+    while graph.is_active():
+        ready = sorted(graph.get_ready())
+        order.extend(ready)
+        graph.done(*ready)
+    return [by_name[n] for n in order]
 
 
 def query_path(name: str, kql_dir: Path = KQL_DIR) -> Path:

@@ -1,6 +1,6 @@
 """Watermarks: how far each (source, organization, project) has been loaded.
 
-Kept in the warehouse itself (table EtlWatermarks, read through `LatestEtlWatermarks()`), written
+Kept in the warehouse itself (table EtlWatermarks, read through `LatestEtlWatermarks`), written
 only after every table of a batch has loaded, and never moved backwards.
 """
 
@@ -17,7 +17,7 @@ WatermarkKey = tuple[str, str, str]
 
 def read_watermarks(warehouse: Warehouse) -> dict[WatermarkKey, datetime]:
     """Every committed watermark by (source, organization, project), as naive UTC."""
-    frame = warehouse.query("LatestEtlWatermarks() | project Source, Organization, Project, Watermark")
+    frame = warehouse.query("LatestEtlWatermarks | project Source, Organization, Project, Watermark")
     out: dict[WatermarkKey, datetime] = {}
     for row in frame.itertuples(index=False):
         value = to_utc_naive(row.Watermark)

@@ -131,11 +131,11 @@ def test_first_rebuild_classifies_every_failure_and_second_changes_nothing(store
 
 def test_rebuild_writes_the_same_classification_as_the_rules(store: Path) -> None:
     run_classify(store, "--rebuild")
-    rows = query(store, "LatestTimelineIssues() | where Type == 'error' | project BuildId, FailureCategory, RuleId"
+    rows = query(store, "LatestTimelineIssues | where Type == 'error' | project BuildId, FailureCategory, RuleId"
                         " | order by BuildId asc")
     assert [(r["BuildId"], r["FailureCategory"], r["RuleId"]) for r in rows] == [
         (1, "network", "network-dns"), (2, "permission", "permission-denied"), (3, "unknown", None)]
-    records = query(store, "LatestTimelineRecords() | where Result == 'failed' | project BuildId, FailureCategory"
+    records = query(store, "LatestTimelineRecords | where Result == 'failed' | project BuildId, FailureCategory"
                            " | order by BuildId asc")
     assert [(r["BuildId"], r["FailureCategory"]) for r in records] == [(1, "network"), (2, "resource"), (3, "unknown")]
 
@@ -150,7 +150,7 @@ def test_editing_a_rule_changes_exactly_the_affected_rows(store: Path) -> None:
     assert "  BuildMetrics: 1 changed (of 1 examined)" in edited
     again = run_classify(store, "--rebuild")
     assert "  TimelineIssues: 0 changed" in again and "  TestResults: 0 changed" in again
-    rows = query(store, "LatestTimelineRecords() | where BuildId == 3 and Attempt == 1 | project FailureCategory")
+    rows = query(store, "LatestTimelineRecords | where BuildId == 3 and Attempt == 1 | project FailureCategory")
     assert rows == [{"FailureCategory": "infrastructure"}]
 
 
@@ -158,7 +158,7 @@ def test_dry_run_reports_changes_without_writing(store: Path) -> None:
     out = run_classify(store)
     assert "  TimelineIssues: 4 would change (of 4 examined)" in out
     assert "Dry run: nothing written" in out
-    assert query(store, "LatestTimelineIssues() | where isnotempty(FailureCategory) | count") == [{"Count": 0}]
+    assert query(store, "LatestTimelineIssues | where isnotempty(FailureCategory) | count") == [{"Count": 0}]
 
 
 def test_human_triage_wins_over_rules_and_records_follow_their_first_error(store: Path) -> None:
@@ -171,10 +171,10 @@ def test_human_triage_wins_over_rules_and_records_follow_their_first_error(store
     out = run_classify(store, "--rebuild")
     assert "  TimelineIssues: 1 changed (of 4 examined)" in out
     assert "  TimelineRecords: 1 changed (of 3 examined)" in out
-    issue = query(store, "LatestTimelineIssues() | where BuildId == 1 and IssueIndex == 0"
+    issue = query(store, "LatestTimelineIssues | where BuildId == 1 and IssueIndex == 0"
                          " | project FailureCategory, FailureOrigin, RuleId")
     assert issue == [{"FailureCategory": "configuration", "FailureOrigin": "code", "RuleId": "triage"}]
-    triage = query(store, "LatestFailureTriage() | project Organization, TriagedBy, Note")
+    triage = query(store, "LatestFailureTriage | project Organization, TriagedBy, Note")
     assert triage[0]["Organization"] == "org"
     assert triage[0]["TriagedBy"].startswith("anon-")
     assert triage[0]["Note"] == "proxy misconfigured by <email>"
@@ -185,7 +185,7 @@ def test_record_level_triage_overrides_a_record_without_issues(store: Path) -> N
                                       "--index", "-1", "--category", "infrastructure", "--config", str(store)])
     assert result.exit_code == 0, result.output
     run_classify(store, "--rebuild")
-    assert query(store, "LatestTimelineRecords() | where BuildId == 2 | project FailureCategory") == [
+    assert query(store, "LatestTimelineRecords | where BuildId == 2 | project FailureCategory") == [
         {"FailureCategory": "infrastructure"}]
 
 

@@ -185,7 +185,7 @@ def test_serve_prints_its_url_and_answers_a_kusto_client(loaded_config: Path) ->
         assert header.startswith("serving ") and header.endswith("as Kusto database 'warehouse'\n")
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url_line)
         client = KustoWarehouse(KustoSettings(cluster_url=url_line, database="warehouse", auth="none"))
-        frame = client.query("declare query_parameters(p:string); LatestTimelineBuilds() | where Project == p"
+        frame = client.query("declare query_parameters(p:string); LatestTimelineBuilds | where Project == p"
                              " | project BuildId", {"p": "Platform"})
         client.close()
         assert frame["BuildId"].tolist() == [7]

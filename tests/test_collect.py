@@ -184,9 +184,9 @@ def test_a_collected_document_loads_into_build_metrics_and_metric_samples(
     assert summary.errors == []
     wh = LocalWarehouse(tmp_path / "etl.duckdb", read_only=True)
     try:
-        metrics = wh.query("LatestBuildMetrics() | project Source, Key, Platform, PeakMemoryMb, EndTime")
-        stages = wh.query("LatestBuildStages() | project StageIndex, Stage, Status").sort_values("StageIndex")
-        samples = wh.query("LatestMetricSamples() | summarize N = count() by Metric")
+        metrics = wh.query("LatestBuildMetrics | project Source, Key, Platform, PeakMemoryMb, EndTime")
+        stages = wh.query("LatestBuildStages | project StageIndex, Stage, Status").sort_values("StageIndex")
+        samples = wh.query("LatestMetricSamples | summarize N = count() by Metric")
     finally:
         wh.close()
     row = metrics.to_dict("records")[0]

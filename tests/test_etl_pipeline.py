@@ -83,7 +83,7 @@ def test_watermark_is_the_latest_finish_time_loaded(fake, configure) -> None:
     srv, _ = fake
     settings = configure(ado_source(srv.url))
     run_etl(settings)
-    frame = query(settings, "LatestEtlWatermarks() | project Source, Organization, Project, Watermark")
+    frame = query(settings, "LatestEtlWatermarks | project Source, Organization, Project, Watermark")
     row = frame.iloc[0]
     assert (row.Source, row.Organization, row.Project, str(row.Watermark)) == (
         "ado", "fakeorg", "alpha", "2026-11-01 10:30:00.123456")
@@ -239,7 +239,7 @@ def test_failing_ingest_keeps_watermark_and_rerun_completes_without_duplicates(f
     monkeypatch.setattr(LocalWarehouse, "ingest", broken)
     summary = run_etl(settings)
     assert summary.failed
-    assert query(settings, "LatestEtlWatermarks() | count").iloc[0, 0] == 0
+    assert query(settings, "LatestEtlWatermarks | count").iloc[0, 0] == 0
     assert [m.status for m in Outbox(settings.path(settings.staging.dir)).batches()] == ["pending"]
     monkeypatch.setattr(LocalWarehouse, "ingest", real)
     second = run_etl(settings)

@@ -88,7 +88,7 @@ WIDGET = issue(id="widget", match={"substring": "widget exploded"}, mode="explai
 
 
 def ledger(wh: LocalWarehouse) -> list[tuple]:
-    rows = wh.query("LatestKnownIssueMatches() | project RuleId, BuildId, Attempt, Present, MatchCount"
+    rows = wh.query("LatestKnownIssueMatches | project RuleId, BuildId, Attempt, Present, MatchCount"
                     " | order by RuleId asc, BuildId asc, Attempt asc")
     return [tuple(r) for r in rows.itertuples(index=False)]
 
@@ -100,7 +100,7 @@ def test_ledger_has_one_row_per_rule_and_build_attempt(wh: LocalWarehouse) -> No
     # build 2: the uploaded failure reason; build 3 attempt 1: the issue and a failed test's message
     assert ledger(wh) == [("widget", 1, 1, False, 0), ("widget", 2, 1, True, 1), ("widget", 3, 1, True, 2),
                           ("widget", 3, 2, False, 0)]
-    sample = wh.query("LatestKnownIssueMatches() | where BuildId == 3 and Attempt == 1 | project SampleMessage, Mode")
+    sample = wh.query("LatestKnownIssueMatches | where BuildId == 3 and Attempt == 1 | project SampleMessage, Mode")
     assert sample.iloc[0].tolist() == ["The widget exploded at /home/<user>/w/1/s (code 7)", "explains"]
 
 
@@ -129,7 +129,7 @@ def test_an_edited_rule_replaces_its_ledger_rows(wh: LocalWarehouse) -> None:
     assert (outcome.evaluated, outcome.present) == ({"widget": 4}, {"widget": 1})
     assert ledger(wh) == [("widget", 1, 1, False, 0), ("widget", 2, 1, False, 0), ("widget", 3, 1, True, 1),
                           ("widget", 3, 2, False, 0)]
-    versions = wh.query("LatestKnownIssueMatches() | summarize dcount(RuleVersion)")
+    versions = wh.query("LatestKnownIssueMatches | summarize dcount(RuleVersion)")
     assert versions.iloc[0, 0] == 1
 
 

@@ -100,7 +100,7 @@ def test_long_bool_and_timespan_parameters_are_bound_with_their_declared_types(k
 
 
 def test_a_stored_function_runs_on_the_endpoint(kusto: KustoWarehouse) -> None:
-    frame = kusto.query("LatestTimelineBuilds() | project BuildId, Result | order by BuildId asc")
+    frame = kusto.query("LatestTimelineBuilds | project BuildId, Result | order by BuildId asc")
     assert frame.to_dict(orient="records") == [
         {"BuildId": 7, "Result": "canceled"},
         {"BuildId": 101, "Result": "succeeded"},
@@ -114,7 +114,7 @@ def test_datetime_columns_come_back_as_naive_utc_like_the_local_store(kusto: Kus
 
 
 def test_results_have_the_same_shape_as_the_local_stores(kusto: KustoWarehouse, store: Path) -> None:
-    query = ("LatestTimelineBuilds() | project BuildId, Tags, QueueSeconds, Attempts, FinishTime, Result"
+    query = ("LatestTimelineBuilds | project BuildId, Tags, QueueSeconds, Attempts, FinishTime, Result"
              " | order by BuildId asc")
     local = LocalWarehouse(store, read_only=True)
     try:

@@ -74,7 +74,7 @@ def store(warehouse: LocalWarehouse) -> LocalWarehouse:
 
 def summary(warehouse: LocalWarehouse) -> list[dict[str, Any]]:
     frame = warehouse.query(
-        "LatestDailyBuildSummary() | project Day, Definition, Builds, Succeeded, PartiallySucceeded, Failed, Canceled,"
+        "LatestDailyBuildSummary | project Day, Definition, Builds, Succeeded, PartiallySucceeded, Failed, Canceled,"
         " DurationAvgSeconds, DurationP50Seconds, DurationMaxSeconds, TestRuns, TestResults, TestsFailed"
     ).sort_values("Day")
     frame["Day"] = frame["Day"].dt.strftime("%Y-%m-%d")

@@ -65,7 +65,7 @@ def test_a_newer_row_for_a_key_replaces_the_older(warehouse: LocalWarehouse) -> 
     base = {"Organization": "o", "Project": "p", "BuildId": 1}
     warehouse.ingest("TimelineBuilds", [{**base, "Result": "failed", "IngestedAt": "2026-01-01"}], "b1")
     warehouse.ingest("TimelineBuilds", [{**base, "Result": "succeeded", "IngestedAt": "2026-01-02"}], "b2")
-    frame = warehouse.query("LatestTimelineBuilds() | project BuildId, Result")
+    frame = warehouse.query("LatestTimelineBuilds | project BuildId, Result")
     assert frame.to_dict(orient="records") == [{"BuildId": 1, "Result": "succeeded"}]
 
 

@@ -2,7 +2,7 @@
 
 An alert is created `open` with an empty Resolution. Detection re-runs find the same AlertId and leave the
 stored row alone (a resolved alert stays resolved). `resolve` re-ingests the row with Status `resolved` and a
-Resolution; the deduplicating view LatestAlerts() returns the newest state.
+Resolution; the deduplicating view LatestAlerts returns the newest state.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def resolve_alert(warehouse: Warehouse, alert_id: str, resolution: str, now: dat
     if resolution not in RESOLUTIONS:
         raise AlertError(f"--resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
     found = warehouse.query(
-        "declare query_parameters(id:string); LatestAlerts() | where AlertId == id", {"id": alert_id}
+        "declare query_parameters(id:string); LatestAlerts | where AlertId == id", {"id": alert_id}
     )
     if found.empty:
         raise AlertError(f"alert {alert_id!r}: not found (see `ci-telemetry alerts list`)")

@@ -187,20 +187,20 @@ def load_known_issues(path: Path) -> list[CompiledIssue]:
 # --- evaluation over the warehouse -------------------------------------------------------------
 
 _BUILDS = """declare query_parameters(since:datetime);
-LatestTimelineBuilds() | where QueueTime >= since
+LatestTimelineBuilds | where QueueTime >= since
 | project Organization, Project, BuildId, Attempts, DefinitionId, Definition, SourceBranch, TargetBranch, BuildKind,
     QueueTime, FinishTime"""
 _ISSUE_TEXTS = """declare query_parameters(since:datetime);
-LatestTimelineIssues() | where QueueTime >= since and isnotempty(Message)
+LatestTimelineIssues | where QueueTime >= since and isnotempty(Message)
 | project Organization, Project, BuildId, Attempt, RecordId, IssueIndex, Text = Message"""
 _TEST_TEXTS = """declare query_parameters(since:datetime);
-LatestTestResults() | where QueueTime >= since and isnotempty(ErrorMessage)
+LatestTestResults | where QueueTime >= since and isnotempty(ErrorMessage)
 | project Organization, Project, BuildId, Attempt, RunId, ResultId, Text = ErrorMessage"""
 _UPLOAD_TEXTS = """declare query_parameters(since:datetime);
-LatestBuildMetrics() | where QueueTime >= since and isnotempty(FailureReason)
+LatestBuildMetrics | where QueueTime >= since and isnotempty(FailureReason)
 | project Organization, Project, BuildId, Key, Text = FailureReason"""
 _LEDGER = """declare query_parameters(since:datetime);
-LatestKnownIssueMatches() | where QueueTime >= since
+LatestKnownIssueMatches | where QueueTime >= since
 | project RuleId, RuleVersion, Organization, Project, BuildId, Attempt"""
 
 

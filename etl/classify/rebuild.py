@@ -30,14 +30,14 @@ TRIAGE_RULE_ID = "triage"
 RECORD_TRIAGE_INDEX = -1
 
 _Q_ISSUES = """declare query_parameters(since:datetime);
-LatestTimelineIssues() | where QueueTime >= since"""
+LatestTimelineIssues | where QueueTime >= since"""
 _Q_RECORDS = """declare query_parameters(since:datetime);
-LatestTimelineRecords() | where QueueTime >= since"""
+LatestTimelineRecords | where QueueTime >= since"""
 _Q_TESTS = """declare query_parameters(since:datetime);
-LatestTestResults() | where QueueTime >= since and tolower(Outcome) in ("failed", "aborted", "error", "timeout")"""
+LatestTestResults | where QueueTime >= since and tolower(Outcome) in ("failed", "aborted", "error", "timeout")"""
 _Q_METRICS = """declare query_parameters(since:datetime);
-LatestBuildMetrics() | where QueueTime >= since and isnotempty(FailureReason)"""
-_Q_TRIAGE = "LatestFailureTriage()"
+LatestBuildMetrics | where QueueTime >= since and isnotempty(FailureReason)"""
+_Q_TRIAGE = "LatestFailureTriage"
 
 _ISSUE_FIELDS = ("Bucket", "FailureCategory", "FailureOrigin", "RuleId", "Signature")
 _FAILURE_FIELDS = ("FailureCategory", "FailureOrigin", "Signature")

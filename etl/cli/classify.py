@@ -122,7 +122,7 @@ def triage(
             if org is None:
                 found = warehouse.query(
                     "declare query_parameters(p:string, b:long);\n"
-                    "LatestTimelineBuilds() | where Project == p and BuildId == b | project Organization",
+                    "LatestTimelineBuilds | where Project == p and BuildId == b | project Organization",
                     {"p": project, "b": build},
                 )
                 if found.empty:

@@ -22,7 +22,7 @@ def freshness(
 ) -> None:
     """Exit 1 with one line when the newest ingested build finished longer ago than --max-age (or there is none).
 
-    Measured on FinishTime in LatestTimelineBuilds(), not IngestedAt: only new builds move it.
+    Measured on FinishTime in LatestTimelineBuilds, not IngestedAt: only new builds move it.
     Exit codes: 0 fresh, 1 stale or empty, 2 bad option, configuration or unreachable store.
 
     Example: ci-telemetry freshness --max-age 2h --config config/production.yaml

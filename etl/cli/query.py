@@ -33,7 +33,7 @@ def query(
 ) -> None:
     """Run a KQL query; values are passed as query parameters, never spliced into the text.
 
-    Example: ci-telemetry query "declare query_parameters(d:string); LatestTimelineBuilds() | where Definition == d | count" --param d='ci\\main'
+    Example: ci-telemetry query "declare query_parameters(d:string); LatestTimelineBuilds | where Definition == d | count" --param d='ci\\main'
     """
     if output not in ("table", "csv", "json"):
         fail(f"--format {output!r}: expected table, csv or json")

@@ -18,7 +18,7 @@ def serve(
     """Serve the local DuckDB store over the Kusto REST protocol, read-only, on loopback only.
 
     Kusto Explorer, the Azure Data Explorer web UI (Add connection) or azure-kusto-data connect to
-    the printed URL without authentication; the stored functions (LatestTimelineBuilds() ...) are
+    the printed URL without authentication; the stored functions (LatestTimelineBuilds ...) are
     available. Stop the ETL first: DuckDB lets one process write a file or many read it.
 
     Example: ci-telemetry serve --port 31415

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from etl.schema import TableSchema, function_files, load_tables, split_commands
+from etl.schema import (
+    TableSchema,
+    function_files,
+    is_local_view,
+    load_tables,
+    materialized_view_command,
+    ordered_functions,
+    split_commands,
+    view_name,
+)
 from etl.warehouse.base import Rows, WarehouseError
 from etl.warehouse.rows import to_arrow
 
@@ -63,18 +72,41 @@ def with_retention(command: str, retention: Retention | None) -> str:
 
 
 def _strip_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")).strip()
+    """A command without its `//` comment lines and blank lines: inside `.execute database
+    script` a blank line ends a command, and KQL needs neither."""
+    return "\n".join(
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("//")
+    ).strip()
 
 
 def schema_commands(retention: Retention | None = None) -> list[str]:
-    """Every management command `apply_schema` runs, in order: tables (with mappings and
-    policies) first, then the functions that read them."""
+    """Every management command `apply_schema` runs, in order, as an empty database needs them:
+    tables (with mappings and policies); then each `Latest<Table>` materialized view (after
+    dropping a function of that name an older deployment created: Kusto forbids a view and a function
+    of one name); then the stored functions, each after the
+    functions its body calls. The local store's `Latest<Table>()` function files are not sent."""
     commands = []
-    for table in load_tables().values():
+    tables = load_tables()
+    for table in tables.values():
         commands.extend(with_retention(c, retention) for c in split_commands(table.script))
+    for table in tables.values():
+        commands.append(f".drop function {view_name(table.name)} ifexists")
+        commands.append(materialized_view_command(table))
     # A function body may hold blank lines, so a function file is one command, not split.
-    commands.extend(_strip_comments(p.read_text(encoding="utf-8")) for p in function_files())
+    functions = [p for p in function_files() if not is_local_view(p)]
+    commands.extend(_strip_comments(p.read_text(encoding="utf-8")) for p in ordered_functions(functions))
     return commands
+
+
+#: The first line of the script `apply_schema` sends: stop at the first failing command, so a
+#: failure is reported once and nothing after it runs against a half-made schema.
+SCRIPT_HEADER = ".execute database script with (ContinueOnErrors=false) <|"
+
+
+def schema_script(retention: Retention | None = None) -> str:
+    """The exact `.execute database script` a cluster gets from `apply_schema`: commands
+    separated by blank lines (how Kusto splits a script)."""
+    return SCRIPT_HEADER + "\n" + "\n\n".join(schema_commands(retention)) + "\n"
 
 
 @dataclass(frozen=True)
@@ -85,6 +117,7 @@ class SchemaSnapshot:
     functions: dict[str, str] = field(default_factory=dict)
     mappings: dict[str, str] = field(default_factory=dict)
     policies: dict[str, str] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=dict)
 
 
 def parse_schema_json(text: str, database: str) -> tuple[dict[str, tuple[tuple[str, str], ...]], dict[str, str]]:
@@ -105,6 +138,16 @@ def parse_schema_json(text: str, database: str) -> tuple[dict[str, tuple[tuple[s
     return tables, functions
 
 
+def parse_schema_views(text: str, database: str) -> dict[str, str]:
+    """Materialized views (name -> source table and query) from `.show database schema as json`."""
+    databases = json.loads(text).get("Databases") or {}
+    db = databases.get(database) or next(iter(databases.values()), {})
+    return {
+        name: json.dumps({k: v.get(k) for k in ("SourceTable", "Query")}, sort_keys=True)
+        for name, v in (db.get("MaterializedViews") or {}).items()
+    }
+
+
 def schema_changes(before: SchemaSnapshot, after: SchemaSnapshot) -> list[str]:
     """What changed between two snapshots, one line per change, in a stable order."""
     changes = []
@@ -118,7 +161,8 @@ def schema_changes(before: SchemaSnapshot, after: SchemaSnapshot) -> list[str]:
                 changes.append(f"added column {name}.{column}")
             elif had[column] != kusto_type:
                 changes.append(f"changed column {name}.{column} from {had[column]} to {kusto_type}")
-    for kind, old, new in (("function", before.functions, after.functions),
+    for kind, old, new in (("materialized view", before.views, after.views),
+                           ("function", before.functions, after.functions),
                            ("ingestion mapping", before.mappings, after.mappings),
                            ("policy", before.policies, after.policies)):
         for name, value in sorted(new.items()):
@@ -390,12 +434,21 @@ class KustoWarehouse:
             for name in tables:
                 for row in self.command(f".show table {_entity(name)} ingestion json mappings").itertuples(index=False):
                     mappings[str(row.Name)] = str(row.Mapping)
-        return SchemaSnapshot(tables, functions, mappings, policies)
+        return SchemaSnapshot(tables, functions, mappings, policies, parse_schema_views(str(text), self.database))
 
     def apply_schema(self) -> list[str]:
         before = self.snapshot()
-        for command in schema_commands(self.retention):
-            self.command(command)
+        result = self.command(schema_script(self.retention))
+        # The script answers one row per command; with ContinueOnErrors=false the first failure
+        # ends it, and its row says why.
+        if "Result" in result.columns:
+            failed = result[result["Result"].astype(str) != "Completed"]
+            if len(failed):
+                row = failed.iloc[0]
+                raise WarehouseError(
+                    f"schema apply stopped at `{' '.join(str(row.get('CommandText', '')).split()[:5])} ...`: "
+                    f"{str(row.get('Reason', '')).splitlines()[0] if row.get('Reason') else row['Result']}"
+                )
         return schema_changes(before, self.snapshot())
 
     # -- ingestion --------------------------------------------------------
