@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Tests run in parallel on every core; the suite is sized for 2.
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint bench clean install browser
+.PHONY: demo test lint bench clean install browser kqlcheck
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,18 @@ browser:
 		(apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium not installed: the browser test will be skipped"; }
 
-test: $(STAMP) browser
+# Microsoft's KQL parser (npm @kusto/language-service-next, pinned by package-lock.json) for
+# tests/test_kql_parser.py. That test fails, not skips, without it.
+NODE_STAMP := node_modules/.installed-stamp
+KQLCHECK_HELP := "Node.js 18+ and npm are needed for the KQL parser test: apt-get install nodejs npm, then make kqlcheck"
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo $(KQLCHECK_HELP); exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+kqlcheck: $(NODE_STAMP)
+
+test: $(STAMP) browser $(NODE_STAMP)
 	$(BIN)/ruff check etl tests bench
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
@@ -37,4 +48,4 @@ bench: $(STAMP)
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) data reports .pytest_cache
+	rm -rf $(VENV) data reports .pytest_cache node_modules

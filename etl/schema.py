@@ -166,7 +166,7 @@ def materialized_view_command(table: TableSchema) -> str:
     keys = ", ".join(table.key)
     return (
         f'.create async ifnotexists materialized-view with (backfill=true, docString="{table.name}, deduplicated: '
-        f'latest row per key ({keys})", folder="Views") {view_name(table.name)} on table {table.name}\n'
+        f'latest row per {keys}", folder="Views") {view_name(table.name)} on table {table.name}\n'
         f"{{\n    {table.name}\n    | summarize arg_max(IngestedAt, *) by {keys}\n}}"
     )
 

@@ -81,17 +81,14 @@ def _strip_comments(text: str) -> str:
 
 def schema_commands(retention: Retention | None = None) -> list[str]:
     """Every management command `apply_schema` runs, in order, as an empty database needs them:
-    tables (with mappings and policies); then each `Latest<Table>` materialized view (after
-    dropping a function of that name an older deployment created: Kusto forbids a view and a function
-    of one name); then the stored functions, each after the
-    functions its body calls. The local store's `Latest<Table>()` function files are not sent."""
+    tables (with mappings and policies); then each `Latest<Table>` materialized view; then the
+    stored functions, each after the functions its body calls. The local store's
+    `Latest<Table>()` function files are not sent: Kusto forbids a function and a view of one name."""
     commands = []
     tables = load_tables()
     for table in tables.values():
         commands.extend(with_retention(c, retention) for c in split_commands(table.script))
-    for table in tables.values():
-        commands.append(f".drop function {view_name(table.name)} ifexists")
-        commands.append(materialized_view_command(table))
+    commands.extend(materialized_view_command(table) for table in tables.values())
     # A function body may hold blank lines, so a function file is one command, not split.
     functions = [p for p in function_files() if not is_local_view(p)]
     commands.extend(_strip_comments(p.read_text(encoding="utf-8")) for p in ordered_functions(functions))
@@ -438,6 +435,11 @@ class KustoWarehouse:
 
     def apply_schema(self) -> list[str]:
         before = self.snapshot()
+        # A database set up before the views were materialized has `Latest<Table>()` functions, and
+        # a view may not take a function's name: those functions go first (the views replace them).
+        for name in sorted(before.functions):
+            if name in {view_name(t) for t in load_tables()}:
+                self.command(f".drop function {_entity(name)}")
         result = self.command(schema_script(self.retention))
         # The script answers one row per command; with ContinueOnErrors=false the first failure
         # ends it, and its row says why.

@@ -2,7 +2,8 @@
 // (npm @kusto/language-service-next, pinned by package-lock.json).
 //
 // Reads one JSON request on stdin and writes one JSON answer on stdout, so the Python test pays
-// for loading the 16 MB analyzer once for every text. The request:
+// for loading the 16 MB analyzer once for every text. The request is {"cases": {"name": CASE, ...}},
+// each case checked on its own empty database, and the answer {"cases": {"name": RESULT, ...}}. A CASE:
 //   { "database": "name",
 //     "script":   [{"file", "text"}],  management commands replayed in order on an EMPTY database;
 //                                     each is analyzed against what the commands before it created
@@ -10,7 +11,7 @@
 //     "local":    {"functions": [{"file", "text"}], "texts": [{"file", "text"}]}
 //                                     the local store's functions (its views are plain functions of
 //                                     the views' names) and the texts it runs, against the same tables }
-// The answer: {"diagnostics": [{"context", "file", "code", "severity", "message", "line", "snippet"}],
+// A RESULT: {"diagnostics": [{"context", "file", "code", "severity", "message", "line", "snippet"}],
 //              "checked": N, "entities": {"tables": [...], "materializedViews": [...], "functions": [...]}}
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -21,7 +22,7 @@ require("@kusto/language-service-next/Kusto.Language.Bridge.min.js");
 const K = globalThis.Kusto.Language;
 const S = K.Symbols;
 
-const request = JSON.parse(readFileSync(0, "utf8"));
+function check(request) {
 const diagnostics = [];
 let checked = 0;
 
@@ -39,7 +40,9 @@ function lineOf(text, offset) {
 function analyze(context, item, globals) {
   checked += 1;
   const code = K.KustoCode.ParseAndAnalyze(item.text, globals);
-  for (const d of list(code.GetDiagnostics())) {
+  // Errors from parsing and binding, then the warnings of the built-in analyzers (KS5xx).
+  const found = [...list(code.GetDiagnostics()), ...list(new K.Editor.KustoCodeService.ctor(code).GetAnalyzerDiagnostics(true))];
+  for (const d of found) {
     const start = Math.max(0, d.Start);
     const lineStart = item.text.lastIndexOf("\n", start - 1) + 1;
     const lineEnd = item.text.indexOf("\n", start);
@@ -78,6 +81,11 @@ const CREATE_VIEW = /^\.create(?:-or-alter|\s+ifnotexists)?\s+(?:async\s+)?(?:if
 const CREATE_FUNCTION = /^\.create(?:-or-alter)?\s+function\s+(?:ifnotexists\s+)?(?:with\s*\(([\s\S]*?)\)\s*)?(\w+)\s*(\([^)]*\))\s*(\{[\s\S]*\})\s*$/;
 const DOCSTRING = /docstring\s*=\s*"([^"]*)"/;
 
+// A definition file starts with `//` comment lines; the command itself starts after them.
+function commandOf(text) {
+  return text.split("\n").filter((line) => !line.trimStart().startsWith("//")).join("\n").trim();
+}
+
 function apply(command, globals) {
   let m = CREATE_TABLE.exec(command);
   if (m) {
@@ -87,27 +95,28 @@ function apply(command, globals) {
     for (const c of columns) if (!merged.has(c.split(":")[0].trim())) merged.set(c.split(":")[0].trim(), c);
     const doc = (DOCSTRING.exec(command) || [])[1] || "";
     tables.set(m[1], { columns: [...merged.values()], schema: `(${[...merged.values()].join(", ")})`, doc });
-    return;
+    return true;
   }
   m = CREATE_VIEW.exec(command);
   if (m) {
     const code = K.KustoCode.ParseAndAnalyze(m[3], globals);
     views.set(m[1], { columns: code.ResultType ? code.ResultType.Columns : null, query: m[3].trim() });
-    return;
+    return true;
   }
   m = CREATE_FUNCTION.exec(command);
   if (m) {
     const doc = (DOCSTRING.exec(m[1] || "") || [])[1] || "";
     functions.set(m[2], { params: m[3], body: m[4], doc });
+    return true;
   }
+  return false; // mappings and policies change no symbol
 }
 
 const name = request.database || "db";
 let globals = globalsFor(database(name));
 for (const item of request.script || []) {
   analyze("script", item, globals);
-  apply(item.text.trim(), globals);
-  globals = globalsFor(database(name));
+  if (apply(commandOf(item.text), globals)) globals = globalsFor(database(name));
 }
 const cluster = globals;
 for (const item of request.cluster || []) analyze("cluster", item, cluster);
@@ -116,16 +125,23 @@ for (const item of request.cluster || []) analyze("cluster", item, cluster);
 const local = request.local || { functions: [], texts: [] };
 const localFunctions = new Map();
 for (const item of local.functions || []) {
-  const m = CREATE_FUNCTION.exec(item.text.trim());
-  if (m) localFunctions.set(m[2], { params: m[3], body: m[4], doc: (DOCSTRING.exec(m[1] || "") || [])[1] || "" });
+  const m = CREATE_FUNCTION.exec(commandOf(item.text));
+  if (!m) throw new Error(`${item.file}: no .create-or-alter function command`);
+  localFunctions.set(m[2], { params: m[3], body: m[4], doc: (DOCSTRING.exec(m[1] || "") || [])[1] || "" });
 }
 // On the local store every view is a plain function: the same names, no materialized views.
 const localGlobals = globalsFor(database(name, localFunctions, new Map()));
 for (const item of local.functions || []) analyze("local", item, localGlobals);
 for (const item of local.texts || []) analyze("local", item, localGlobals);
 
-process.stdout.write(JSON.stringify({
-  diagnostics,
-  checked,
-  entities: { tables: [...tables.keys()], materializedViews: [...views.keys()], functions: [...functions.keys()] },
-}));
+return {
+    diagnostics,
+    checked,
+    entities: { tables: [...tables.keys()], materializedViews: [...views.keys()], functions: [...functions.keys()] },
+  };
+}
+
+const request = JSON.parse(readFileSync(0, "utf8"));
+const answer = {};
+for (const [caseName, item] of Object.entries(request.cases)) answer[caseName] = check(item);
+process.stdout.write(JSON.stringify({ cases: answer }));
