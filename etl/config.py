@@ -94,6 +94,10 @@ class LocalWarehouse(Strict):
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Cap on DuckDB's buffer cache, e.g. `1GB` (null: DuckDB's default, 80% of RAM).",
     )
+    serve_allowed_origins: list[str] = Field(
+        default_factory=lambda: ["https://dataexplorer.azure.com"],
+        description="Browser origins `serve` answers (the Azure Data Explorer web UI); other origins get 403.",
+    )
 
 
 class KustoWarehouse(Strict):

@@ -38,6 +38,7 @@ _COLUMN = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*$")
 _KEY = re.compile(r"^//\s*key:\s*(.+)$", re.M)
 _RETENTION_CLASS = re.compile(r"^//\s*retention:\s*(details|builds|fixed)\b", re.M)
 _DOCSTRING = re.compile(r'docstring\s*=\s*"([^"]*)"')
+_FOLDER = re.compile(r'folder\s*=\s*"([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class TableSchema:
     #: `details` keeps settings.retention.details_days, `builds` keeps builds_days, `fixed` keeps
     #: the file's own period (long-term summaries must outlive the raw rows they summarize).
     retention_class: str = "builds"
+    #: The folder Kusto tools group the table under (`with (folder = ...)`).
+    folder: str = ""
 
     def retention_days(self, retention: Any) -> int | None:
         """The soft-delete period in days for this table under *retention* settings (None: the file's own)."""
@@ -114,9 +117,11 @@ def parse_table(path: Path) -> TableSchema:
     if "IngestedAt" not in names:
         raise ValueError(f"{path}: every table needs an IngestedAt datetime column for its deduplicating view")
     doc = _DOCSTRING.search(text[match.end() - 10 :])
+    folder = _FOLDER.search(text[match.end() - 10 :])
     retention = _RETENTION_CLASS.search(text)
     return TableSchema(
-        name, tuple(columns), key, doc.group(1) if doc else "", text, retention.group(1) if retention else "builds"
+        name, tuple(columns), key, doc.group(1) if doc else "", text, retention.group(1) if retention else "builds",
+        folder.group(1) if folder else "",
     )
 
 
@@ -171,7 +176,10 @@ def materialized_view_command(table: TableSchema) -> str:
     )
 
 
-_FUNCTION_NAME = re.compile(r"^\.create(?:-or-alter)?\s+function\s+(?:with\s*\([^)]*\)\s*)?(\w+)\s*\(", re.M)
+# The `with (...)` properties may hold parentheses inside their quoted strings.
+_FUNCTION_NAME = re.compile(
+    r'^\.create(?:-or-alter)?\s+function\s+(?:with\s*\((?:"[^"]*"|[^)"])*\)\s*)?(\w+)\s*\(', re.M
+)
 _COMMENT_OR_STRING = re.compile(r"//[^\n]*|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 
 

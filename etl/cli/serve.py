@@ -18,8 +18,10 @@ def serve(
     """Serve the local DuckDB store over the Kusto REST protocol, read-only, on loopback only.
 
     Kusto Explorer, the Azure Data Explorer web UI (Add connection) or azure-kusto-data connect to
-    the printed URL without authentication; the stored functions (LatestTimelineBuilds ...) are
-    available. Stop the ETL first: DuckDB lets one process write a file or many read it.
+    the printed URL without authentication, with or without a database in the connection string; the
+    stored functions (LatestTimelineBuilds, TopSignatures(...)) are available. Requests whose Host is
+    not loopback, and browser requests from origins other than warehouse.serve_allowed_origins, get
+    403. Stop the ETL first: DuckDB lets one process write a file or many read it.
 
     Example: ci-telemetry serve --port 31415
     """
@@ -32,7 +34,8 @@ def serve(
     if not path.exists():
         fail(f"{path}: no local store yet; run `ci-telemetry schema apply` or `ci-telemetry etl` first")
     try:
-        server = build_server(path, port=port, quiet=True)
+        server = build_server(path, port=port, quiet=True,
+                              allowed_origins=tuple(settings.warehouse.serve_allowed_origins))
     except duckdb.Error as exc:
         fail(f"cannot open {path} read-only: {str(exc).splitlines()[0]}")
     except OSError as exc:

@@ -1,24 +1,56 @@
-"""Serve the local DuckDB store over the Kusto REST protocol, on loopback only.
+"""Serve the local DuckDB store over the Kusto REST protocol, on loopback only, read-only.
 
 duckdb-kql's server does the work; this module adds the project's stored functions
-(`kql/functions/*.kql`) and works around one protocol mismatch (see `_Handler`). Any Kusto
-client — Kusto Explorer, the Azure Data Explorer web UI, azure-kusto-data, or this project's own
-`kusto` warehouse backend with `auth: none` — can then query the local store.
+(`kql/functions/*.kql`), the schema commands Kusto tools send on connect, the client default
+database `NetDefaultDB` for cluster-level commands, and works around one protocol mismatch (see
+`_Handler`). Any Kusto client — Kusto Explorer, the Azure Data Explorer web UI, azure-kusto-data,
+or this project's own `kusto` warehouse backend with `auth: none` — can then query the local store.
+
+Binding to 127.0.0.1 keeps other machines out, not other web pages: a page can point a name of
+its own at 127.0.0.1 (DNS rebinding) and have the browser send it here. So a request is refused
+(403) unless its Host is a loopback name or address, and a browser request (one with an Origin)
+unless its origin is allowed (`warehouse.serve_allowed_origins`, the web UI by default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import json
 from pathlib import Path
+from typing import Any
 
 from duckdb_kql.engine import connect
-from duckdb_kql.server import KustoRestServer
+from duckdb_kql.server import ADX_ORIGINS, KustoRestServer, RestColumn, Result, error_response, v1_response
 from duckdb_kql.server import _Handler as _BaseHandler
 
 from etl.warehouse.kusto import typed_parameters
 from etl.warehouse.local import parsed_functions
+from etl.warehouse.serve_schema import cslschema_rows, parse_schema_command, schema_json
+
+#: The database azure-kusto-data and Kusto.Data send when the connection string names none.
+CLIENT_DEFAULT_DATABASE = "NetDefaultDB"
+#: The Azure Data Explorer web UI, the one browser origin allowed by default.
+WEB_UI_ORIGIN = "https://dataexplorer.azure.com"
+assert WEB_UI_ORIGIN in ADX_ORIGINS
+
+
+def is_loopback_host(header: str | None) -> bool:
+    """Whether a Host header names this machine's loopback: `localhost`, 127.0.0.0/8 or [::1], any port."""
+    if not header:
+        return False
+    host = header.strip()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Handler(_BaseHandler):
@@ -36,7 +68,54 @@ class _Handler(_BaseHandler):
     # client's delayed ACK of the headers (~40 ms per request on Linux), which dominated small queries.
     disable_nagle_algorithm = True
 
+    def _refused(self) -> bool:
+        """Answer 403 and return True when the Host or the Origin is not one we serve."""
+        if not is_loopback_host(self.headers.get("Host")):
+            self._send(403, error_response("Host is not a loopback name or address: refused", code="Forbidden"))
+            return True
+        origin = self.headers.get("Origin")
+        if origin is not None and origin not in self.kusto.allowed_origins:
+            self._send(403, error_response("cross-origin request from an origin not allowed: refused", code="Forbidden"))
+            return True
+        return False
+
+    def do_GET(self) -> None:  # BaseHTTPRequestHandler's interface
+        if not self._refused():
+            super().do_GET()
+
+    def do_OPTIONS(self) -> None:  # BaseHTTPRequestHandler's interface
+        if not is_loopback_host(self.headers.get("Host")):
+            self._send(403, error_response("Host is not a loopback name or address: refused", code="Forbidden"))
+            return
+        super().do_OPTIONS()
+
+    def _answer_schema_command(self, request: dict[str, Any]) -> bool:
+        """Answer `.show database <db> schema as json|cslschema` from `kql/`; False for other requests."""
+        command = parse_schema_command(str(request.get("csl") or ""))
+        if command is None or not self.path.split("?", 1)[0].rstrip("/").endswith("/mgmt"):
+            return False
+        database = command.database or str(request.get("db") or self.kusto.database)
+        if database in (CLIENT_DEFAULT_DATABASE, "default"):
+            database = self.kusto.database
+        if not self.kusto.serves(database):
+            # 400, as Kusto answers an unknown entity (the SDKs read a 404 as a wrong endpoint URL).
+            self._send(400, error_response(f"database {database!r} is not served here; serving {self.kusto.database!r}",
+                                           code="General_DatabaseNotFound"))
+            return True
+        if command.form == "json":
+            result = Result([RestColumn("DatabaseSchema", "string", "String", "string")], [[schema_json(database)]])
+        else:
+            names = ("TableName", "Schema", "DatabaseName", "Folder", "DocString")
+            result = Result([RestColumn(n, "string", "String", "string") for n in names], cslschema_rows(database))
+        self._send(200, v1_response(result))
+        return True
+
     def do_POST(self) -> None:  # BaseHTTPRequestHandler's interface
+        if self._refused():
+            # Drain the body so a kept-alive connection stays in step.
+            with contextlib.suppress(ValueError):
+                self.rfile.read(max(0, int(self.headers.get("Content-Length", "0"))))
+            return
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
@@ -51,6 +130,14 @@ class _Handler(_BaseHandler):
             with contextlib.suppress(ValueError):
                 request["properties"] = json.loads(request["properties"])
             body = json.dumps(request).encode("utf-8")
+        if isinstance(request, dict) and request.get("db") == CLIENT_DEFAULT_DATABASE and \
+                self.path.split("?", 1)[0].rstrip("/").endswith("/mgmt"):
+            # A client whose connection string names no database sends its cluster-level commands
+            # (`.show databases`, `.show version`) to NetDefaultDB; this endpoint serves one.
+            request["db"] = self.kusto.database
+            body = json.dumps(request).encode("utf-8")
+        if isinstance(request, dict) and self._answer_schema_command(request):
+            return
         if isinstance(request, dict) and isinstance(request.get("properties"), dict):
             params = request["properties"].get("Parameters")
             if isinstance(params, dict) and params:
@@ -76,15 +163,20 @@ class StoreServer(KustoRestServer):
         self._con.close()
 
 
-def build_server(path: Path | str, port: int = 0, quiet: bool = True) -> StoreServer:
+def build_server(
+    path: Path | str, port: int = 0, quiet: bool = True, allowed_origins: tuple[str, ...] = (WEB_UI_ORIGIN,)
+) -> StoreServer:
     """A read-only Kusto REST endpoint over the DuckDB file at *path*, on 127.0.0.1:*port*.
 
-    Read-only so serving can never change the store; the database name clients use is the
-    file's stem (e.g. `warehouse` for `data/warehouse.duckdb`).
+    Read-only twice over (the file is opened read-only and duckdb-kql's writes stay disabled), so
+    serving can never change the store; the database name clients use is the file's stem (e.g.
+    `warehouse` for `data/warehouse.duckdb`). Browser requests are answered only from
+    *allowed_origins*.
     """
     con = connect(str(path), read_only=True)
     try:
-        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=parsed_functions())
+        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=parsed_functions(),
+                             allowed_origins=tuple(allowed_origins), allow_write=False)
     except BaseException:
         con.close()
         raise
