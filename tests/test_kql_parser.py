@@ -308,3 +308,9 @@ def test_functions_calling_each_other_in_a_cycle_are_refused_naming_them(tmp_pat
     paths = [_function(tmp_path, "Alpha", "Beta"), _function(tmp_path, "Beta", "Alpha")]
     with pytest.raises(ValueError, match=r"^stored functions call each other in a cycle: (Alpha -> Beta -> Alpha|Beta -> Alpha -> Beta)$"):
         ordered_functions(paths)
+
+
+def test_without_node_the_check_fails_with_the_makefiles_instruction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match=r"run `make kqlcheck` \(needs Node\.js 18\+ and npm"):
+        run_checker(PROBES)
