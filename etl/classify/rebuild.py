@@ -1,6 +1,6 @@
 """Re-apply the current rules and human overrides to stored failures; write back only what changed.
 
-`ci-telemetry classify --rebuild` reads failed rows from the deduplicating views (`Latest<Table>()`),
+`ci-telemetry classify --rebuild` reads failed rows from the deduplicating views (`Latest<Table>`),
 classifies them exactly as the normalizers do (same inputs, same precedence), applies
 `FailureTriage` overrides (they win over rules), and re-ingests only the rows whose classification
 differs — same key, so the store upserts them. A second run finds nothing to change.
