@@ -327,6 +327,19 @@ def test_streaming_ingestion_posts_json_lines_with_format_and_mapping(service: F
     assert service.messages == []
 
 
+def test_streaming_a_batch_twice_sends_it_twice_with_no_tag_to_skip_it(service: FakeIngestionService) -> None:
+    """Streaming ingestion has no ingest-by tag or ingestIfNotExists: at least once, not exactly once.
+    The cluster's `Latest<Table>` materialized views are what keep one row per key (docs/deploy-adx.md)."""
+    wh = _warehouse(service, ingestion="streaming")
+    try:
+        assert wh.ingest("TimelineBuilds", ROWS, "b1") == 2
+        assert wh.ingest("TimelineBuilds", ROWS, "b1") == 2
+    finally:
+        wh.close()
+    assert [query for _, query, _ in service.streamed] == [
+        {"streamFormat": ["multijson"], "mappingName": ["TimelineBuilds_json"]}] * 2
+
+
 def test_a_permanent_streaming_error_raises_instead_of_falling_back(service: FakeIngestionService) -> None:
     service.outcome = "BadRequest_InvalidMappingReference"
     wh = _warehouse(service, ingestion="streaming")
