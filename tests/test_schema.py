@@ -75,3 +75,29 @@ def test_query_parameters_are_bound_not_spliced(warehouse: LocalWarehouse) -> No
     frame = warehouse.query("declare query_parameters(org:string); TimelineBuilds | where Organization == org | count",
                             {"org": hostile})
     assert frame.iloc[0, 0] == 0
+
+
+def test_schema_apply_dry_run_prints_the_cluster_script_without_connecting() -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+    from etl.config import load_config
+    from etl.warehouse.kusto import schema_script
+
+    # The production example names a cluster that cannot be reached from here: --dry-run never tries.
+    config = Path(__file__).resolve().parent.parent / "config" / "example-production.yaml"
+    result = CliRunner().invoke(app, ["schema", "apply", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output == schema_script(load_config(config).retention)
+    days = load_config(config).retention.details_days
+    assert f".alter-merge table TestResults policy retention softdelete = {days}d recoverability = enabled" in result.output
+
+
+def test_schema_apply_to_without_dry_run_is_refused() -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    result = CliRunner().invoke(app, ["schema", "apply", "--to", "x.kql"])
+    assert result.exit_code == 2
+    assert "--to needs --dry-run" in result.output
