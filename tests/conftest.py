@@ -13,7 +13,8 @@ from etl.config import Settings, load_config
 from etl.warehouse.local import LocalWarehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+#: Public payloads copied into the repository (origins and licences in its README), so a plain clone tests.
+SAMPLES = PROJECT_ROOT / "tests" / "data" / "samples"
 
 
 @pytest.fixture
