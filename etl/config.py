@@ -129,6 +129,15 @@ class KustoWarehouse(Strict):
 Warehouse = Annotated[LocalWarehouse | KustoWarehouse, Field(discriminator="kind")]
 
 
+class Limits(Strict):
+    """Bounds on uploaded documents and artifacts: input past one is quarantined with its reason, never parsed."""
+
+    max_document_bytes: int = Field(default=5_000_000, ge=1, description="Largest metrics document read (artifact entry or inbox file).")
+    max_depth: int = Field(default=32, ge=1, le=512, description="Deepest nesting of objects and arrays in a document.")
+    max_archive_bytes: int = Field(default=50_000_000, ge=1, description="Largest artifact zip read.")
+    max_archive_entries: int = Field(default=1_000, ge=1, description="Most entries an artifact zip may list.")
+
+
 class Staging(Strict):
     """Where batches are staged before loading (the outbox) and where bad payloads are kept."""
 
@@ -188,6 +197,7 @@ class Settings(Strict):
     sources: list[Source] = Field(min_length=1)
     warehouse: Warehouse = Field(default_factory=LocalWarehouse)
     staging: Staging = Field(default_factory=Staging)
+    limits: Limits = Field(default_factory=Limits)
     privacy: Privacy = Field(default_factory=Privacy)
     classification: Classification = Field(default_factory=Classification)
     reports: Reports = Field(default_factory=Reports)

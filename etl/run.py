@@ -325,7 +325,8 @@ class EtlRun:
         outcome = SourceOutcome(cfg.name, "")
         self.summary.outcomes.append(outcome)
         since = self._since((cfg.name, "", ""), datetime(1970, 1, 1))
-        docs = list(read_inbox(self.settings.path(cfg.path), since, cfg.max_document_bytes))
+        docs = list(read_inbox(self.settings.path(cfg.path), since, cfg.max_document_bytes,
+                               self.settings.limits))
         if not docs:
             outcome.status = "no new data"
             self._no_new_data(cfg.name, "", "", since)
@@ -368,7 +369,8 @@ class EtlRun:
             client, definitions=definitions, branches=branches,
             opt_out_definitions=self.settings.privacy.opt_out.definitions, page_size=cfg.page_size,
             test_results=cfg.test_results, metrics_artifacts=cfg.metrics_artifacts,
-            max_parallel_requests=cfg.max_parallel_requests, progress=self.progress)
+            max_parallel_requests=cfg.max_parallel_requests, progress=self.progress,
+            limits=self.settings.limits)
 
     def run_source(self, cfg: Any) -> None:
         if isinstance(cfg, InboxSource):

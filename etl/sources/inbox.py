@@ -3,18 +3,20 @@
 Each `*.json` file is a metrics document (the `metrics.json` / `build-summary.json` schema) plus
 `key` (required: the upload's unique key) and optionally `source`, `organization`, `project`,
 `build_id`. Files modified at or after the watermark are read (inclusive, like Azure DevOps'
-minTime; re-reading a file is a harmless upsert by key). Files over the size limit, not JSON or
-without a key are quarantined.
+minTime; re-reading a file is a harmless upsert by key). Files over the size or depth limit
+(`etl.sources.bounded`), not JSON or without a key are quarantined.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from etl.config import Limits
+from etl.sources.bounded import read_json_file
 
 
 @dataclass
@@ -33,8 +35,9 @@ class InboxDocument:
         return "build-summary.json" if "telemetry" in body and "build_session" not in body else "metrics.json"
 
 
-def read_inbox(directory: Path, since: datetime | None, max_bytes: int) -> Iterator[InboxDocument]:
-    """Documents modified at or after *since* (naive UTC), oldest first."""
+def read_inbox(directory: Path, since: datetime | None, max_bytes: int,
+               limits: Limits | None = None) -> Iterator[InboxDocument]:
+    """Documents modified at or after *since* (naive UTC), oldest first, each read within *limits*."""
     if not directory.exists():
         return
     files = []
@@ -44,16 +47,13 @@ def read_inbox(directory: Path, since: datetime | None, max_bytes: int) -> Itera
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
         if since is None or modified >= since:
             files.append((modified, path))
+    bounds = (limits or Limits()).model_copy(update={"max_document_bytes": max_bytes})
     for modified, path in sorted(files):
-        size = path.stat().st_size
-        if size > max_bytes:
-            yield InboxDocument(path, modified, None, f"{size} bytes exceeds max_document_bytes {max_bytes}")
+        parsed = read_json_file(path, bounds)
+        if not parsed.ok:
+            yield InboxDocument(path, modified, parsed.excerpt, parsed.error)
             continue
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield InboxDocument(path, modified, None, f"not valid JSON: {exc}")
-            continue
+        body = parsed.body
         if not isinstance(body, dict):
             yield InboxDocument(path, modified, body, "expected a JSON object")
             continue

@@ -1,17 +1,22 @@
-"""Read the metrics documents a build uploaded: an artifact zip holding `metrics.json` / `build-summary.json`."""
+"""Read the metrics documents a build uploaded: an artifact zip holding `metrics.json` / `build-summary.json`.
+
+The zip and each document are read within `etl.config.Limits` (see `etl.sources.bounded`); a
+document that cannot be read carries its one-line `error` and the start of its text as `body`,
+for the quarantine. The entries may sit at the archive's root (`actions/upload-artifact` of a
+`.telemetry/` directory) or under a folder (`telemetry/metrics.json`, as Azure DevOps serves a
+pipeline artifact); a second entry of the same name is refused rather than overwriting the first.
+"""
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from etl.config import Limits
+from etl.sources.bounded import parse_json_document, read_archive_entries
+
 DOCUMENT_NAMES = ("metrics.json", "build-summary.json")
-#: A metrics document is a few KB; anything this large is not one (or is a zip bomb).
-MAX_DOCUMENT_BYTES = 5_000_000
 
 
 @dataclass
@@ -24,23 +29,20 @@ class MetricsDocument:
     error: str | None = None
 
 
-def read_metrics_zip(artifact: str, data: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[MetricsDocument]:
-    """The metrics documents inside an artifact zip, in name order; unreadable ones carry `error`."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        return [MetricsDocument(artifact, "(artifact)", error="artifact download is not a zip file")]
-    docs = []
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            name = PurePosixPath(info.filename).name
-            if name not in DOCUMENT_NAMES or info.is_dir():
-                continue
-            if info.file_size > max_bytes:
-                docs.append(MetricsDocument(artifact, name, error=f"{info.file_size} bytes exceeds {max_bytes}"))
-                continue
-            try:
-                docs.append(MetricsDocument(artifact, name, json.loads(archive.read(info).decode("utf-8"))))
-            except (ValueError, UnicodeDecodeError) as exc:
-                docs.append(MetricsDocument(artifact, name, error=f"not valid JSON: {exc}"))
+def read_metrics_zip(artifact: str, data: bytes, limits: Limits | None = None) -> list[MetricsDocument]:
+    """The metrics documents inside an artifact zip, in path order; unreadable ones carry `error`."""
+    docs: list[MetricsDocument] = []
+    seen: dict[str, str] = {}
+    for entry in read_archive_entries(data, DOCUMENT_NAMES, limits):
+        name = "(artifact)" if entry.path == "(archive)" else PurePosixPath(entry.path).name
+        if entry.error is not None:
+            docs.append(MetricsDocument(artifact, name, error=entry.error))
+            continue
+        if name in seen:
+            docs.append(MetricsDocument(artifact, name, error=f"second {name} in the artifact ({entry.path}); "
+                                                              f"{seen[name]} was read"))
+            continue
+        seen[name] = entry.path
+        parsed = parse_json_document(entry.data or b"", limits)
+        docs.append(MetricsDocument(artifact, name, parsed.body if parsed.ok else parsed.excerpt, parsed.error))
     return docs

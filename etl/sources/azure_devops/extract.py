@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from etl.config import Limits
 from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
 from etl.sources.azure_devops.client import AdoClient, NotFound
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
@@ -103,6 +104,7 @@ class AzureDevOpsExtractor:
         max_parallel_requests: int = 8,
         results_page_size: int = 200,
         progress: Progress = _noop,
+        limits: Limits | None = None,
     ) -> None:
         self.client = client
         self.definitions = list(definitions or [])
@@ -114,6 +116,7 @@ class AzureDevOpsExtractor:
         self.max_parallel = max_parallel_requests
         self.results_page_size = results_page_size
         self.progress = progress
+        self.limits = limits or Limits()
 
     def wanted(self, build: dict[str, Any]) -> bool:
         """Whether a listed build is in scope: definition and branch filters, opt-outs."""
@@ -268,4 +271,4 @@ class AzureDevOpsExtractor:
             response = self.client.get(download, {"api-version": None} if download.startswith("http") else None)
         except NotFound:
             return
-        bundle.metrics.extend(read_metrics_zip(artifact, response.content))
+        bundle.metrics.extend(read_metrics_zip(artifact, response.content, self.limits))
