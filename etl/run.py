@@ -344,7 +344,8 @@ class EtlRun:
                 try:
                     row, stages, samples = normalize_metrics_document(
                         ctx, str(body["key"]), doc.file_name, body, None,
-                        project=body.get("project"), organization=body.get("organization"))
+                        project=body.get("project"), organization=body.get("organization"), obj=obj,
+                        observed_at=doc.modified)
                 except MetricsDocumentError as exc:
                     ctx.quarantine(cfg.name, obj, exc.field, exc.reason, body)
                     continue

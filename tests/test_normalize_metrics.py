@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,18 @@ METRICS = {
 }
 
 
-def ctx() -> NormalizeContext:
-    return NormalizeContext("ado", "org", datetime(2026, 11, 23), Scrubber(b"k"), Classifier(), lambda *a: None)
+class Sink:
+    """Collects quarantine entries: (source, object, field, reason, payload)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, ...]] = []
+
+    def __call__(self, *args: Any) -> None:
+        self.items.append(args)
+
+
+def ctx(sink: Sink | None = None) -> NormalizeContext:
+    return NormalizeContext("ado", "org", datetime(2026, 11, 23), Scrubber(b"k"), Classifier(), sink or Sink())
 
 
 def test_metrics_document_gives_one_row_its_stages_and_named_samples() -> None:
@@ -71,11 +82,20 @@ def test_build_summary_telemetry_numbers_become_summary_samples() -> None:
                                                                    ("summary:tests_run", 120.0)]
 
 
-def test_unreadable_number_names_the_field() -> None:
-    doc = {**METRICS, "network_metrics": {"bytes_downloaded": "lots"}}
+def test_unreadable_number_drops_that_value_and_names_the_field() -> None:
+    sink = Sink()
+    doc = {**METRICS, "network_metrics": {"bytes_downloaded": "lots", "bytes_uploaded": 7}}
+    row, _, _ = normalize_metrics_document(ctx(sink), "k", "metrics.json", doc, FACTS, obj="build 42 metrics.json")
+    assert (row["BytesDownloaded"], row["BytesUploaded"]) == (None, 7)
+    assert sink.items == [("ado", "build 42 metrics.json", "network_metrics.bytes_downloaded",
+                           "expected a number, got 'lots'", {"field": "network_metrics.bytes_downloaded",
+                                                             "value": "'lots'"})]
+
+
+def test_a_document_that_is_not_an_object_is_refused_whole() -> None:
     with pytest.raises(MetricsDocumentError) as info:
-        normalize_metrics_document(ctx(), "k", "metrics.json", doc, FACTS)
-    assert str(info.value) == "field network_metrics.bytes_downloaded: expected a number, got 'lots'"
+        normalize_metrics_document(ctx(), "k", "metrics.json", [1, 2], FACTS)
+    assert str(info.value) == "field (document): expected a JSON object, got list"
 
 
 @pytest.mark.parametrize(("text", "platform"), [("Linux-6.8.0-x86_64-with-glibc2.39", "linux"),

@@ -23,6 +23,7 @@ from etl.yamlfile import read_yaml as _read_yaml
 Category = Literal[
     "network",
     "dependency",
+    "architecture",
     "compilation",
     "test",
     "timeout",
@@ -44,6 +45,8 @@ FIELDS = ("message", "task_name", "record_name", "exit_code", "test_name", "resu
 DEFAULT_ORIGINS: dict[str, str] = {
     "network": "infrastructure",
     "dependency": "infrastructure",
+    # Cross-compilation, QEMU emulation, toolchains: the build machine, not the change.
+    "architecture": "infrastructure",
     "compilation": "code",
     "test": "code",
     "timeout": "infrastructure",

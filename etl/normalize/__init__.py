@@ -87,7 +87,8 @@ def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, li
             continue
         key = f"{facts.project}/{facts.build_id}/{doc.file_name}"
         try:
-            row, stage_rows, sample_rows = normalize_metrics_document(ctx, key, doc.file_name, doc.body, facts)
+            row, stage_rows, sample_rows = normalize_metrics_document(ctx, key, doc.file_name, doc.body, facts,
+                                                                          obj=obj)
         except MetricsDocumentError as exc:
             ctx.quarantine(ctx.source, obj, exc.field, exc.reason, doc.body)
             continue

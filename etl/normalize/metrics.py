@@ -1,12 +1,20 @@
 """Uploaded metrics documents → BuildMetrics, BuildStages and MetricSamples rows.
 
-`metrics.json` is the document `ci-telemetry collect` writes (build_session, memory_metrics,
-network_metrics, build_metrics with build_stages, performance_metrics); `build-summary.json` is a
-summary whose `telemetry` object's numeric fields become `summary:<field>` samples. Fields are found
-by name at their documented place first and anywhere in the document second, so producers that
-nest a field one level differently still load. MetricSamples names are the contract regression
-detection reads: duration_seconds, peak_memory_mb, bytes_downloaded, bytes_uploaded,
-performance_score, packages_built, memory_mb, stage_duration_seconds:<stage>, summary:<field>.
+`metrics.json` is the build-telemetry format's document (build_session, memory_metrics,
+network_metrics, build_metrics with build_stages, performance_metrics), which `ci-telemetry
+collect` also writes; `build-summary.json` is its summary, whose `telemetry` object's numeric
+fields become `summary:<field>` samples and whose figures fill the BuildMetrics row. Fields are
+found by name at their documented place first and anywhere in the document second, so producers
+that nest a field one level differently still load.
+
+Validation is field by field (`etl.normalize.values`): a bad value drops only that value, a bad
+stage or memory sample only that item, each with a quarantine entry naming the source, the object
+and the field; the rest of the document loads. Only a document that is not a JSON object raises
+MetricsDocumentError. The format is described in docs/metrics-format.md.
+
+MetricSamples names are the contract regression detection reads: duration_seconds, peak_memory_mb,
+bytes_downloaded, bytes_uploaded, performance_score, packages_built, memory_mb,
+stage_duration_seconds:<stage>, summary:<field>.
 """
 
 from __future__ import annotations
@@ -15,8 +23,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from etl.classify import CATEGORIES
+from etl.normalize import values
 from etl.normalize.builds import BuildFacts
 from etl.normalize.context import NormalizeContext
+from etl.normalize.values import BadValue
+from etl.schema import table
 from etl.timeutil import to_utc_naive
 
 PER_BUILD = {
@@ -28,14 +40,68 @@ PER_BUILD = {
     "packages_built": "count",
 }
 
+#: (BuildMetrics column, field as quarantine names it, section searched first, names, unit) of each number.
+NUMBER_FIELDS: tuple[tuple[str, str, str, tuple[str, ...], str | None], ...] = (
+    ("CpuCores", "build_session.cpu_cores", "build_session", ("cpu_cores",), "count"),
+    ("MemoryTotalMb", "build_session.memory_total_mb", "build_session", ("memory_total_mb",), "MB"),
+    ("DiskAvailableGb", "build_session.disk_available_gb", "build_session", ("disk_available_gb",), "GB"),
+    ("DurationSeconds", "build_session.duration_seconds", "build_session",
+     ("duration_seconds", "total_duration_seconds", "build_duration_seconds"), "seconds"),
+    ("PeakMemoryMb", "memory_metrics.peak_usage_mb", "memory_metrics", ("peak_usage_mb", "peak_memory_mb"), "MB"),
+    ("BytesDownloaded", "network_metrics.bytes_downloaded", "network_metrics",
+     ("bytes_downloaded", "network_downloaded_bytes"), "bytes"),
+    ("BytesUploaded", "network_metrics.bytes_uploaded", "network_metrics",
+     ("bytes_uploaded", "network_uploaded_bytes"), "bytes"),
+    ("ConnectionCount", "network_metrics.connection_count", "network_metrics", ("connection_count",), "count"),
+    ("PackagesBuilt", "build_metrics.packages_built", "build_metrics", ("packages_built",), "count"),
+    ("PackagesFailed", "build_metrics.packages_failed", "build_metrics", ("packages_failed",), "count"),
+    ("PerformanceScore", "performance_metrics.performance_score", "performance_metrics", ("performance_score",),
+     "score"),
+)
+
+#: Units of `summary:<field>` samples, by the field name's ending.
+SUMMARY_UNITS = (("_seconds", "seconds"), ("_mb", "MB"), ("_gb", "GB"), ("_bytes", "bytes"), ("_count", "count"))
+
 
 class MetricsDocumentError(ValueError):
-    """A metrics document lacks what it must have or holds an unreadable value; names the field."""
+    """A metrics document is not a JSON object at all; names the field."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"field {field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class _Fields:
+    """Reads one document's values; each bad one is dropped with a quarantine entry for its field."""
+
+    def __init__(self, ctx: NormalizeContext, obj: str) -> None:
+        self.ctx = ctx
+        self.obj = obj
+
+    def drop(self, field: str, reason: str, value: Any) -> None:
+        self.ctx.quarantine(self.ctx.source, self.obj, field, reason, {"field": field, "value": values.shown(value)})
+
+    def number(self, field: str, value: Any, kusto_type: str = "real", unit: str | None = None) -> int | float | None:
+        try:
+            return values.number(value, kusto_type, unit)
+        except BadValue as exc:
+            self.drop(field, str(exc), value)
+            return None
+
+    def time(self, field: str, value: Any) -> datetime | None:
+        try:
+            return values.time(value)
+        except BadValue as exc:
+            self.drop(field, str(exc), value)
+            return None
+
+    def text(self, field: str, value: Any) -> str | None:
+        try:
+            return values.text(value)
+        except BadValue as exc:
+            self.drop(field, str(exc), value)
+            return None
 
 
 def _find(doc: Any, *names: str, places: tuple[str, ...] = ()) -> Any:
@@ -58,35 +124,6 @@ def _find(doc: Any, *names: str, places: tuple[str, ...] = ()) -> Any:
     return None
 
 
-def _number(field: str, value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise MetricsDocumentError(field, f"expected a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise MetricsDocumentError(field, f"expected a number, got {value!r}") from None
-
-
-def _whole(field: str, value: Any) -> int | None:
-    number = _number(field, value)
-    if number is None:
-        return None
-    if not number.is_integer():
-        raise MetricsDocumentError(field, f"expected a whole number, got {value!r}")
-    return int(number)
-
-
-def _time(field: str, value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return to_utc_naive(value)
-    except (TypeError, ValueError):
-        raise MetricsDocumentError(field, f"invalid datetime {value!r}") from None
-
-
 def platform_of(os_info: str | None) -> str | None:
     """linux, windows or macos from a platform string (`Linux-6.1-x86_64`, `Windows-10`, `macOS-14`, `Darwin`)."""
     text = (os_info or "").lower()
@@ -105,6 +142,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _kusto_type(column: str) -> str:
+    return table("BuildMetrics").column(column).kusto_type
+
+
 def normalize_metrics_document(
     ctx: NormalizeContext,
     key: str,
@@ -113,84 +154,85 @@ def normalize_metrics_document(
     facts: BuildFacts | None,
     project: str | None = None,
     organization: str | None = None,
+    *,
+    obj: str | None = None,
+    observed_at: datetime | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(BuildMetrics row, BuildStages rows, MetricSamples rows) of one document; MetricsDocumentError if unreadable."""
+    """(BuildMetrics row, BuildStages rows, MetricSamples rows) of one document.
+
+    *obj* names the document in quarantine entries (default: *key*). Per-build samples are dated
+    by the document's end time, else the build's finish time, else *observed_at* (an inbox file's
+    arrival). MetricsDocumentError only when *doc* is not a JSON object.
+    """
     if not isinstance(doc, dict):
         raise MetricsDocumentError("(document)", f"expected a JSON object, got {type(doc).__name__}")
+    fields = _Fields(ctx, obj or key)
     session = ("build_session",)
-    start = _time("build_session.start_time", _find(doc, "start_time", "started_at", places=session))
-    end = _time("build_session.end_time", _find(doc, "end_time", "ended_at", "finished_at", places=session))
+    start = fields.time("build_session.start_time", _find(doc, "start_time", "started_at", places=session))
+    end = fields.time("build_session.end_time", _find(doc, "end_time", "ended_at", "finished_at", places=session))
     if end is None and facts is not None:
         end = to_utc_naive(facts.finish_time)
-    duration = _number("build_session.duration_seconds",
-                       _find(doc, "duration_seconds", "total_duration_seconds", places=session))
-    if duration is None and start and end:
-        duration = round((end - start).total_seconds(), 3)
-    os_info = _find(doc, "os_info", "os", places=session)
-    os_info = str(os_info) if os_info is not None else None
-    platform = platform_of(os_info) or (str(_find(doc, "platform")).lower() if _find(doc, "platform") else None)
+    figures = {column: fields.number(name, _find(doc, *names, places=(place,)), _kusto_type(column), unit)
+               for column, name, place, names, unit in NUMBER_FIELDS}
+    if figures["DurationSeconds"] is None and start and end and end >= start:
+        figures["DurationSeconds"] = round((end - start).total_seconds(), 3)
+    when = end or observed_at
+    os_info = fields.text("build_session.os_info", _find(doc, "os_info", "os", places=session))
+    platform = platform_of(os_info) or (fields.text("platform", _find(doc, "platform")) or "").lower() or None
     metrics = ("build_metrics",)
     perf = ("performance_metrics",)
-    baseline = _find(doc, "baseline_comparison", places=perf) or {}
-    regressions = _find(doc, "regressions_detected", places=perf)
-    reason = _find(doc, "failure_reason", places=metrics)
-    reason = ctx.scrubber.redact(str(reason)) if reason is not None else None
-    stage = _find(doc, "failure_stage", places=metrics)
+    baseline = _find(doc, "baseline_comparison", places=perf)
+    baseline = baseline if isinstance(baseline, dict) else {}
+    regressions = _find(doc, "regressions_detected", "performance_regressions", places=perf)
+    reason = fields.text("build_metrics.failure_reason", _find(doc, "failure_reason", places=metrics)) or None
+    reason = ctx.scrubber.redact(reason) if reason is not None else None
+    stage = fields.text("build_metrics.failure_stage", _find(doc, "failure_stage", places=metrics)) or None
+    category = _category(fields, _find(doc, "failure_category", places=metrics))
     filters = facts.filters if facts else {}
-    source_version = facts.source_version if facts else _find(doc, "source_version", "commit")
-    build_id = facts.build_id if facts else _whole("build_id", _find(doc, "build_id"))
+    source_version = facts.source_version if facts else fields.text(
+        "source_version", _find(doc, "source_version", "commit"))
+    build_id = facts.build_id if facts else fields.number("build_id", _find(doc, "build_id"), "long", "count")
     organization = facts.organization if facts else (organization or ctx.organization)
     project = facts.project if facts else project
+    package_places = ("build_session", "build_metrics")
     row: dict[str, Any] = {
         "Source": ctx.source,
         "Key": key,
         "Organization": organization,
         "Project": project,
         "BuildId": build_id,
-        "Package": _str(_find(doc, "package", "package_name", "name", places=("build_session", "build_metrics"))),
-        "Version": _str(_find(doc, "version", "package_version", places=("build_session", "build_metrics"))),
-        "Hostname": ctx.scrubber.pseudonymize(_str(_find(doc, "hostname", "host", places=session))),
+        "Package": fields.text("package", _find(doc, "package", "package_name", "name", places=package_places)),
+        "Version": fields.text("version", _find(doc, "version", "package_version", places=package_places)),
+        "Hostname": ctx.scrubber.pseudonymize(
+            fields.text("build_session.hostname", _find(doc, "hostname", "host", places=session))),
         "OsInfo": ctx.scrubber.redact(os_info),
         "Platform": platform,
-        "CpuCores": _whole("build_session.cpu_cores", _find(doc, "cpu_cores", places=session)),
-        "MemoryTotalMb": _number("build_session.memory_total_mb", _find(doc, "memory_total_mb", places=session)),
-        "DiskAvailableGb": _number("build_session.disk_available_gb",
-                                   _find(doc, "disk_available_gb", places=session)),
         "StartTime": _iso(start),
         "EndTime": _iso(end),
-        "DurationSeconds": duration,
-        "PeakMemoryMb": _number("memory_metrics.peak_usage_mb",
-                                _find(doc, "peak_usage_mb", "peak_memory_mb", places=("memory_metrics",))),
-        "BytesDownloaded": _whole("network_metrics.bytes_downloaded",
-                                  _find(doc, "bytes_downloaded", places=("network_metrics",))),
-        "BytesUploaded": _whole("network_metrics.bytes_uploaded",
-                                _find(doc, "bytes_uploaded", places=("network_metrics",))),
-        "NetworkInterface": _str(_find(doc, "interface", places=("network_metrics",))),
-        "ConnectionCount": _whole("network_metrics.connection_count",
-                                  _find(doc, "connection_count", places=("network_metrics",))),
-        "FailureCategory": _str(_find(doc, "failure_category", places=metrics)),
-        "FailureStage": ctx.scrubber.redact(_str(stage)),
+        **figures,
+        "NetworkInterface": fields.text("network_metrics.interface", _find(doc, "interface",
+                                                                           places=("network_metrics",))),
+        "FailureCategory": category,
+        "FailureOrigin": ctx.classifier.origins.get(category) if category else None,
+        "FailureStage": ctx.scrubber.redact(stage),
         "FailureReason": reason,
-        "PackagesBuilt": _whole("build_metrics.packages_built", _find(doc, "packages_built", places=metrics)),
-        "PackagesFailed": _whole("build_metrics.packages_failed", _find(doc, "packages_failed", places=metrics)),
-        "PerformanceScore": _number("performance_metrics.performance_score",
-                                    _find(doc, "performance_score", places=perf)),
-        "BaselineDurationDiffPercent": _number(
-            "baseline_comparison.duration_diff_percent",
-            baseline.get("duration_diff_percent") if isinstance(baseline, dict) else None),
-        "BaselineMemoryDiffPercent": _number(
-            "baseline_comparison.memory_diff_percent",
-            baseline.get("memory_diff_percent") if isinstance(baseline, dict) else None),
+        "BaselineDurationDiffPercent": fields.number("baseline_comparison.duration_diff_percent",
+                                                     baseline.get("duration_diff_percent"), "real", "percent"),
+        "BaselineMemoryDiffPercent": fields.number("baseline_comparison.memory_diff_percent",
+                                                   baseline.get("memory_diff_percent"), "real", "percent"),
         "RegressionsDetected": json.dumps(ctx.scrubber.scrub_data(regressions), sort_keys=True)
         if regressions is not None else None,
-        "SourceVersion": _str(source_version),
+        "SourceVersion": source_version,
         **filters,
         "IngestedAt": ctx.ingested_iso,
     }
     if reason:
         c = ctx.classifier.classify(message=reason, record_name=row["FailureStage"], result="failed")
-        # The uploader's own category is a hint ("command_failed"); the classifier's is comparable across sources.
-        row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
+        row["Signature"] = c.signature
+        # The format's own category (the uploader saw the whole log) wins; the classifier's fills in
+        # where the uploader gave none, `unknown`, or a word outside the taxonomy.
+        if category in (None, "unknown"):
+            row.update({"FailureCategory": c.category, "FailureOrigin": c.origin})
 
     base = {
         "Organization": organization,
@@ -200,51 +242,99 @@ def normalize_metrics_document(
         **filters,
         "IngestedAt": ctx.ingested_iso,
     }
-    stages_raw = _find(doc, "build_stages", "stages", places=metrics)
+    stage_rows, samples = _stages(ctx, fields, key, doc, platform, base, when)
+    if when is not None:
+        if file_name != "build-summary.json":
+            per_build = {"duration_seconds": "DurationSeconds", "peak_memory_mb": "PeakMemoryMb",
+                         "bytes_downloaded": "BytesDownloaded", "bytes_uploaded": "BytesUploaded",
+                         "performance_score": "PerformanceScore", "packages_built": "PackagesBuilt"}
+            for metric, column in per_build.items():
+                if row[column] is not None:
+                    samples.append(_sample(ctx, key, metric, when, float(row[column]), PER_BUILD[metric], platform,
+                                           base))
+        samples.extend(_summary_samples(ctx, fields, key, doc.get("telemetry"), when, platform, base))
+    samples.extend(_memory_samples(ctx, fields, key, doc, platform, base))
+    return row, stage_rows, samples
+
+
+def _category(fields: _Fields, value: Any) -> str | None:
+    """The uploader's failure category: a taxonomy word, `unknown` for another word, None for none ("")."""
+    text = fields.text("build_metrics.failure_category", value)
+    if not text:
+        return None
+    word = text.strip().lower()
+    return word if word in CATEGORIES else "unknown"
+
+
+def _stages(ctx: NormalizeContext, fields: _Fields, key: str, doc: dict[str, Any], platform: str | None,
+            base: dict[str, Any], when: datetime | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    stages_raw = _find(doc, "build_stages", "stages", places=("build_metrics",))
     stage_rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
     for index, item in enumerate(stages_raw if isinstance(stages_raw, list) else []):
+        field = f"build_metrics.build_stages[{index}]"
         if not isinstance(item, dict):
-            raise MetricsDocumentError(f"build_stages[{index}]", "expected an object")
-        name = ctx.scrubber.redact(_str(item.get("name") or item.get("stage")))
-        seconds = _number(f"build_stages[{index}].duration",
-                          _first(item, "duration", "duration_seconds"))
+            fields.drop(field, f"expected an object, got {values.shown(item)}", item)
+            continue
+        name = ctx.scrubber.redact(fields.text(f"{field}.name", item.get("name") or item.get("stage")))
+        seconds = fields.number(f"{field}.duration", _first(item, "duration", "duration_seconds"), "real", "seconds")
         stage_rows.append({
             "Source": ctx.source, "Key": key, "StageIndex": index, "Stage": name,
-            "Status": _str(item.get("status")), "DurationSeconds": seconds,
-            "Message": ctx.scrubber.redact(_str(item.get("message"))), "Platform": platform, **base,
+            "Status": fields.text(f"{field}.status", item.get("status")), "DurationSeconds": seconds,
+            "Message": ctx.scrubber.redact(fields.text(f"{field}.message", item.get("message"))),
+            "Platform": platform, **base,
         })
-        if seconds is not None and name and end is not None:
-            samples.append(_sample(ctx, key, f"stage_duration_seconds:{name}", end, seconds, "seconds", platform,
+        if seconds is not None and name and when is not None:
+            samples.append(_sample(ctx, key, f"stage_duration_seconds:{name}", when, seconds, "seconds", platform,
                                    base, {"stage_index": index}))
-    if end is not None:
-        figures = {
-            "duration_seconds": row["DurationSeconds"],
-            "peak_memory_mb": row["PeakMemoryMb"],
-            "bytes_downloaded": row["BytesDownloaded"],
-            "bytes_uploaded": row["BytesUploaded"],
-            "performance_score": row["PerformanceScore"],
-            "packages_built": row["PackagesBuilt"],
-        }
-        if file_name != "build-summary.json":
-            for metric, value in figures.items():
-                if value is not None:
-                    samples.append(_sample(ctx, key, metric, end, float(value), PER_BUILD[metric], platform, base))
-        telemetry = doc.get("telemetry")
-        if isinstance(telemetry, dict):
-            for field, value in sorted(telemetry.items()):
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    samples.append(_sample(ctx, key, f"summary:{field}", end, float(value), None, platform, base))
+    return stage_rows, samples
+
+
+def _summary_samples(ctx: NormalizeContext, fields: _Fields, key: str, telemetry: Any, when: datetime,
+                     platform: str | None, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """`summary:<field>` samples of a build-summary's numeric `telemetry` fields (texts and lists are not series)."""
+    if not isinstance(telemetry, dict):
+        return []
+    samples = []
+    for name, raw in sorted(telemetry.items()):
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            continue
+        unit = next((u for suffix, u in SUMMARY_UNITS if name.endswith(suffix)), None)
+        value = fields.number(f"telemetry.{name}", raw, "real", unit)
+        if value is not None:
+            samples.append(_sample(ctx, key, f"summary:{name}", when, float(value), unit, platform, base))
+    return samples
+
+
+def _memory_samples(ctx: NormalizeContext, fields: _Fields, key: str, doc: dict[str, Any], platform: str | None,
+                    base: dict[str, Any]) -> list[dict[str, Any]]:
     mem = _find(doc, "samples", "memory_samples", places=("memory_metrics",))
+    samples = []
     for index, item in enumerate(mem if isinstance(mem, list) else []):
+        field = f"memory_metrics.samples[{index}]"
         if not isinstance(item, dict):
-            raise MetricsDocumentError(f"memory_metrics.samples[{index}]", "expected an object")
-        when = _time(f"memory_metrics.samples[{index}].timestamp", _first(item, "timestamp", "time", "ts"))
-        value = _number(f"memory_metrics.samples[{index}].memory_mb", _first(item, "memory_mb", "rss_mb", "value"))
+            fields.drop(field, f"expected an object, got {values.shown(item)}", item)
+            continue
+        missing = _missing(item)
+        if missing:
+            fields.drop(field, f"missing {' and '.join(sorted(missing))}", item)
+            continue
+        when = fields.time(f"{field}.timestamp", _first(item, "timestamp", "time", "ts"))
+        value = fields.number(f"{field}.memory_mb", _first(item, "memory_mb", "rss_mb", "value"), "real", "MB")
         if when is None or value is None:
-            raise MetricsDocumentError(f"memory_metrics.samples[{index}]", "needs a timestamp and memory_mb")
-        samples.append(_sample(ctx, key, "memory_mb", when, value, "MB", platform, base))
-    return row, stage_rows, samples
+            continue  # dropped with the bad value's own reason
+        samples.append(_sample(ctx, key, "memory_mb", when, float(value), "MB", platform, base))
+    return samples
+
+
+def _missing(item: dict[str, Any]) -> set[str]:
+    """Which of a memory sample's two fields are absent (under any of their names)."""
+    missing = set()
+    if _first(item, "timestamp", "time", "ts") in (None, ""):
+        missing.add("timestamp")
+    if _first(item, "memory_mb", "rss_mb", "value") in (None, ""):
+        missing.add("memory_mb")
+    return missing
 
 
 def _first(item: dict[str, Any], *names: str) -> Any:
@@ -252,10 +342,6 @@ def _first(item: dict[str, Any], *names: str) -> Any:
         if item.get(name) is not None:
             return item[name]
     return None
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _sample(ctx: NormalizeContext, key: str, metric: str, when: datetime, value: float, unit: str | None,
