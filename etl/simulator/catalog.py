@@ -338,6 +338,7 @@ SPOTS: dict[str, tuple[FailureSpot, ...]] = {
     "packaging": (FailureSpot("publish", "pack"), FailureSpot("publish", "push"), FailureSpot("build", "build")),
     "configuration": (FailureSpot("build", "build"), FailureSpot("test", "test")),
     "unknown": (FailureSpot("build", "build"), FailureSpot("test", "test")),
+    "architecture": (FailureSpot("build", "build"), FailureSpot("test", "test")),
 }
 
 
@@ -521,6 +522,17 @@ def failure_issues(category: str, rng: random.Random, *, platform: str, lang: st
         return [IssueSpec("error", msg, {"type": "error"}, "configuration")]
     if category == "cancelled":
         return [IssueSpec("error", "The operation was canceled.", {"type": "error"}, "cancelled")]
+    if category == "architecture":
+        # Cross builds for arm64 (the build-telemetry format's category): emulator, wrong binary, missing toolchain.
+        choice = rng.randrange(3)
+        if choice == 0:
+            msg = ("qemu-aarch64-static: Could not open '/lib/ld-linux-aarch64.so.1': No such file or directory "
+                   f"(running {source_path(platform, 'out', 'arm64', 'bin', 'contoso-gen')})")
+        elif choice == 1:
+            msg = f"/bin/sh: 1: {source_path(platform, 'out', 'arm64', 'bin', 'contoso-gen')}: Exec format error"
+        else:
+            msg = f"make[{rng.randint(1, 4)}]: aarch64-linux-gnu-gcc: No such file or directory"
+        return [IssueSpec("error", msg, {"type": "error", "logFileLineNumber": line}, "architecture")]
     # unknown: a bare exit code says nothing about the cause
     shell = "PowerShell" if platform == "windows" else "Bash"
     code = rng.choice(("1", "2", "134", "-1073741819"))

@@ -38,6 +38,7 @@ __all__ = ["BuildPlan", "SimulatedOrganization", "iso", "today_utc"]
 FAILURE_WEIGHTS = {
     "network": 14, "dependency": 12, "compilation": 16, "timeout": 8, "infrastructure": 12, "resource": 6,
     "permission": 6, "security": 5, "packaging": 5, "configuration": 6, "unknown": 10,
+    "architecture": 4,
 }
 # Probability that a failed build's failed jobs are rerun, and that a rerun fails again.
 RETRY_PROBABILITY = {"network": 0.6, "infrastructure": 0.7, "timeout": 0.5, "resource": 0.4, "test": 0.5,
@@ -497,7 +498,8 @@ class SimulatedOrganization(AdoBodies):
         failure = None
         if b.result in ("failed", "canceled"):
             stage_for = {"test": "test", "compilation": "compile", "network": "restore", "dependency": "restore",
-                         "packaging": "package", "security": "package", "permission": "package"}
+                         "packaging": "package", "security": "package", "permission": "package",
+                         "architecture": "compile"}
             failed_stage = stage_for.get(b.failure_category or "", "compile")
             names = [s for s, _ in stages]
             k = names.index(failed_stage)
