@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from etl.analysis.monitors import load_monitors
 from etl.classify import Classifier
 from etl.normalize.builds import BuildFacts
 from etl.normalize.context import NormalizeContext
@@ -241,3 +242,15 @@ def test_a_bad_stage_is_dropped_alone_and_a_bad_stage_duration_only_loses_its_du
     assert [(s[2], s[3]) for s in sink.items] == [
         ("build_metrics.build_stages[0]", "expected an object, got 7"),
         ("build_metrics.build_stages[1].duration", "-3 is negative; seconds cannot be")]
+
+
+def test_every_build_summary_figure_is_a_series_a_monitor_watches() -> None:
+    _, _, _, samples = load_format_document("build-summary.json")
+    monitors = load_monitors(PROJECT_ROOT / "config" / "monitors.yaml")
+    watched = {s["Metric"]: monitors.get(s["Metric"]) for s in samples}
+    assert {metric: (m.metric, m.lower_is_better) for metric, m in watched.items() if m} == {
+        "summary:build_duration_seconds": ("summary:build_duration_seconds", True),
+        "summary:peak_memory_mb": ("summary:peak_memory_mb", True),
+        "summary:network_downloaded_bytes": ("summary:network_downloaded_bytes", True),
+        "summary:network_uploaded_bytes": ("summary:network_uploaded_bytes", True),
+    }

@@ -11,12 +11,14 @@ import json
 import random
 import zipfile
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from etl.simulator import catalog as cat
 from etl.simulator.catalog import Definition, IssueSpec, guid
 from etl.simulator.specs import MAX_ATTEMPTS, BuildPlan, JobPlan, JobRun, StagePlan, TestCase, iso
+
+_IST = timezone(timedelta(hours=5, minutes=30))
 
 
 class AdoBodies:
@@ -399,7 +401,11 @@ class AdoBodies:
         if m.metrics_json:
             step = duration / m.n_samples
             peak_at = rng.randrange(m.n_samples)
-            samples = [{"timestamp": iso(start + timedelta(seconds=round(step * (k + 0.5), 3))),
+            # The format's own types on half the builds: epoch-second sample times, `+hhmm` session offsets.
+            native = m.seed % 2 == 0
+            stamp = _epoch_seconds if native else iso
+            session_time = _with_offset if native else iso
+            samples = [{"timestamp": stamp(start + timedelta(seconds=round(step * (k + 0.5), 3))),
                         "memory_mb": peak if k == peak_at else round(peak * rng.uniform(0.35, 0.95), 2)}
                        for k in range(m.n_samples)]
             weights = [rng.uniform(0.5, 2.0) for _ in m.stages]
@@ -411,7 +417,8 @@ class AdoBodies:
             regressions = [name for name, diff in (("duration", diff_d), ("memory", diff_m)) if diff > 15]
             failure = m.failure
             docs["metrics.json"] = {
-                "build_session": {"start_time": iso(start), "end_time": iso(end), "duration_seconds": duration,
+                "build_session": {"start_time": session_time(start), "end_time": session_time(end),
+                                  "duration_seconds": duration,
                                   "hostname": cat.POOLS[m.platform][1].format(n=rng.randint(1, 48)),
                                   "os_info": os_info, "cpu_cores": cores, "memory_total_mb": total_mb,
                                   "disk_available_gb": round(rng.uniform(14, 120), 1)},
@@ -439,7 +446,11 @@ class AdoBodies:
                               "peak_memory_mb": round(rng.uniform(900, 1000), 2),
                               "cpu_seconds": round(rng.uniform(2000, 2600), 1),
                               "artifact_size_mb": round(rng.uniform(120, 130), 2),
-                              "test_count": len(self.tests[b.definition.id])},
+                              "test_count": len(self.tests[b.definition.id]),
+                              # Last, so the figures above keep their values: the format's network figures.
+                              "network_downloaded_bytes": rng.randint(200_000_000, 2_500_000_000),
+                              "network_uploaded_bytes": rng.randint(5_000_000, 400_000_000),
+                              "failure_category": (m.failure[0] if m.failure else "")},
             }
         return docs
 
@@ -457,3 +468,14 @@ class AdoBodies:
                 zf.writestr(info, json.dumps(doc, indent=2))
         return buffer.getvalue()
 
+
+def _epoch_seconds(value: datetime) -> int | float:
+    """A UTC time as Unix epoch seconds, an integer when whole (the build-telemetry format's sample time)."""
+    seconds = round(value.replace(tzinfo=value.tzinfo or UTC).timestamp(), 3)
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def _with_offset(value: datetime) -> str:
+    """A UTC time as ISO 8601 local time at +05:30 written `+0530`, as the format's guide shows its times."""
+    local = value.replace(tzinfo=value.tzinfo or UTC).astimezone(_IST)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + local.strftime("%z")
