@@ -139,3 +139,9 @@ def test_a_refused_document_keeps_the_start_of_its_text_for_the_quarantine() -> 
 def test_every_limit_refuses_zero(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Limits(**{field: 0})
+
+
+def test_an_unpaired_surrogate_makes_the_document_unreadable() -> None:
+    assert parse_json_document(b'{"host": "a\\ud800"}').error == (
+        "not valid Unicode: an unpaired surrogate '\\ud800' in a string (I-JSON, RFC 7493)")
+    assert parse_json_document(b'{"emoji": "\\ud83d\\ude00"}').body == {"emoji": "\U0001f600"}

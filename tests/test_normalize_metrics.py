@@ -254,3 +254,13 @@ def test_every_build_summary_figure_is_a_series_a_monitor_watches() -> None:
         "summary:network_downloaded_bytes": ("summary:network_downloaded_bytes", True),
         "summary:network_uploaded_bytes": ("summary:network_uploaded_bytes", True),
     }
+
+
+def test_a_non_finite_number_inside_a_dynamic_field_drops_that_field() -> None:
+    doc = json.loads(json.dumps(METRICS))
+    doc["performance_metrics"]["regressions_detected"] = [{"duration": float("nan")}]
+    sink = Sink()
+    row, _, _ = normalize_metrics_document(ctx(sink), "k", "metrics.json", doc, FACTS, obj="doc")
+    assert row["RegressionsDetected"] is None
+    assert [(s[2], s[3]) for s in sink.items] == [
+        ("performance_metrics.regressions_detected", "holds a number that is not finite (NaN or Infinity)")]

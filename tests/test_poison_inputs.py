@@ -32,7 +32,8 @@ def with_value(key: str, section: str, name: str, value: Any) -> dict[str, Any]:
     return {"key": key, **doc}
 
 
-#: file name -> its bytes. Poison: depth, 1e300 into a long column, NaN, negative bytes, oversized, garbled, not an object.
+#: file name -> its bytes. Poison: depth, 1e300 into a long column, NaN, negative bytes, oversized, garbled,
+#: not an object, an unpaired surrogate.
 INBOX: dict[str, bytes] = {
     "good.json": json.dumps({"key": "good", **FORMAT_DOC}).encode(),
     "deep.json": b'{"key": "deep", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",
@@ -42,6 +43,7 @@ INBOX: dict[str, bytes] = {
     "oversized.json": json.dumps({"key": "big", "pad": "x" * 30_000}).encode(),
     "garbled.json": b'{"key": "garbled", "build_session": {',
     "list.json": b"[1, 2, 3]",
+    "surrogate.json": b'{"key": "s", "build_session": {"hostname": "\\ud800"}}',
 }
 INBOX_LINES = [
     "inbox inbox file deep.json: field (document): nesting depth 1001 exceeds max_depth 32",
@@ -53,6 +55,8 @@ INBOX_LINES = [
     "inbox inbox file nan.json: field memory_metrics.peak_usage_mb: nan is not a finite number",
     "inbox inbox file negative.json: field network_metrics.bytes_uploaded: -1 is negative; bytes cannot be",
     "inbox inbox file oversized.json: field (document): 30025 bytes exceeds max_document_bytes 20000",
+    "inbox inbox file surrogate.json: field (document): not valid Unicode: an unpaired surrogate '\\ud800' in a "
+    "string (I-JSON, RFC 7493)",
 ]
 
 
@@ -114,7 +118,7 @@ def test_poison_uploads_are_quarantined_with_reasons_and_everything_else_loads_t
                             "WHERE Source = 'inbox' ORDER BY Key") == [
         ("good", 52428800, 1048576, 2048.0), ("huge", None, 1048576, 2048.0), ("nan", 52428800, 1048576, None),
         ("negative", 52428800, None, 2048.0)]
-    assert stored(settings, "SELECT Quarantined FROM EtlRuns WHERE Source = 'inbox'") == [(7,)]
+    assert stored(settings, "SELECT Quarantined FROM EtlRuns WHERE Source = 'inbox'") == [(8,)]
 
     second: list[str] = []
     summary = run_etl(settings, on_error=second.append)

@@ -96,6 +96,16 @@ class _Fields:
             self.drop(field, str(exc), value)
             return None
 
+    def dynamic(self, field: str, value: Any) -> str | None:
+        """*value* as the JSON text of a dynamic column; NaN and Infinity are no JSON, so they drop it."""
+        if value is None:
+            return None
+        try:
+            return json.dumps(value, sort_keys=True, allow_nan=False)
+        except ValueError:
+            self.drop(field, "holds a number that is not finite (NaN or Infinity)", value)
+            return None
+
     def text(self, field: str, value: Any) -> str | None:
         try:
             return values.text(value)
@@ -220,8 +230,8 @@ def normalize_metrics_document(
                                                      baseline.get("duration_diff_percent"), "real", "percent"),
         "BaselineMemoryDiffPercent": fields.number("baseline_comparison.memory_diff_percent",
                                                    baseline.get("memory_diff_percent"), "real", "percent"),
-        "RegressionsDetected": json.dumps(ctx.scrubber.scrub_data(regressions), sort_keys=True)
-        if regressions is not None else None,
+        "RegressionsDetected": fields.dynamic("performance_metrics.regressions_detected",
+                                              ctx.scrubber.scrub_data(regressions)),
         "SourceVersion": source_version,
         **filters,
         "IngestedAt": ctx.ingested_iso,

@@ -6,6 +6,8 @@ Anyone who can run a pipeline or write to the inbox chooses these bytes, so ever
 - a document larger than `max_document_bytes` is refused unread;
 - nesting deeper than `max_depth` is refused *before* parsing, by a scan that does not recurse, so
   a 1,000-deep document cannot raise RecursionError here or in anything that later walks the body;
+- a string holding an unpaired UTF-16 surrogate (`"\\ud800"`) makes the document unreadable (it is
+  no text, and would crash hashing or staging later);
 - `NaN`, `Infinity` and integers too long for any Kusto column are parsed to `nan`/`inf`/a float,
   so the normalizer can drop that one value with a reason instead of losing the whole document;
 - an archive larger than `max_archive_bytes` or listing more than `max_archive_entries` entries is
@@ -101,6 +103,12 @@ def parse_json_document(data: bytes, limits: Limits | None = None) -> ParsedDocu
         body = json.loads(text, parse_constant=float, parse_int=_parse_int)
     except ValueError as exc:
         return ParsedDocument(error=f"not valid JSON: {exc}", excerpt=_excerpt(data))
+    try:
+        # `"\ud800"` is valid JSON syntax but no text: it would fail later, in hashing or staging, as a crash.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ParsedDocument(error=f"not valid Unicode: an unpaired surrogate {exc.object[exc.start]!a} in a string "
+                                    "(I-JSON, RFC 7493)", excerpt=_excerpt(data))
     return ParsedDocument(body)
 
 
