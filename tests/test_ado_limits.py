@@ -120,7 +120,7 @@ def test_the_default_organization_has_runs_over_1000_results() -> None:
     org = SimulatedOrganization(seed=7, days=28, builds_per_day=12)
     runs = org.large_runs()
     assert sorted(runs.values()) == [1250, 1250, 1250]
-    assert org.ground_truth()["expected_counts"]["TestResults"] == 30190
+    assert org.ground_truth()["expected_counts"]["TestResults"] == 30110
 
 
 @pytest.mark.slow
