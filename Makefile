@@ -38,11 +38,11 @@ $(NODE_STAMP): package.json package-lock.json
 kqlcheck: $(NODE_STAMP)
 
 test: $(STAMP) browser $(NODE_STAMP)
-	$(BIN)/ruff check etl tests bench
+		$(BIN)/ruff check etl tests bench notebooks
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check etl tests bench
+	$(BIN)/ruff check etl tests bench notebooks
 
 bench: $(STAMP)
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -5,9 +5,9 @@ one run that passed (PassedOnRerun), or a failed attempt and a passed attempt/bu
 Runs where most tests failed at once (an outage: agent lost, disk full) are excluded first: they
 say nothing about any one test. Thresholds (settings.reports): a test needs `min_results` results,
 flaky evidence on `min_commits` distinct commits, and a flip rate (flaky commits / commits) of at
-least `min_rate`. A test is *broken* when it failed at least `broken_min_failures` times on commits where it
-never passed (every build and retry of that code failed: consistent, not intermittent), on at least as many
-commits as it flipped on.
+least `min_rate`. A test is *broken* (failing consistently) when on each of the last `broken_min_failures`
+commits it ran on (in queue-time order) every result failed and no rerun passed: it fails now, on every try.
+A test that failed now and then, or broke and was fixed within the period, is not broken.
 """
 
 from __future__ import annotations
@@ -82,15 +82,11 @@ def test_stats(results: pd.DataFrame, thresholds: FlakyThresholds = FlakyThresho
 
 
 def _broken(per_commit: pd.DataFrame, thresholds: FlakyThresholds) -> set[str]:
-    hard = per_commit[per_commit["AnyFail"] & ~per_commit["AnyPass"] & ~per_commit["Rerun"]]
-    failures = hard.groupby("TestName")["Failures"].sum()
-    hard_commits = hard.groupby("TestName").size()
-    flaky_commits = per_commit[per_commit["Flaky"]].groupby("TestName").size()
-    out = set()
-    for name, n in failures.items():
-        if n >= thresholds.broken_min_failures and hard_commits[name] >= flaky_commits.get(name, 0):
-            out.add(str(name))
-    return out
+    k = thresholds.broken_min_failures
+    hard = per_commit["AnyFail"] & ~per_commit["AnyPass"] & ~per_commit["Rerun"]
+    last = per_commit.assign(Hard=hard).sort_values(["TestName", "First", "Commit"]).groupby("TestName").tail(k)
+    per_test = last.groupby("TestName")["Hard"].agg(["size", "all"])
+    return {str(name) for name in per_test[(per_test["size"] == k) & per_test["all"]].index}
 
 
 def flaky_tests(stats: pd.DataFrame) -> pd.DataFrame:

@@ -230,7 +230,8 @@ def summary(
         "pr_first_attempt_pass_rate": first_attempt_pass_rate(builds)["first_attempt_pass_rate"],
         "p90_duration_minutes": percentile_minutes(ok, 0.9),
         "median_time_to_green_hours": median_time_to_green(ttg),
-        "retry_minutes_wasted": retries(jobs, builds)["minutes_wasted"],
+        # no builds: the period says nothing about retries (0 would read as "no minutes lost")
+        "retry_minutes_wasted": retries(jobs, builds)["minutes_wasted"] if len(builds) else float("nan"),
     }
 
 

@@ -46,10 +46,8 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
             say(f"etl error: {err}")
         if summary.failed:
             fail("the ETL failed for a source; see the errors above", code=1)
-        # Detection looks at all the history the sources hold, the report at the recent half with the half
-        # before it as "last period", so the summary's changes compare two real periods.
+        # Detection looks at all the history the sources hold; the report covers reports.days, as configured.
         history = max((getattr(s, "days", 0) for s in settings.sources), default=0) or settings.reports.days
-        report_days = max(1, min(settings.reports.days, history // 2)) if history >= 2 else settings.reports.days
         warehouse = open_warehouse(settings)
         try:
             # The long-term daily summary the retention step keeps; filled now so DailyBuildTrend() has data.
@@ -63,7 +61,7 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
             warehouse.close()
         n_reg = int((found["Direction"] == "regression").sum()) if len(found) else 0
         say(f"detect: {len(found)} change(s), {n_reg} regression(s); {new} new alert(s), {known} already known")
-        run = render_reports(config or DEFAULT_CONFIG_PATH, days=report_days, progress=say)
+        run = render_reports(config or DEFAULT_CONFIG_PATH, progress=say)
     say(f"demo finished in {timedelta(seconds=round(time.monotonic() - t0))}")
     if not run.ok:
         typer.echo(str(run.index))

@@ -1,32 +1,46 @@
-"""What the report notebooks share: their context (settings, store, period), escaped HTML tables, offline
-plotly charts, summary cards and the glossary.
+"""What the report notebooks share: their context (settings, store, period and why that period), tables,
+offline plotly charts, summary cards and the glossary — all rendered by Jinja templates with autoescape on.
 
-Every string that reaches the page goes through `html.escape` or `DataFrame.to_html(escape=True)`: test
-names, messages and branch names come from CI logs and may hold markup.
+Test names, messages and branch names come from CI logs and may hold markup: every value reaches the page
+through a template, which escapes it. Only plotly's own chart markup is inserted as is.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from etl.analysis.data import Period, load
 from etl.config import Settings, load_config
 from etl.warehouse import Warehouse, open_warehouse
 
+PARTS = Path(__file__).resolve().parent / "templates" / "parts"
+# The mimetype under which a notebook publishes its summary cards; render.py reads it for index.html.
+SUMMARY_MIME = "application/vnd.ci-telemetry.summary+json"
+NO_DATA = "No data for this period."
+
 _PLOTLY_EMBEDDED = False
 
 
-def esc(text: Any) -> str:
-    """HTML-escaped text (None → empty)."""
-    return html.escape("" if text is None else str(text), quote=True)
+@cache
+def templates() -> Environment:
+    """The Jinja environment of the report fragments (autoescape on; a missing variable is an error)."""
+    return Environment(loader=FileSystemLoader(PARTS), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=False, keep_trailing_newline=False)
+
+
+def render(template: str, **values: Any) -> str:
+    """Render `templates/parts/<template>` with *values* (escaped)."""
+    return templates().get_template(template).render(**values)
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -35,12 +49,13 @@ def _parse_time(text: str) -> datetime | None:
 
 @dataclass
 class ReportContext:
-    """Settings, an open (read-only) store and the period the notebook reports on."""
+    """Settings, an open (read-only) store, the period the notebook reports on and why that period."""
 
     settings: Settings
     warehouse: Warehouse
     period: Period
     definitions: list[str] = field(default_factory=list)
+    reason: str = ""
 
     def load(self, query: str, previous: bool = False, **extra: object) -> pd.DataFrame:
         """Rows of `kql/queries/<query>.kql` for the period (or the previous one), filtered to *definitions*."""
@@ -62,6 +77,7 @@ def context(
     project: str = "",
     definitions: Sequence[str] | str = (),
     branch: str = "",
+    period_reason: str = "",
 ) -> ReportContext:
     """The notebook's context from its parameters (start/end ISO text override period_days)."""
     settings = load_config(config_path or None)
@@ -71,72 +87,151 @@ def context(
                               definition=defs[0] if len(defs) == 1 else "")
     if start:
         period = Period(_parse_time(start), period.end, organization, project, branch, period.definition)  # type: ignore[arg-type]
-    return ReportContext(settings, open_warehouse(settings, read_only=True), period, defs)
+    reason = period_reason or f"period_days = {period_days} (notebook parameter)"
+    return ReportContext(settings, open_warehouse(settings, read_only=True), period, defs, reason)
 
 
-def show(markup: str) -> None:
-    """Display raw HTML (already escaped by the helpers here) as the cell's output."""
-    from IPython.display import HTML, display
+def show(markup: str, summary: Sequence[Card] = ()) -> None:
+    """Display HTML built by the helpers here as the cell's output; *summary* cards are also published as JSON
+    (SUMMARY_MIME) for index.html's executive summary."""
+    from IPython.display import display
 
-    display(HTML(markup))
+    bundle: dict[str, Any] = {"text/html": str(markup)}
+    if summary:
+        bundle[SUMMARY_MIME] = [asdict(c) for c in summary]
+    display(bundle, raw=True)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT
 
 
 def fmt_pct(value: float, digits: int = 1) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value * 100:.{digits}f}%"
+    return "—" if _missing(value) else f"{value * 100:.{digits}f}%"
 
 
 def fmt_num(value: float, digits: int = 1) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+    return "—" if _missing(value) else f"{value:,.{digits}f}"
+
+
+def fmt_change(value: float) -> str:
+    """A signed percentage: +12.3%."""
+    return "—" if _missing(value) else f"{value:+.1f}%"
+
+
+def fmt_cell(value: Any) -> str:
+    """Default text of a table cell: dates to the minute, floats to 2 decimals, missing as —."""
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return "—" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float):
+        return fmt_num(value, 2)
+    if _missing(value) or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
+        return "—"
+    return str(value)
+
+
+# Column names as a reader without the glossary says them; tables show these instead of the field names.
+LABELS = {
+    "n": "Builds (n)", "pass_rate": "Pass rate", "succeeded": "Succeeded", "failed": "Failed",
+    "partially_succeeded": "Partially succeeded", "canceled": "Canceled",
+    "n_this_week": "Builds this week", "pass_rate_this_week": "Pass rate this week",
+    "n_last_week": "Builds last week", "pass_rate_last_week": "Pass rate last week",
+    "change_points": "Change (percentage points)",
+    "p50_minutes": "Median (min)", "p90_minutes": "p90 (min)", "p95_minutes": "p95 (min)",
+    "FailureOrigin": "Origin", "FailureCategory": "Category", "Share": "Share of errors",
+    "FirstRed": "First red", "FirstRedBuild": "First red build", "GreenBuild": "Green again at build",
+    "Green": "Green again", "RedBuilds": "Red builds", "Hours": "Hours red", "SourceBranch": "Branch",
+    "TestName": "Test", "FlipRate": "Flip rate", "FlakyCommits": "Commits with a flip", "Commits": "Commits run",
+    "PassedOnRerun": "Passed on rerun", "FailedBuilds": "Failed builds", "FailedPRs": "Failed PRs",
+    "MachineMinutes": "Machine minutes", "FirstSeen": "First seen", "LastSeen": "Last seen", "FailRate": "Fail rate",
+    "FlakyBuilds": "Builds with a flaky retry", "Rate": "Rate", "BrokenSince": "Failing since",
+    "FailingCommits": "Failing commits in a row",
+    "BuildBefore": "Last build before", "BuildAfter": "First build after", "CommitBefore": "Commit before",
+    "CommitAfter": "Commit after", "ChangePercent": "Change", "ChangeAt": "Changed at", "Before": "Before (median)",
+    "After": "After (median)", "AlertId": "Alert id", "DetectedAt": "Detected at", "Direction": "Kind of change",
+    "Status": "Status", "Technique": "Detector",
+}
 
 
 def table(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     formats: Mapping[str, Callable[[Any], str]] | None = None,
     max_rows: int = 25,
     caption: str = "",
+    table_id: str = "",
+    row_id: str = "",
 ) -> str:
-    """An HTML table, every cell escaped; *formats* turn numbers into text per column. Says when rows were cut."""
+    """An HTML table (every cell escaped), columns named by LABELS; *formats* turn values into text per column.
+    "No data for this period." when *frame* is empty; says when rows were cut. *row_id* names a column whose
+    value marks each row (data-row), so tests and readers can match rows to charts."""
     if frame is None or frame.empty:
-        return f"<p class='ct-note'>{esc(caption + ': ' if caption else '')}no rows in this period.</p>"
-    shown = frame.head(max_rows).copy()
-    for column, fn in (formats or {}).items():
-        if column in shown.columns:
-            shown[column] = shown[column].map(fn)
-    for column in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M").fillna("—")
-        elif pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: fmt_num(v, 2))
-    body = shown.to_html(index=False, escape=True, na_rep="—", classes="ct-table", border=0)
-    more = f"<p class='ct-note'>showing {max_rows} of {len(frame)} rows</p>" if len(frame) > max_rows else ""
-    head = f"<p><b>{esc(caption)}</b></p>" if caption else ""
-    return head + body + more
+        return render("table.html.j2", caption=caption, rows=[], columns=[], total=0, table_id=table_id, row_ids=[])
+    shown = frame.head(max_rows)
+    formats = formats or {}
+    rows = [[formats[c](v) if c in formats else fmt_cell(v) for c, v in zip(shown.columns, values, strict=True)]
+            for values in shown.itertuples(index=False, name=None)]
+    return render("table.html.j2", caption=caption, rows=rows, columns=[LABELS.get(c, c) for c in shown.columns],
+                  total=len(frame), table_id=table_id, row_ids=[str(v) for v in shown[row_id]] if row_id else [])
 
 
-def figure(fig: Any, height: int = 380) -> str:
-    """A plotly figure as HTML; the first one of the report embeds plotly.js itself (offline, no CDN)."""
+def note(text: str, empty: bool = False) -> str:
+    """One escaped paragraph in the muted style."""
+    return render("note.html.j2", text=text, empty=empty)
+
+
+def sentence(*parts: Any) -> str:
+    """A paragraph from alternating plain and bold parts: sentence("Median: ", "4.0 h", " over 3 streaks.")."""
+    return render("sentence.html.j2", parts=[str(p) for p in parts])
+
+
+def has_data(fig: Any) -> bool:
+    """Whether any trace of a plotly figure has a point to draw."""
+    for trace in fig.data:
+        for axis in ("x", "y"):
+            values = getattr(trace, axis, None)
+            if values is not None and len(values):
+                return True
+    return False
+
+
+def figure(fig: Any, height: int = 380, title: str = "", **attrs: Any) -> str:
+    """A plotly figure as HTML, or "No data for this period." instead of empty axes. The first chart of the
+    report embeds plotly.js itself (offline, no CDN). *attrs* become data-* attributes of the chart's box."""
     global _PLOTLY_EMBEDDED
-    import plotly.io as pio
+    markup = ""
+    if has_data(fig):
+        import plotly.io as pio
 
-    fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 50, "b": 40}, template="plotly_white")
-    out = pio.to_html(fig, full_html=False, include_plotlyjs=not _PLOTLY_EMBEDDED, config={"displaylogo": False})
-    _PLOTLY_EMBEDDED = True
-    return out
+        fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 50, "b": 40}, template="plotly_white")
+        # plotly writes the figure as JSON inside <script>, with <, > and / escaped as \u003c… (see its _html).
+        markup = Markup(pio.to_html(fig, full_html=False, include_plotlyjs=not _PLOTLY_EMBEDDED,
+                                    config={"displaylogo": False}))
+        _PLOTLY_EMBEDDED = True
+    return render("chart.html.j2", markup=markup, title=title if not markup else "",
+                  attrs=sorted((k.replace("_", "-"), str(v)) for k, v in attrs.items()))
 
 
-def cards(items: Iterable[tuple[str, str, str, str]]) -> str:
-    """Summary cards: (label, value, change text, tone good|bad|flat)."""
-    parts = [
-        f"<div class='ct-card'><div class='ct-label'>{esc(label)}</div><div class='ct-value'>{esc(value)}</div>"
-        f"<div class='ct-{esc(tone)}'>{esc(change)}</div></div>"
-        for label, value, change, tone in items
-    ]
-    return "<div class='ct-cards'>" + "".join(parts) + "</div>"
+@dataclass(frozen=True)
+class Card:
+    """One summary figure: label, value, its change since the previous period and the tone of that change
+    (good, bad, flat); *section* is the anchor of the part of the page that explains it."""
+
+    key: str
+    label: str
+    value: str
+    change: str = ""
+    tone: str = "flat"
+    section: str = ""
+
+
+def cards(items: Iterable[Card]) -> str:
+    """Summary cards."""
+    return render("cards.html.j2", cards=list(items))
 
 
 def delta(current: float, previous: float, higher_is_better: bool, unit: str = "", scale: float = 1.0) -> tuple[str, str]:
     """("+1.2 pts since last period", tone) for a card."""
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (current, previous)):
+    if _missing(current) or _missing(previous):
         return "no previous period", "flat"
     d = (current - previous) * scale
     if abs(d) < 1e-9:
@@ -145,21 +240,27 @@ def delta(current: float, previous: float, higher_is_better: bool, unit: str = "
     return f"{d:+,.1f}{unit} since last period", "good" if good else "bad"
 
 
+def period_facts(period: Period, reason: str, definitions: Sequence[str] = ()) -> dict[str, Any]:
+    """The values the period line shows (also used by index.html)."""
+    filters = [f"{k}={v}" for k, v in (("organization", period.organization), ("project", period.project),
+                                        ("branch", period.branch)) if v]
+    if definitions:
+        filters.append("definitions=" + ", ".join(definitions))
+    span = period.end - period.start
+    days = span.days if not span.seconds else round(span.total_seconds() / 86400, 1)
+    return {"start": period.start.strftime("%Y-%m-%d %H:%M"), "end": period.end.strftime("%Y-%m-%d %H:%M"),
+            "days": days, "reason": reason, "previous_start": period.previous().start.strftime("%Y-%m-%d %H:%M"),
+            "filters": "; ".join(filters)}
+
+
 def period_line(ctx: ReportContext) -> str:
-    """One escaped line naming the period and the filters."""
-    p = ctx.period
-    filters = [f"{k}={v}" for k, v in (("organization", p.organization), ("project", p.project), ("branch", p.branch)) if v]
-    if ctx.definitions:
-        filters.append("definitions=" + ", ".join(ctx.definitions))
-    return (f"<p class='ct-note'>Period {esc(p.start.strftime('%Y-%m-%d %H:%M'))} – {esc(p.end.strftime('%Y-%m-%d %H:%M'))} UTC"
-            f" (previous period for changes: {esc(p.previous().start.strftime('%Y-%m-%d'))} – {esc(p.start.strftime('%Y-%m-%d'))})"
-            + (f"; filters: {esc('; '.join(filters))}" if filters else "") + "</p>")
+    """The period actually used, why that one, the previous period changes compare with, and the filters."""
+    return render("period.html.j2", **period_facts(ctx.period, ctx.reason, ctx.definitions))
 
 
 def glossary(entries: Mapping[str, str]) -> str:
     """The formulas, as a two-column table (term, definition)."""
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in entries.items())
-    return f"<table class='ct-table ct-glossary'><tbody>{rows}</tbody></table>"
+    return render("glossary.html.j2", entries=list(entries.items()))
 
 
 def config_path_of(path: str) -> Path:

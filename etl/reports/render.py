@@ -3,12 +3,13 @@
 Each notebook runs in a fresh kernel of this virtual environment's Python with the period and filters as
 parameters; the executed `.ipynb` is kept beside its HTML. HTML is produced by nbconvert with the inputs
 hidden and with a template that fetches nothing from the network (plotly.js is embedded by the first
-chart). `index.html` links the reports and says which period they cover and how fresh the data is.
+chart). `index.html` (a Jinja template, autoescape on) opens with the executive summary the notebooks
+published (their summary cards), links the reports, and says which period they cover, why, and how fresh the
+data is.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import platform
 import sys
@@ -22,7 +23,8 @@ import pandas as pd
 
 from etl.analysis.data import Period
 from etl.config import DEFAULT_CONFIG, PROJECT_ROOT, Settings, load_config
-from etl.reports.notebooks import NOTEBOOK_DIR
+from etl.reports import nbkit
+from etl.reports.notebooks import NOTEBOOK_DIR, read_notebook
 from etl.warehouse import open_warehouse, run_query_file
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -45,6 +47,7 @@ class ReportResult:
     notebook: Path | None
     seconds: float
     error: str = ""
+    cards: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class RenderRun:
 
     index: Path
     period: Period
+    reason: str = ""
     results: list[ReportResult] = field(default_factory=list)
 
     @property
@@ -108,7 +112,7 @@ def render_one(
     t0 = time.monotonic()
     try:
         papermill.execute_notebook(
-            str(notebook_dir / f"{name}.ipynb"), str(executed), parameters=parameters, kernel_name=kernel,
+            read_notebook(name, notebook_dir), str(executed), parameters=parameters, kernel_name=kernel,
             progress_bar=False, cwd=str(PROJECT_ROOT), log_output=False,
             # the kernel's "running over TCP without encryption" warning is noise on a loopback-only kernel
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
@@ -122,7 +126,13 @@ def render_one(
     nb.metadata["title"] = title
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     target.write_text(body, encoding="utf-8")
-    return ReportResult(name, title, target, executed, time.monotonic() - t0)
+    return ReportResult(name, title, target, executed, time.monotonic() - t0, cards=published_cards(nb))
+
+
+def published_cards(nb) -> list[dict]:
+    """The summary cards an executed notebook published (nbkit.show(..., summary=...)), in order."""
+    return [card for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+            for card in output.get("data", {}).get(nbkit.SUMMARY_MIME, [])]
 
 
 def _freshness(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,66 +143,62 @@ def _freshness(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
         warehouse.close()
 
 
-def _table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p class='note'>none recorded</p>"
-    shown = frame.copy()
-    for column in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("—")
-    return shown.to_html(index=False, escape=True, na_rep="—", border=0)
+def _rows(frame: pd.DataFrame) -> dict:
+    """Columns and text cells of a small table for the index template."""
+    return {"columns": list(frame.columns),
+            "rows": [[nbkit.fmt_cell(v) for v in values] for values in frame.itertuples(index=False, name=None)]}
+
+
+# The executive summary on index.html: which published cards, in this order.
+SUMMARY_CARDS = [
+    ("ci_health", "pass_rate"), ("ci_health", "pr_first_attempt_pass_rate"), ("ci_health", "p90_duration_minutes"),
+    ("ci_health", "median_time_to_green_hours"), ("ci_health", "retry_minutes_wasted"),
+    ("flakiness", "new_flaky_tests"), ("regressions", "open_regressions"),
+]
+
+
+def executive_summary(results: list[ReportResult]) -> list[dict]:
+    """The index's cards, each linking to the section of its report that explains it."""
+    by_key = {(r.name, c["key"]): (r, c) for r in results if r.html for c in r.cards}
+    out = []
+    for key in SUMMARY_CARDS:
+        if key in by_key:
+            r, card = by_key[key]
+            out.append({**card, "href": f"{r.html.name}#{card['section']}" if card["section"] else r.html.name})
+    return out
 
 
 def write_index(run: RenderRun, settings: Settings, config_path: Path, started: datetime) -> Path:
-    """index.html: links to the reports, the period, data freshness and run details (all text escaped)."""
-    esc = html.escape
+    """index.html: the executive summary, links to the reports, the period and why, data freshness and run
+    details (templates/parts/index.html.j2; every value escaped)."""
     fresh, runs = _freshness(settings)
-    items = []
-    for r in run.results:
-        desc = REPORTS.get(r.name, ("", ""))[1]
-        if r.html:
-            items.append(f"<li><a href='{esc(r.html.name)}'>{esc(r.title)}</a> — {esc(desc)} "
-                         f"<span class='note'>({r.seconds:.1f} s; <a href='{esc(r.notebook.name)}'>executed notebook</a>)</span></li>")
-        else:
-            items.append(f"<li><b>{esc(r.title)}</b>: <span class='bad'>{esc(r.error)}</span></li>")
     newest = fresh["NewestFinishTime"].max() if len(fresh) else None
     newest_text = newest.strftime("%Y-%m-%d %H:%M UTC") if newest is not None and not pd.isna(newest) else "no builds in the store"
-    p = run.period
-    body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ci-telemetry reports</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em; color: #1f2328; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }} th, td {{ border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; }}
-th {{ background: #f6f8fa; }} .note {{ color: #57606a; }} .bad {{ color: #cf222e; }} li {{ margin: 6px 0; }}
-</style></head>
-<body>
-<h1>ci-telemetry reports</h1>
-<p>Period: <b>{esc(p.start.strftime('%Y-%m-%d %H:%M'))} – {esc(p.end.strftime('%Y-%m-%d %H:%M'))} UTC</b>
-({(p.end - p.start).days} days; builds selected by queue time).</p>
-<ul id="reports">{''.join(items)}</ul>
-<h2>Data freshness</h2>
-<p>Newest build finished: <b>{esc(newest_text)}</b>.</p>
-{_table(fresh)}
-<h3>Last ETL runs</h3>
-{_table(runs)}
-<h2>Run details</h2>
-<table>
-<tr><th>generated</th><td>{esc(started.strftime('%Y-%m-%d %H:%M:%S UTC'))}</td></tr>
-<tr><th>configuration</th><td>{esc(str(config_path))}</td></tr>
-<tr><th>warehouse</th><td>{esc(settings.warehouse.kind)}</td></tr>
-<tr><th>python</th><td>{esc(platform.python_version())}</td></tr>
-<tr><th>reports</th><td>{sum(1 for r in run.results if r.html)} of {len(run.results)} rendered</td></tr>
-</table>
-</body></html>
-"""
+    reports = [{"title": r.title, "description": REPORTS.get(r.name, ("", ""))[1], "html": r.html.name if r.html else "",
+                "notebook": r.notebook.name if r.notebook else "", "seconds": f"{r.seconds:.1f}", "error": r.error}
+               for r in run.results]
+    body = nbkit.render(
+        "index.html.j2", period=nbkit.period_facts(run.period, run.reason), summary=executive_summary(run.results),
+        reports=reports, newest=newest_text, freshness=_rows(fresh), runs=_rows(runs),
+        details=[("generated", started.strftime("%Y-%m-%d %H:%M:%S UTC")), ("configuration", str(config_path)),
+                 ("warehouse", settings.warehouse.kind), ("python", platform.python_version()),
+                 ("reports", f"{sum(1 for r in run.results if r.html)} of {len(run.results)} rendered")],
+    )
     run.index.write_text(body, encoding="utf-8")
+    p = run.period
     (run.index.parent / "run.json").write_text(json.dumps({
-        "generated": started.isoformat(), "period": [p.start.isoformat(), p.end.isoformat()],
+        "generated": started.isoformat(), "period": [p.start.isoformat(), p.end.isoformat()], "period_reason": run.reason,
         "reports": [{"name": r.name, "html": r.html.name if r.html else None, "seconds": round(r.seconds, 2), "error": r.error}
                     for r in run.results],
     }, indent=2), encoding="utf-8")
     return run.index
+
+
+def period_reason(days: int | None, settings: Settings, config_path: Path) -> str:
+    """Why the report covers the days it does: the command line's --days, else the config's reports.days."""
+    if days:
+        return f"--days {days} on the command line"
+    return f"reports.days = {settings.reports.days} in {config_path.name}"
 
 
 def render_reports(
@@ -206,17 +212,18 @@ def render_reports(
     """Execute and render every report (or *names*) for the last *days* days; writes out_dir/index.html."""
     config_path = Path(config_path) if config_path else DEFAULT_CONFIG
     settings = load_config(config_path)
+    reason = period_reason(days, settings, config_path)
     days = days or settings.reports.days
     out = Path(out_dir) if out_dir else settings.path(settings.reports.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).replace(tzinfo=None)
     period = Period.last_days(days, end=end)
-    run = RenderRun(index=out / "index.html", period=period)
+    run = RenderRun(index=out / "index.html", period=period, reason=reason)
     # Fail with one line before starting any kernel when the store cannot be read (e.g. no ETL run yet).
     _freshness(settings)
     kernel = kernel_name()
     parameters = {"period_days": days, "start": period.start.isoformat(), "end": period.end.isoformat(),
-                  "config_path": str(config_path.resolve())}
+                  "config_path": str(config_path.resolve()), "period_reason": reason}
     wanted = names or list(REPORTS)
     for i, name in enumerate(wanted, 1):
         if progress:

@@ -1,0 +1,125 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Flaky tests
+#
+# Tests that pass and fail on the same code, what they cost, and tests that are simply broken.
+
+# %% tags=["parameters"]
+# Parameters (papermill injects the values of a run below this cell).
+period_days = 28
+start = ""  # ISO date/time; overrides period_days when set
+end = ""  # ISO date/time; default: next midnight UTC
+organization = ""
+project = ""
+definitions = []  # definition names ("path\\name"); empty: all
+branch = ""
+config_path = ""  # default: config/default.yaml
+period_reason = ""  # why this period (render.py says: the config's reports.days or --days)
+
+# %%
+import plotly.graph_objects as go
+
+from etl.analysis import flaky
+from etl.reports import nbkit as R
+from etl.reports import summary
+
+ctx = R.context(config_path, period_days, start, end, organization, project, definitions, branch, period_reason)
+R.show(R.period_line(ctx))
+rs = ctx.settings.reports
+thresholds = flaky.FlakyThresholds(min_results=rs.flaky_min_results, min_commits=rs.flaky_min_commits,
+                                   min_rate=rs.flaky_min_rate)
+results = ctx.load("test_results_in_period")
+builds = ctx.load("builds_in_period")
+jobs = ctx.load("jobs_in_period")
+stats = flaky.test_stats(results, thresholds)
+stats_prev = flaky.test_stats(ctx.load("test_results_in_period", previous=True), thresholds)
+flaky_now, broken_now = flaky.flaky_tests(stats), flaky.broken_tests(stats)
+new = flaky.new_flaky(stats, stats_prev)
+hurt = flaky.impact(results, builds, flaky_now["TestName"].tolist())
+_, outages = flaky.exclude_outages(results, thresholds)
+
+# %% [markdown]
+# ## Executive summary
+
+# %%
+flaky_cards = summary.flaky_cards(stats, stats_prev, new, hurt)
+R.show(R.cards(flaky_cards), summary=flaky_cards)
+
+# %% [markdown]
+# ## Flaky tests, ranked by flip rate
+#
+# Flip rate = commits on which the test both passed and failed (or passed on rerun) / commits it ran on.
+
+# %%
+top = flaky_now.head(20)
+fig = go.Figure(go.Bar(x=top["FlipRate"] * 100, y=top["TestName"], orientation="h", customdata=top["Commits"],
+                       hovertemplate="%{y}: %{x:.1f}% of %{customdata} commits<extra></extra>"))
+fig.update_layout(title="Flip rate of the flakiest tests (%)", yaxis_autorange="reversed")
+R.show(R.figure(fig, height=max(300, 24 * len(top) + 120), title="Flip rate of the flakiest tests (%)"))
+ranked = flaky_now.merge(hurt, on="TestName", how="left")
+R.show(R.table(ranked[["TestName", "FlipRate", "FlakyCommits", "Commits", "Results", "Failed", "PassedOnRerun",
+                       "FailedBuilds", "FailedPRs", "MachineMinutes"]],
+               {"FlipRate": R.fmt_pct}, max_rows=50, caption="Flaky tests", table_id="flaky-tests"))
+
+# %% [markdown]
+# ## New flaky tests this period
+
+# %%
+R.show(R.table(new[["TestName", "FlipRate", "FlakyCommits", "Commits", "FirstSeen"]] if len(new) else new,
+               {"FlipRate": R.fmt_pct}, caption="Flaky now, not in the previous period", table_id="new-flaky-tests"))
+
+# %% [markdown]
+# ## Broken tests
+#
+# Failing consistently: every result on the test's last commits failed, and no rerun passed. A fix is
+# needed, not a retry.
+
+# %%
+R.show(R.table(broken_now[["TestName", "FailRate", "Failed", "Results", "Commits", "FirstSeen", "LastSeen"]]
+               if len(broken_now) else broken_now, {"FailRate": R.fmt_pct}, caption="Broken tests",
+               table_id="broken-tests"))
+
+# %% [markdown]
+# ## Flaky jobs
+#
+# Jobs that failed and then succeeded when the job was retried in the same build.
+
+# %%
+R.show(R.table(flaky.flaky_jobs(jobs), {"Rate": R.fmt_pct}, caption="Flaky jobs (n = builds that ran the job)"))
+
+# %% [markdown]
+# ## Excluded outage runs
+#
+# Test runs in which most tests failed at once say nothing about any one test; they are left out above.
+
+# %%
+R.show(R.table(outages, caption="Outage runs excluded"))
+
+# %% [markdown]
+# ## Glossary
+
+# %%
+R.show(R.glossary({
+    "flaky commit": "a commit (SourceVersion) on which the test both passed and failed, or a result that passed "
+                    "on rerun (PassedOnRerun).",
+    "flip rate": "flaky commits / commits the test ran on.",
+    "flaky test": f"results ≥ flaky_min_results, flaky commits ≥ flaky_min_commits and flip rate ≥ flaky_min_rate "
+                  f"(settings.reports: {rs.flaky_min_results}, {rs.flaky_min_commits}, {rs.flaky_min_rate:.0%}).",
+    "broken test": f"failing consistently: on each of the last {thresholds.broken_min_failures} commits the test ran "
+                   "on, every result failed and none passed on rerun.",
+    "outage run": f"a test run with ≥ {thresholds.outage_min_results} results of which more than "
+                  f"{thresholds.outage_fraction:.0%} failed; excluded before any test is judged.",
+    "impact": "failed builds in which the test failed without passing on rerun; PRs among them; the machine minutes "
+              "(build duration) of those builds.",
+    "new flaky test": "flaky in this period and not in the previous period of the same length.",
+    "flaky job": "a Job record that failed at one attempt and succeeded at a later attempt of the same build; rate "
+                 "over builds that ran the job.",
+}))
+ctx.close()
