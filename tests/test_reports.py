@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+import report_html as H
 from report_rows import END, START, XSS, seed
 from typer.testing import CliRunner
 
@@ -93,9 +94,62 @@ def test_flakiness_report_names_the_flaky_and_the_broken_test(rendered: Path) ->
     assert "<td>Tests.Flaky</td>" in text and "<td>Tests.Broken</td>" in text
 
 
-def test_regressions_report_lists_the_duration_step(rendered: Path) -> None:
+def test_regressions_report_lists_the_duration_step_from_the_alerts_table(rendered: Path) -> None:
+    rows = H.table_rows(html_of(rendered, "regressions"), "changes")
+    assert [(r[0], r[1], r[2], r[3], r[6], r[11]) for r in rows] == [
+        ("regression", "open", "duration_seconds", "proj/ci\\main/linux", "1025", "+29.7%")]
+
+
+def test_regressions_cards_tables_and_charts_count_the_same_alerts(rendered: Path) -> None:
     text = html_of(rendered, "regressions")
-    assert "<td>duration_seconds</td>" in text and "<td>1025</td>" in text
+    card = H.cards(text)
+    open_ids = H.row_ids(text, "open-alerts")
+    assert card["open_alerts"] == "1" and card["changes"] == "1" and card["open_regressions"] == "1"
+    assert open_ids == H.row_ids(text, "changes") == H.charted_alerts(text) == ["f8d50cfe996de64503c3"]
+
+
+def test_regressions_notebook_reads_alerts_and_never_detects() -> None:
+    import ast
+
+    assert 'ctx.load("alerts_in_period")' in (PROJECT_ROOT / "notebooks" / "regressions.py").read_text()
+    detectors = {"detect", "detect_regressions", "detect_and_record", "changes", "distribution_changes", "cdf_changes"}
+    for path in (PROJECT_ROOT / "notebooks" / "regressions.py", PROJECT_ROOT / "etl" / "reports" / "changes.py"):
+        tree = ast.parse(path.read_text())
+        imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for a in node.names}
+        called = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert not (imported | called) & detectors - {"changes"} and "changes" not in imported, path.name
+
+
+def test_every_page_states_the_period_and_why(rendered: Path) -> None:
+    for name in [*NAMES, "index"]:
+        assert "2026-03-01 00:00 – 2026-03-15 00:00 UTC</b> (14 days; --days 14 on the command line" in html_of(
+            rendered, name), name
+
+
+def test_index_summary_shows_the_health_figures_new_flaky_tests_and_open_regressions(rendered: Path) -> None:
+    index = html_of(rendered, "index")
+    assert H.cards(index) == {
+        "pass_rate": "91.1%", "pr_first_attempt_pass_rate": "66.7%", "p90_duration_minutes": "54.6 min",
+        "median_time_to_green_hours": "24.0 h", "retry_minutes_wasted": "10", "new_flaky_tests": "1",
+        "open_regressions": "1"}
+    # the same figures as the reports' own cards
+    for name in NAMES:
+        page = H.cards(html_of(rendered, name))
+        assert {k: v for k, v in H.cards(index).items() if k in page} == {k: page[k] for k in H.cards(index) if k in page}
+
+
+def test_index_summary_cards_link_to_sections_that_exist(rendered: Path) -> None:
+    links = H.index_links(html_of(rendered, "index"))
+    assert len(links) == 7
+    for link in links:
+        name, anchor = link.split("#")
+        assert anchor in H.anchors((rendered / name).read_text()), link
+
+
+def test_week_over_week_columns_are_named_for_a_reader(rendered: Path) -> None:
+    text = html_of(rendered, "ci_health")
+    assert "change_points" not in text and "pass_rate_this_week" not in text
+    assert "<th>Change (percentage points)</th>" in text and "<th>Pass rate this week</th>" in text
 
 
 def test_index_links_reports_and_shows_period_and_freshness(rendered: Path) -> None:
@@ -123,4 +177,49 @@ def test_report_command_renders_an_empty_period_and_prints_the_index_path(tmp_pa
     result = CliRunner().invoke(app, ["report", "--days", "3", "--out", str(tmp_path / "r"), "-c", str(config)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "r" / "index.html")
-    assert "no rows in this period" in (tmp_path / "r" / "flakiness.html").read_text()
+    for name in NAMES:
+        text = (tmp_path / "r" / f"{name}.html").read_text()
+        assert "No data for this period." in text, name
+        assert "plotly-graph-div" not in text, name  # no empty axes
+
+
+def test_table_cells_and_captions_are_escaped() -> None:
+    import pandas as pd
+
+    from etl.reports import nbkit
+
+    out = nbkit.table(pd.DataFrame({"TestName": [XSS]}), caption="<b>x</b>")
+    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;b&gt;x&lt;/b&gt;" in out
+
+
+def test_chart_of_a_test_named_with_markup_keeps_it_escaped() -> None:
+    import plotly.graph_objects as go
+
+    from etl.reports import nbkit
+
+    out = nbkit.figure(go.Figure(go.Bar(x=[1.0], y=[XSS], orientation="h")), title=XSS, alert_id='"><script>')
+    assert "<script>alert(1)" not in out and '"><script>' not in out
+
+
+def test_a_chart_without_points_says_no_data_instead_of_drawing_axes() -> None:
+    import plotly.graph_objects as go
+
+    from etl.reports import nbkit
+
+    out = nbkit.figure(go.Figure(go.Scatter(x=[], y=[])), title="Daily pass rate")
+    assert "No data for this period." in out and "plotly" not in out
+
+
+def test_a_test_failing_now_and_then_is_not_broken_but_one_failing_on_its_last_commits_is() -> None:
+    import pandas as pd
+
+    from etl.analysis import flaky
+
+    rows = []
+    for i in range(40):  # one result per commit: "Sometimes" fails on 6 of 40 (15 %), "Now" on the last 4
+        for name, failed in (("T.Sometimes", i % 7 == 3), ("T.Now", i >= 36)):
+            rows.append({"Organization": "o", "Project": "p", "RunId": i, "BuildId": i, "TestName": name,
+                         "Outcome": "Failed" if failed else "Passed", "PassedOnRerun": False,
+                         "SourceVersion": f"c{i:02d}", "QueueTime": pd.Timestamp(START) + pd.Timedelta(hours=i)})
+    stats = flaky.test_stats(pd.DataFrame(rows), flaky.FlakyThresholds(min_results=4, outage_min_results=4))
+    assert dict(zip(stats["TestName"], stats["Kind"], strict=True)) == {"T.Now": "broken", "T.Sometimes": "ok"}
