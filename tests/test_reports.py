@@ -224,3 +224,55 @@ def test_a_test_failing_now_and_then_is_not_broken_but_one_failing_on_its_last_c
                          "SourceVersion": f"c{i:02d}", "QueueTime": pd.Timestamp(START) + pd.Timedelta(hours=i)})
     stats = flaky.test_stats(pd.DataFrame(rows), flaky.FlakyThresholds(min_results=4, outage_min_results=4))
     assert dict(zip(stats["TestName"], stats["Kind"], strict=True)) == {"T.Now": "broken", "T.Sometimes": "ok"}
+
+
+def _alerts_step(config: Path) -> None:
+    """The pipeline's Alerts-writing step: `alerts detect` when the CLI has it, else the writer demo uses."""
+    from etl.cli.alerts import alerts_app
+
+    if any(c.name == "detect" for c in alerts_app.registered_commands):
+        result = CliRunner().invoke(app, ["alerts", "detect", "-c", str(config)])
+        assert result.exit_code == 0, result.output
+        return
+    from etl.config import load_config
+    from etl.warehouse import connected
+
+    settings = load_config(config)
+    with connected(settings) as warehouse:
+        detect_and_record(warehouse, settings.path(settings.reports.monitors), Period.last_days(29))
+
+
+@pytest.mark.slow
+def test_scheduled_pipeline_run_gives_reports_whose_cards_tables_and_charts_agree(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "pipeline.yaml"
+    config.parent.mkdir()
+    config.write_text(yaml.safe_dump({
+        "sources": [{"kind": "simulator", "name": "simulated", "seed": 7, "days": 28, "builds_per_day": 6}],
+        "warehouse": {"kind": "local", "path": "data/warehouse.duckdb"}, "staging": {"dir": "data/staging"},
+        "classification": {"rules": str(PROJECT_ROOT / "config" / "failure-rules.yaml"),
+                           "known_issues": str(PROJECT_ROOT / "config" / "known-issues.yaml")},
+        "reports": {"monitors": str(PROJECT_ROOT / "config" / "monitors.yaml"), "days": 14},
+    }))
+    cli = CliRunner()
+    for args in (["schema", "apply"], ["etl"]):
+        result = cli.invoke(app, [*args, "-c", str(config)])
+        assert result.exit_code == 0, result.output
+    _alerts_step(config)
+    result = cli.invoke(app, ["report", "-c", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    regressions, index = html_of(out, "regressions"), html_of(out, "index")
+    card = H.cards(regressions)
+    open_ids = H.row_ids(regressions, "open-alerts")
+    open_rows = H.table_rows(regressions, "open-alerts")
+    assert int(card["open_alerts"]) == len(open_ids) == len(H.charted_alerts(regressions)) > 0
+    assert H.charted_alerts(regressions) == open_ids
+    assert int(card["changes"]) == len(H.row_ids(regressions, "changes"))
+    assert set(open_ids) <= set(H.row_ids(regressions, "changes"))
+    assert int(card["open_regressions"]) == sum(r[0] == "regression" for r in open_rows)
+    assert H.cards(index)["open_regressions"] == card["open_regressions"]
+    flakiness = html_of(out, "flakiness")
+    assert int(H.cards(flakiness)["new_flaky_tests"]) == len(H.table_rows(flakiness, "new-flaky-tests"))
+    assert H.cards(index)["new_flaky_tests"] == H.cards(flakiness)["new_flaky_tests"]
+    for name in [*NAMES, "index"]:
+        assert "(14 days; reports.days = 14 in pipeline.yaml)" in html_of(out, name), name
