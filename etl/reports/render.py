@@ -31,7 +31,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORTS = {
     "ci_health": ("CI health", "Pass rate, failure kinds (infrastructure vs code), durations, time to green, retries."),
     "flakiness": ("Flaky tests", "Flaky and broken tests ranked by flip rate, their cost, new flaky tests, flaky jobs."),
-    "regressions": ("Regressions", "Change points in build time, memory, network and score series; open alerts."),
+    "regressions": ("Regressions", "Changes in build time, memory, network and score series from the Alerts table; open alerts charted."),
 }
 
 
@@ -225,6 +225,9 @@ def render_reports(
     parameters = {"period_days": days, "start": period.start.isoformat(), "end": period.end.isoformat(),
                   "config_path": str(config_path.resolve()), "period_reason": reason}
     wanted = names or list(REPORTS)
+    if progress:
+        facts = nbkit.period_facts(period, reason)
+        progress(f"period: {facts['start']} – {facts['end']} UTC ({facts['days']} days; {reason})")
     for i, name in enumerate(wanted, 1):
         if progress:
             progress(f"[{i}/{len(wanted)}] {REPORTS.get(name, (name,))[0]} …")
