@@ -76,6 +76,17 @@ R.show(R.table(new[["TestName", "FlipRate", "FlakyCommits", "Commits", "FirstSee
                {"FlipRate": R.fmt_pct}, caption="Flaky now, not in the previous period", table_id="new-flaky-tests"))
 
 # %% [markdown]
+# ## Open flaky-test alerts
+#
+# The flaky-test alerts (`Kind = flaky`) that `ci-telemetry alerts detect` recorded for this period and
+# nobody resolved yet; resolve one with `ci-telemetry alerts resolve`.
+
+# %%
+flaky_alerts = ctx.load("alerts_in_period", status="open", alertKind="flaky")
+R.show(R.table(flaky_alerts[["Metric", "Series", "ChangeAt", "Score", "AlertId"]] if len(flaky_alerts) else flaky_alerts,
+               caption="Open flaky-test alerts", table_id="flaky-alerts", row_id="AlertId"))
+
+# %% [markdown]
 # ## Broken tests
 #
 # Failing consistently: every result on the test's last commits failed, and no rerun passed. A fix is
