@@ -276,3 +276,30 @@ def test_scheduled_pipeline_run_gives_reports_whose_cards_tables_and_charts_agre
     assert H.cards(index)["new_flaky_tests"] == H.cards(flakiness)["new_flaky_tests"]
     for name in [*NAMES, "index"]:
         assert "(14 days; reports.days = 14 in pipeline.yaml)" in html_of(out, name), name
+
+
+def test_a_previous_period_without_data_reads_no_previous_period_not_a_change() -> None:
+    import pandas as pd
+
+    from etl.analysis import health
+    from etl.reports import summary
+
+    empty = pd.DataFrame(columns=["Result", "DurationSeconds", "BuildKind", "Attempts", "SourceBranch", "BuildId"])
+    now = {"builds": 45, "pass_rate": 0.9, "pr_first_attempt_pass_rate": 0.5, "p90_duration_minutes": 54.0,
+           "median_time_to_green_hours": 24.0, "retry_minutes_wasted": 10.0}
+    cards = summary.health_cards(now, health.summary(empty, pd.DataFrame(), ["refs/heads/main"]))
+    assert [c.change for c in cards] == ["no previous period"] * 5
+    stats = pd.DataFrame({"TestName": ["T"], "Kind": ["flaky"]})
+    flaky_cards = summary.flaky_cards(stats, pd.DataFrame(columns=["TestName", "Kind"]), stats, pd.DataFrame())
+    assert (flaky_cards[0].value, flaky_cards[0].change) == ("1", "no previous period")
+
+
+def test_count_cards_change_in_whole_numbers() -> None:
+    import pandas as pd
+
+    from etl.reports import summary
+
+    stats = pd.DataFrame({"TestName": ["A", "B"], "Kind": ["flaky", "flaky"]})
+    before = pd.DataFrame({"TestName": ["A"], "Kind": ["flaky"]})
+    card = summary.flaky_cards(stats, before, stats.head(0), pd.DataFrame())[0]
+    assert (card.value, card.change, card.tone) == ("2", "+1 since last period", "bad")

@@ -229,15 +229,16 @@ def cards(items: Iterable[Card]) -> str:
     return render("cards.html.j2", cards=list(items))
 
 
-def delta(current: float, previous: float, higher_is_better: bool, unit: str = "", scale: float = 1.0) -> tuple[str, str]:
-    """("+1.2 pts since last period", tone) for a card."""
+def delta(current: float, previous: float, higher_is_better: bool, unit: str = "", scale: float = 1.0,
+          digits: int = 1) -> tuple[str, str]:
+    """("+1.2 pts since last period", tone) for a card; "no previous period" when either value is unknown."""
     if _missing(current) or _missing(previous):
         return "no previous period", "flat"
     d = (current - previous) * scale
     if abs(d) < 1e-9:
         return f"±0{unit} since last period", "flat"
     good = (d > 0) == higher_is_better
-    return f"{d:+,.1f}{unit} since last period", "good" if good else "bad"
+    return f"{d:+,.{digits}f}{unit} since last period", "good" if good else "bad"
 
 
 def period_facts(period: Period, reason: str, definitions: Sequence[str] = ()) -> dict[str, Any]:

@@ -41,17 +41,22 @@ def _count(stats: pd.DataFrame, kind: str) -> int:
     return int((stats["Kind"] == kind).sum()) if len(stats) else 0
 
 
+def _count_before(stats_prev: pd.DataFrame, kind: str) -> float:
+    # no test results in the previous period: unknown, not zero
+    return float(_count(stats_prev, kind)) if len(stats_prev) else float("nan")
+
+
 def flaky_cards(stats: pd.DataFrame, stats_prev: pd.DataFrame, new: pd.DataFrame, hurt: pd.DataFrame) -> list[Card]:
     """Flaky, new flaky and broken tests and what the flaky ones cost (flaky.test_stats of both periods,
     flaky.new_flaky, flaky.impact)."""
     flaky_now, broken_now = _count(stats, "flaky"), _count(stats, "broken")
     return [
         Card("flaky_tests", f"Flaky tests (of {len(stats)} tests)", str(flaky_now),
-             *delta(flaky_now, _count(stats_prev, "flaky"), False), section="Flaky-tests,-ranked-by-flip-rate"),
+             *delta(flaky_now, _count_before(stats_prev, "flaky"), False, digits=0), section="Flaky-tests,-ranked-by-flip-rate"),
         Card("new_flaky_tests", "New flaky tests this period", str(len(new)), "not flaky in the previous period",
              "bad" if len(new) else "good", section="New-flaky-tests-this-period"),
         Card("broken_tests", "Broken tests (failing consistently)", str(broken_now),
-             *delta(broken_now, _count(stats_prev, "broken"), False), section="Broken-tests"),
+             *delta(broken_now, _count_before(stats_prev, "broken"), False, digits=0), section="Broken-tests"),
         Card("flaky_failed_builds", "Failed builds with a flaky test failing",
              str(int(hurt["FailedBuilds"].sum()) if len(hurt) else 0),
              f"{int(hurt['FailedPRs'].sum()) if len(hurt) else 0} PRs", section="Flaky-tests,-ranked-by-flip-rate"),
@@ -95,5 +100,5 @@ def regression_cards(changes: pd.DataFrame, open_before: int, watched: int, moni
              section="Open-alerts"),
         Card("open_alerts", "Open alerts in this period", str(open_alerts),
              f"{open_before} more open from before the period" if open_before else "none open from before",
-             "bad" if open_alerts else "good", section="Open-alerts"),
+             "bad" if open_before else "flat", section="Open-alerts"),
     ]
