@@ -55,7 +55,8 @@ R.show(R.cards(regression_cards), summary=regression_cards)
 # monitors.yaml, on a change that cleared the detector and its noise test.
 
 # %%
-R.show(R.table(changes[C.TABLE_COLUMNS] if len(changes) else changes, C.FORMATS, max_rows=100,
+# every row is shown (no cut), so the table counts what the cards count
+R.show(R.table(changes[C.TABLE_COLUMNS] if len(changes) else changes, C.FORMATS, max_rows=max(1, len(changes)),
                caption="Changes in this period", table_id="changes", row_id="AlertId"))
 
 # %% [markdown]
@@ -65,7 +66,7 @@ R.show(R.table(changes[C.TABLE_COLUMNS] if len(changes) else changes, C.FORMATS,
 # grey lines: the medians before and after). Resolve one with `ci-telemetry alerts resolve`.
 
 # %%
-R.show(R.table(open_now[C.TABLE_COLUMNS] if len(open_now) else open_now, C.FORMATS, max_rows=100,
+R.show(R.table(open_now[C.TABLE_COLUMNS] if len(open_now) else open_now, C.FORMATS, max_rows=max(1, len(open_now)),
                caption="Open alerts in this period", table_id="open-alerts", row_id="AlertId"))
 for row in open_now.itertuples(index=False):
     R.show(C.chart(row, by_key))
