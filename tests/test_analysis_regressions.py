@@ -60,11 +60,31 @@ def test_series_shorter_than_min_points_are_not_judged() -> None:
     assert regressions.detect_regressions(samples(step_values(n=15, at=8)), MONITORS).empty
 
 
-def test_monitor_only_metrics_produce_no_alert_rows() -> None:
+def test_monitor_only_changes_are_rows_of_mode_monitor_and_no_alert_mode_rows() -> None:
     m = Monitors(monitors=[Monitor(metric="duration_seconds", mode="monitor")])
     found = regressions.detect_regressions(samples(step_values()), m)
     assert len(found) == 1
-    assert regressions.to_alert_rows(found) == []
+    assert regressions.to_alert_rows(found, "alert") == []
+    assert [r["Details"]["mode"] for r in regressions.to_alert_rows(found)] == ["monitor"]
+
+
+def test_a_metric_without_a_declared_direction_has_changes_never_regressions() -> None:
+    m = Monitors(monitors=[Monitor(metric="duration_seconds")])
+    found = regressions.detect_regressions(samples(step_values()), m, detected_at=T0)
+    assert (found["Kind"].tolist(), found["Direction"].tolist()) == (["change"], ["change"])
+
+
+def test_a_step_the_noise_test_cannot_tell_from_noise_is_not_recorded() -> None:
+    monitors = Monitors(monitors=[Monitor(metric="duration_seconds", direction="lower_is_better")])
+    noisy = np.random.default_rng(2).normal(100, 40, 60)
+    noisy[:2] = 400.0  # two wild builds at the start: a short "segment" the detector may cut off
+    found = regressions.detect_regressions(samples(noisy.tolist()), monitors, detected_at=T0)
+    assert found.empty
+
+
+def test_direction_and_lower_is_better_must_agree() -> None:
+    with pytest.raises(ValueError, match="lower_is_better contradicts direction 'higher_is_better'"):
+        Monitor(metric="m", direction="higher_is_better", lower_is_better=True)
 
 
 def test_monitors_yaml_of_the_project_is_valid_and_unknown_keys_are_errors(tmp_path: Path) -> None:
@@ -144,7 +164,8 @@ def daily_samples(days: int = 10, shift_day: int = 6, per_day: int = 30) -> pd.D
     return pd.DataFrame(rows)
 
 
-CDF_MONITORS = Monitors(monitors=[Monitor(metric="memory_mb", technique="cdf", args={"threshold": 0.03, "back": 3})])
+CDF_MONITORS = Monitors(monitors=[Monitor(metric="memory_mb", direction="lower_is_better", technique="cdf",
+                                          args={"threshold": 0.03, "back": 3})])
 
 
 def test_a_shifted_daily_distribution_is_one_cdf_alert_at_the_first_shifted_day() -> None:

@@ -73,4 +73,53 @@ def test_detect_command_with_technique_option() -> None:
 def test_detect_command_rejects_non_numeric_input_with_one_line() -> None:
     out = CliRunner().invoke(app, ["detect"], input='[1, "x"]')
     assert out.exit_code == 2
-    assert out.stderr.strip() == "error: stdin: expected a JSON list of numbers, e.g. [1, 2.5, 3]"
+    assert out.stderr.strip() == "error: stdin: expected a JSON list of numbers or null, e.g. [1, 2.5, null, 3]"
+
+
+def test_detect_command_accepts_nulls_and_counts_indices_in_the_list_as_given() -> None:
+    values: list[float | None] = [10.0] * 12 + [20.0] * 12
+    values[5] = values[15] = None
+    out = CliRunner().invoke(app, ["detect"], input=json.dumps(values))
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout) == [12]
+
+
+def test_a_missing_value_just_before_a_change_moves_it_to_the_next_present_value() -> None:
+    values: list[float | None] = [10.0] * 12 + [20.0] * 12
+    values[12] = None
+    assert detectors.detect(values) == [13]
+
+
+@pytest.mark.parametrize("technique", ["binseg", "pelt", "ttest", "kernel", "baseline"])
+def test_every_technique_skips_nan_and_infinity(technique: str) -> None:
+    values = step().tolist()
+    values[10], values[40] = float("nan"), float("inf")
+    assert detectors.detect(values, technique) == [30]
+
+
+def test_default_detector_is_invariant_to_unit_and_offset() -> None:
+    series = step(n=120, at=70, size=8.0, noise=2.0) + np.linspace(0, 10, 120)
+    assert detectors.detect(series) == detectors.detect(series * 1e-6 + 3e9) == [70]
+
+
+def test_default_detector_sees_no_change_in_a_smooth_curve() -> None:
+    # a population-like logistic curve with small noise: the old difference-based scale cut it into ~every point
+    t = np.linspace(-6, 6, 200)
+    curve = 1e6 / (1 + np.exp(-t)) + np.random.default_rng(4).normal(0, 1e3, 200)
+    assert len(detectors.detect(curve)) <= 4
+
+
+def test_default_detector_ignores_single_slow_builds() -> None:
+    series = step(size=0.0, n=120)
+    series[[20, 55, 90]] *= 3
+    assert detectors.detect(series) == []
+
+
+def test_binseg_matches_ruptures_binseg_with_the_linear_cost() -> None:
+    import ruptures
+
+    series = step(n=150, at=60, size=12.0, noise=3.0)
+    x = detectors.robust_scaled(series)
+    signal = np.column_stack([x, np.arange(150) / 150, np.ones(150)])
+    expected = ruptures.Binseg(model="linear", min_size=3, jump=1).fit(signal).predict(pen=3 * np.log(150))[:-1]
+    assert detectors.binseg(series) == expected

@@ -22,9 +22,26 @@ class AlertError(ValueError):
     """An alert operation that cannot be done; the message is one line."""
 
 
-def list_alerts(warehouse: Warehouse, status: str = "") -> pd.DataFrame:
-    """Alerts, newest detection first; *status* ("open", "resolved") filters, "" means all."""
-    return run_query_file(warehouse, "alerts", {**_ALL_TIME, "status": status})
+def list_alerts(warehouse: Warehouse, status: str = "", kind: str = "", mode: str = "") -> pd.DataFrame:
+    """Alerts (newest state), newest detection first, with a Mode column (alert or monitor, from Details.mode).
+
+    *status* ("open", "resolved"), *kind* (regression, improvement, change, flaky) and *mode* filter; ""
+    means all.
+    """
+    frame = run_query_file(warehouse, "alerts", {**_ALL_TIME, "status": status, "alertKind": kind})
+    frame["Mode"] = [_mode(d) for d in frame["Details"]] if "Details" in frame else pd.Series(dtype=object)
+    return frame[frame["Mode"] == mode].reset_index(drop=True) if mode else frame
+
+
+def _mode(details: object) -> str:
+    if isinstance(details, str):
+        import json
+
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return "alert"
+    return str(details.get("mode") or "alert") if isinstance(details, dict) else "alert"
 
 
 def record_alerts(warehouse: Warehouse, rows: list[dict]) -> tuple[int, int]:
@@ -55,18 +72,60 @@ def resolve_alert(warehouse: Warehouse, alert_id: str, resolution: str, now: dat
     return row
 
 
-def detect_and_record(warehouse: Warehouse, monitors_path, period, detected_at: datetime | None = None) -> tuple[pd.DataFrame, int, int]:
-    """Detect changes in every monitored series of *period* (MetricSamples and build durations) and record the
-    alert-mode ones; returns (all changes, new alerts, already known)."""
+def flaky_alert_rows(results: pd.DataFrame, thresholds, detected_at: datetime) -> list[dict]:
+    """One Alerts row (Kind flaky) per test the flakiness rules (etl.analysis.flaky) call flaky in *results*.
+
+    The AlertId is a hash of (organization, project, test), so a test stays one alert across runs; Before is
+    0, After and Score its flip rate, ChangeAt the first result seen in the period.
+    """
+    from etl.analysis.flaky import test_stats
+    from etl.analysis.regressions import alert_id
+
+    stats = test_stats(results, thresholds)
+    flaky = stats[stats["Kind"] == "flaky"]
+    if flaky.empty:
+        return []
+    home = results.groupby("TestName")[["Organization", "Project", "Definition"]].first()
+    rows = []
+    for r in flaky.itertuples(index=False):
+        org, project, definition = (str(v or "") for v in home.loc[r.TestName])
+        rows.append({
+            "AlertId": alert_id(org, "flaky", f"{project}/{r.TestName}", 0), "Kind": "flaky", "Metric": "flip_rate",
+            "Series": r.TestName, "Organization": org, "Project": project, "Definition": definition, "Platform": "",
+            "Technique": "flaky", "DetectedAt": detected_at, "ChangeAt": pd.Timestamp(r.FirstSeen).to_pydatetime(),
+            "BuildBefore": 0, "BuildAfter": 0, "CommitBefore": "", "CommitAfter": "",
+            "Before": 0.0, "After": float(r.FlipRate), "ChangePercent": 0.0, "Direction": "flaky",
+            "Score": round(float(r.FlipRate), 4), "Status": "open", "Resolution": "", "Url": "",
+            "Details": {"mode": "alert", "results": int(r.Results), "failed": int(r.Failed), "commits": int(r.Commits),
+                        "flaky_commits": int(r.FlakyCommits), "passed_on_rerun": int(r.PassedOnRerun),
+                        "last_seen": str(r.LastSeen)},
+            "IngestedAt": detected_at,
+        })
+    return rows
+
+
+def detect_and_record(
+    warehouse: Warehouse, monitors_path, period, detected_at: datetime | None = None, flaky_thresholds=None
+) -> tuple[pd.DataFrame, int, int]:
+    """The production detection step: every monitor of monitors.yaml over the series of *period*
+    (MetricSamples and build durations), and the flakiness rules over its test results; records every change
+    and flaky test in Alerts once (mode alert and monitor alike; Details.mode tells them apart).
+
+    Returns (all rows found, new alerts, already known). Re-running it adds nothing.
+    """
     from etl.analysis.data import load
+    from etl.analysis.flaky import FlakyThresholds
     from etl.analysis.monitors import load_monitors
     from etl.analysis.regressions import builds_as_samples, detect_regressions, to_alert_rows
 
+    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
     monitors = load_monitors(monitors_path)
     samples = load(warehouse, "metric_series", period)
     builds = load(warehouse, "builds_in_period", period)
     frames = [f for f in (samples, builds_as_samples(builds) if len(builds) else None) if f is not None and len(f)]
     combined = pd.concat(frames, ignore_index=True) if frames else samples
-    found = detect_regressions(combined, monitors, detected_at)
-    new, known = record_alerts(warehouse, to_alert_rows(found))
-    return found, new, known
+    rows = to_alert_rows(detect_regressions(combined, monitors, detected_at))
+    rows += flaky_alert_rows(load(warehouse, "test_results_in_period", period), flaky_thresholds or FlakyThresholds(),
+                             detected_at)
+    new, known = record_alerts(warehouse, rows)
+    return pd.DataFrame(rows), new, known

@@ -20,18 +20,38 @@ class Monitor(_Strict):
     """One watched metric: a MetricSamples.Metric name or glob pattern, or `build_duration_seconds` (TimelineBuilds)."""
 
     metric: str
-    lower_is_better: bool = True
-    technique: str | None = Field(default=None, description="baseline, ttest, pelt, kernel, or cdf (daily sample distributions); default: defaults.technique")
+    direction: Literal["lower_is_better", "higher_is_better"] | None = Field(
+        default=None, description="Which way is worse; without one a change is a `change`, never a regression.")
+    lower_is_better: bool | None = Field(default=None, description="Shorthand: true = direction lower_is_better, false = higher_is_better.")
+    technique: str | None = Field(default=None, description="binseg, baseline, ttest, pelt, kernel, or cdf (daily sample distributions); default: defaults.technique")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the technique.")
     platforms: list[str] = Field(default_factory=list, description="Only these platforms (empty: all).")
     mode: Literal["alert", "monitor"] = Field(default="alert", description="alert: write Alerts rows; monitor: chart only.")
     min_points: int | None = Field(default=None, ge=4)
 
+    @model_validator(mode="after")
+    def _one_direction(self) -> Monitor:
+        if self.direction and self.lower_is_better is not None and self.lower_is_better != (self.direction == "lower_is_better"):
+            raise ValueError(f"monitor {self.metric!r}: lower_is_better contradicts direction {self.direction!r}")
+        return self
+
+    @property
+    def declared_direction(self) -> str | None:
+        """lower_is_better, higher_is_better, or None when the file declares neither."""
+        if self.direction:
+            return self.direction
+        if self.lower_is_better is None:
+            return None
+        return "lower_is_better" if self.lower_is_better else "higher_is_better"
+
 
 class Defaults(_Strict):
-    technique: str = "pelt"
+    technique: str = "binseg"
     args: dict[str, Any] = Field(default_factory=dict)
     min_points: int = Field(default=20, ge=4)
+    noise_alpha: float = Field(default=0.01, gt=0, le=1, description="A change is recorded only when a Mann-Whitney U "
+                               "test of the values either side of it gives p below this (the noise test).")
+    noise_window: int = Field(default=20, ge=3, description="Values either side of a change the noise test and Before/After use.")
 
 
 class Monitors(_Strict):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from etl.analysis.detectors import DISTRIBUTION_TECHNIQUES, _noise_scale, cdf_score, detect
+from etl.analysis.detectors import DISTRIBUTION_TECHNIQUES, cdf_score, detect, noise_scale, noise_test
 from etl.analysis.monitors import Monitor, Monitors
 
 SERIES_KEYS = ["Organization", "Project", "Definition", "Metric", "Platform"]
@@ -60,7 +60,8 @@ def series(samples: pd.DataFrame, metrics: list[str] | None = None) -> Iterator[
         points = g.groupby("BuildId").agg(
             Timestamp=("Timestamp", "min"), Value=("Value", "median"), SourceVersion=("SourceVersion", "first")
         ).reset_index().sort_values(["Timestamp", "BuildId"]).reset_index(drop=True)
-        points = points[points["Value"].notna()].reset_index(drop=True)
+        # a build that reported no value is no point of the series (not a gap the detector must bridge)
+        points = points[np.isfinite(points["Value"].astype(float))].reset_index(drop=True)
         yield Series(*key, points=points)  # type: ignore[arg-type]
 
 
@@ -70,44 +71,56 @@ def alert_id(organization: str, metric: str, series_name: str, build_after: int)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def _direction(pct: float, lower_is_better: bool) -> str:
-    if pct == 0:
+def _direction(pct: float, direction: str | None) -> str:
+    """regression or improvement for a metric with a declared direction; otherwise (or with no change) change."""
+    if pct == 0 or direction is None:
         return "change"
-    worse = pct > 0 if lower_is_better else pct < 0
+    worse = pct > 0 if direction == "lower_is_better" else pct < 0
     return "regression" if worse else "improvement"
 
 
-def changes(
-    s: Series, monitor: Monitor, monitors: Monitors, detected_at: datetime | None = None, window: int = 20
-) -> list[dict]:
-    """Alerts rows (dicts for the Alerts table) for the change points of one series."""
+def changes(s: Series, monitor: Monitor, monitors: Monitors, detected_at: datetime | None = None) -> list[dict]:
+    """Alerts rows (dicts for the Alerts table) for the change points of one series that pass the noise test.
+
+    A change point of the monitor's technique is kept only when a Mann-Whitney U test of the `noise_window`
+    values either side of it (within the neighbouring segments) gives p < `noise_alpha`; Before/After are the
+    medians of those values. Kind and Direction are regression/improvement when the monitor declares a
+    direction, change otherwise.
+    """
     technique, args = monitors.technique(monitor)
     min_points = monitor.min_points or monitors.defaults.min_points
+    window, alpha = monitors.defaults.noise_window, monitors.defaults.noise_alpha
     values = s.points["Value"].to_numpy(dtype=float)
-    if len(values) < min_points:
+    if np.isfinite(values).sum() < min_points:
         return []
     idx = detect(values, technique, **args)
     detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
-    scale = _noise_scale(values)
+    scale = noise_scale(values[np.isfinite(values)])
     edges = [0, *idx, len(values)]
     rows = []
     for k, i in enumerate(idx):
         before = values[max(edges[k], i - window) : i]
         after = values[i : min(edges[k + 2], i + window)]
+        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+        p = noise_test(before, after)
+        if p is None or p >= alpha:
+            continue
         b, a = float(np.median(before)), float(np.median(after))
         pct = (a - b) / abs(b) * 100 if b else 0.0
         p_before, p_after = s.points.iloc[i - 1], s.points.iloc[i]
+        kind = _direction(pct, monitor.declared_direction)
         rows.append({
             "AlertId": alert_id(s.organization, s.metric, s.name, int(p_after["BuildId"])),
-            "Kind": "regression", "Metric": s.metric, "Series": s.name,
+            "Kind": kind, "Metric": s.metric, "Series": s.name,
             "Organization": s.organization, "Project": s.project, "Definition": s.definition, "Platform": s.platform,
             "Technique": technique, "DetectedAt": detected_at, "ChangeAt": p_after["Timestamp"],
             "BuildBefore": int(p_before["BuildId"]), "BuildAfter": int(p_after["BuildId"]),
             "CommitBefore": str(p_before["SourceVersion"] or ""), "CommitAfter": str(p_after["SourceVersion"] or ""),
             "Before": b, "After": a, "ChangePercent": round(pct, 3),
-            "Direction": _direction(pct, monitor.lower_is_better), "Score": round(abs(a - b) / scale, 3),
+            "Direction": kind, "Score": round(abs(a - b) / scale, 3),
             "Status": "open", "Resolution": "", "Url": "",
-            "Details": {"index": int(i), "points": len(values), "args": args, "mode": monitor.mode},
+            "Details": {"index": int(i), "points": len(values), "args": args, "mode": monitor.mode,
+                        "p_value": round(p, 6), "direction": monitor.declared_direction or ""},
             "IngestedAt": detected_at,
         })
     return rows
@@ -138,21 +151,26 @@ def distribution_changes(
         for i in DISTRIBUTION_TECHNIQUES[technique]([d["Value"].to_numpy(dtype=float) for _, d in by_day], **args):
             day, today = by_day[i]
             reference = pd.concat([d for _, d in by_day[max(0, i - back) : i]])
+            p_value = noise_test(reference["Value"].to_numpy(float), today["Value"].to_numpy(float))
+            if p_value is None or p_value >= monitors.defaults.noise_alpha:
+                continue
             b, a = float(reference["Value"].median()), float(today["Value"].median())
             pct = (a - b) / abs(b) * 100 if b else 0.0
             first_after, last_before = today.iloc[0], reference.iloc[-1]
+            kind = _direction(pct, monitor.declared_direction)
             rows.append({
                 "AlertId": alert_id(organization, metric, name, int(first_after["BuildId"])),
-                "Kind": "regression", "Metric": metric, "Series": name, "Organization": organization,
+                "Kind": kind, "Metric": metric, "Series": name, "Organization": organization,
                 "Project": project, "Definition": definition, "Platform": platform, "Technique": technique,
                 "DetectedAt": detected_at, "ChangeAt": day.to_pydatetime(),
                 "BuildBefore": int(last_before["BuildId"]), "BuildAfter": int(first_after["BuildId"]),
                 "CommitBefore": str(last_before["SourceVersion"] or ""), "CommitAfter": str(first_after["SourceVersion"] or ""),
                 "Before": b, "After": a, "ChangePercent": round(pct, 3),
-                "Direction": _direction(pct, monitor.lower_is_better),
+                "Direction": kind,
                 "Score": round(cdf_score(np.sort(reference["Value"].to_numpy(float)), np.sort(today["Value"].to_numpy(float))), 4),
                 "Status": "open", "Resolution": "", "Url": "",
-                "Details": {"day_index": int(i), "days": len(by_day), "args": args, "mode": monitor.mode},
+                "Details": {"day_index": int(i), "days": len(by_day), "args": args, "mode": monitor.mode,
+                            "p_value": round(p_value, 6), "direction": monitor.declared_direction or ""},
                 "IngestedAt": detected_at,
             })
     return rows
@@ -182,8 +200,9 @@ def detect_regressions(samples: pd.DataFrame, monitors: Monitors, detected_at: d
     return out
 
 
-def to_alert_rows(changes_frame: pd.DataFrame) -> list[dict]:
-    """The changes that are alerts (mode alert), as rows for the Alerts table."""
+def to_alert_rows(changes_frame: pd.DataFrame, mode: str = "") -> list[dict]:
+    """The changes as rows for the Alerts table; *mode* "alert" or "monitor" keeps only that mode's."""
     if changes_frame.empty:
         return []
-    return changes_frame[changes_frame["mode"] == "alert"].drop(columns=["mode"]).to_dict(orient="records")
+    kept = changes_frame if not mode else changes_frame[changes_frame["mode"] == mode]
+    return kept.drop(columns=["mode"]).to_dict(orient="records")

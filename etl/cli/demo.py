@@ -17,8 +17,7 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     """
     from rich.console import Console
 
-    from etl.analysis.alerts import detect_and_record
-    from etl.analysis.data import Period
+    from etl.cli.alerts import run_detection
     from etl.reports.render import render_reports
     from etl.retention import summarize_daily
     from etl.run import RunOptions, run_etl
@@ -53,14 +52,15 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
             # The long-term daily summary the retention step keeps; filled now so DailyBuildTrend() has data.
             daily = summarize_daily(warehouse, settings)
             say(f"daily summary: {len(daily.rows)} row(s) over {daily.days} day(s)")
-            period = Period.last_days(history + 1)
-            found, new, known = detect_and_record(warehouse, settings.path(settings.reports.monitors), period)
-        except ValueError as exc:
-            fail(str(exc))
         finally:
             warehouse.close()
-        n_reg = int((found["Direction"] == "regression").sum()) if len(found) else 0
-        say(f"detect: {len(found)} change(s), {n_reg} regression(s); {new} new alert(s), {known} already known")
+        try:
+            # the same step as `ci-telemetry alerts detect --days <history + 1>` after a scheduled ETL
+            new, known, per_kind = run_detection(settings, history + 1)
+        except ValueError as exc:
+            fail(str(exc))
+        found = ", ".join(f"{n} {k}" for k, n in per_kind.items())
+        say(f"alerts detect: {found}; {new} new alert(s), {known} already known")
         run = render_reports(config or DEFAULT_CONFIG_PATH, progress=say)
     say(f"demo finished in {timedelta(seconds=round(time.monotonic() - t0))}")
     if not run.ok:

@@ -17,9 +17,10 @@ def detect_command(
         str, typer.Option("--technique", "-t", help=f"One of: {', '.join(sorted(TECHNIQUES))}.")
     ] = DEFAULT_TECHNIQUE,
 ) -> None:
-    """Read a JSON list of numbers on stdin; print the change-point indices (first index after each change) as JSON.
+    """Read a JSON list of numbers (null for a missing value) on stdin; print the change-point indices (first
+    index after each change, counted in the list as given) as JSON.
 
-    Example: echo '[1,1,1,1,1,1,1,1,5,5,5,5,5,5,5,5]' | ci-telemetry detect --technique pelt
+    Example: echo '[1,1,1,null,1,1,1,1,5,5,5,5,5,null,5,5]' | ci-telemetry detect --technique binseg
     """
     if technique not in TECHNIQUES:
         fail(f"--technique {technique!r}: expected one of {', '.join(sorted(TECHNIQUES))}")
@@ -28,9 +29,13 @@ def detect_command(
         values = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"stdin: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); expected a list of numbers")
-    if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        fail("stdin: expected a JSON list of numbers, e.g. [1, 2.5, 3]")
-    typer.echo(json.dumps(detect([float(v) for v in values], technique)))
+    if not isinstance(values, list) or not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        fail("stdin: expected a JSON list of numbers or null, e.g. [1, 2.5, null, 3]")
+    try:
+        present = [None if v is None else float(v) for v in values]
+    except OverflowError:
+        fail("stdin: a number is too large for a float")
+    typer.echo(json.dumps(detect(present, technique)))
 
 
 def register(app: typer.Typer) -> None:
