@@ -33,6 +33,7 @@ CONTRACT: dict[str, set[str]] = {
     "collect": {"--output", "--stage", "--sample-interval", "--config", "-c"},
     "retention apply": {"--config", "-c", "--dry-run"},
     "schema apply": {"--config", "-c"},
+    "alerts detect": {"--days", "--config", "-c"},
 }
 
 
@@ -132,7 +133,13 @@ def test_the_extractor_joins_continuations_and_ignores_expressions() -> None:
 
 def test_the_pipelines_run_the_commands_of_the_operations_contract() -> None:
     used = {" ".join(split(i.tokens)[0]) for i in INVOCATIONS}
-    assert used == {"etl", "freshness", "retention apply", "doctor", "report", "collect"}
+    assert used == {"etl", "freshness", "retention apply", "doctor", "report", "collect", "alerts detect"}
+
+
+@pytest.mark.parametrize("file", ["azure-pipelines/etl.yml", "github/etl.yml"])
+def test_each_scheduled_etl_runs_alerts_detect_after_the_etl_and_its_watchdog(file: str) -> None:
+    names = [" ".join(split(tokens)[0]) for script in scripts(load(file)) for tokens in invocations_in(script)]
+    assert list(dict.fromkeys(names)) == ["etl", "freshness", "alerts detect", "retention apply", "doctor"]
 
 
 @pytest.mark.parametrize("invocation", INVOCATIONS, ids=str)
