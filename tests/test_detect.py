@@ -123,3 +123,16 @@ def test_binseg_matches_ruptures_binseg_with_the_linear_cost() -> None:
     signal = np.column_stack([x, np.arange(150) / 150, np.ones(150)])
     expected = ruptures.Binseg(model="linear", min_size=3, jump=1).fit(signal).predict(pen=3 * np.log(150))[:-1]
     assert detectors.binseg(series) == expected
+
+
+def test_benchmark_metrics_follow_the_tcpd_definitions() -> None:
+    from bench import changepoint_benchmark as cb
+
+    # the examples TCPDBench's own metrics module documents
+    assert cb.true_positives({1, 10, 20, 23}, {3, 8, 20}) == {1, 10, 20}
+    assert cb.true_positives({1, 10, 20, 23}, {1, 3, 5, 8, 20}) == {1, 10, 20}
+    # precision over the union of annotators (0 and 10 of 0, 10, 40), recall averaged over annotators (2/3, 2/2)
+    assert cb.f_measure({"a": [10, 20], "b": [10]}, [10, 40]) == pytest.approx(20 / 27)
+    assert cb.f_measure({"a": []}, []) == 1.0
+    assert cb.covering({"a": [5]}, [5], 10) == 1.0
+    assert cb.covering({"a": []}, [5], 10) == pytest.approx(0.5)
