@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas and the warehouse load only when an alert is read or written (fast CLI startup)
+    import pandas as pd
 
-from etl.warehouse.base import Warehouse, run_query_file
+    from etl.warehouse.base import Warehouse
 
 RESOLUTIONS = ("FIXED", "WONTFIX", "INVALID", "WORKSFORME")
 _ALL_TIME = {"start": datetime(1970, 1, 1), "end": datetime(2100, 1, 1)}
@@ -28,8 +30,10 @@ def list_alerts(warehouse: Warehouse, status: str = "", kind: str = "", mode: st
     *status* ("open", "resolved"), *kind* (regression, improvement, change, flaky) and *mode* filter; ""
     means all.
     """
+    from etl.warehouse.base import run_query_file
+
     frame = run_query_file(warehouse, "alerts", {**_ALL_TIME, "status": status, "alertKind": kind})
-    frame["Mode"] = [_mode(d) for d in frame["Details"]] if "Details" in frame else pd.Series(dtype=object)
+    frame["Mode"] = [_mode(d) for d in frame["Details"]] if "Details" in frame else ""
     return frame[frame["Mode"] == mode].reset_index(drop=True) if mode else frame
 
 
@@ -57,6 +61,8 @@ def record_alerts(warehouse: Warehouse, rows: list[dict]) -> tuple[int, int]:
 
 def resolve_alert(warehouse: Warehouse, alert_id: str, resolution: str, now: datetime | None = None) -> dict:
     """Mark an alert resolved with one of FIXED, WONTFIX, INVALID, WORKSFORME; returns the new row."""
+    import pandas as pd
+
     resolution = resolution.upper()
     if resolution not in RESOLUTIONS:
         raise AlertError(f"--resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
@@ -78,6 +84,8 @@ def flaky_alert_rows(results: pd.DataFrame, thresholds, detected_at: datetime) -
     The AlertId is a hash of (organization, project, test), so a test stays one alert across runs; Before is
     0, After and Score its flip rate, ChangeAt the first result seen in the period.
     """
+    import pandas as pd
+
     from etl.analysis.flaky import test_stats
     from etl.analysis.regressions import alert_id
 
@@ -113,6 +121,8 @@ def detect_and_record(
 
     Returns (all rows found, new alerts, already known). Re-running it adds nothing.
     """
+    import pandas as pd
+
     from etl.analysis.data import load
     from etl.analysis.flaky import FlakyThresholds
     from etl.analysis.monitors import load_monitors
