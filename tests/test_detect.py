@@ -136,3 +136,17 @@ def test_benchmark_metrics_follow_the_tcpd_definitions() -> None:
     assert cb.f_measure({"a": []}, []) == 1.0
     assert cb.covering({"a": [5]}, [5], 10) == 1.0
     assert cb.covering({"a": []}, [5], 10) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[" * 100_000, "error: stdin: JSON nested too deeply; expected a flat list of numbers"),
+    ("[1, " + "9" * 400 + "]", "error: stdin: a number is too large for a float"),
+])
+def test_detect_command_rejects_hostile_input_with_one_line(text: str, message: str) -> None:
+    out = CliRunner().invoke(app, ["detect"], input=text)
+    assert (out.exit_code, out.stderr.strip()) == (2, message)
+
+
+def test_detect_command_treats_an_overflowing_float_literal_as_missing() -> None:
+    out = CliRunner().invoke(app, ["detect"], input="[" + ", ".join(["10"] * 12 + ["1e400"] + ["20"] * 12) + "]")
+    assert json.loads(out.stdout) == [13]

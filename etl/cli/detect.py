@@ -29,6 +29,8 @@ def detect_command(
         values = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"stdin: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); expected a list of numbers")
+    except RecursionError:
+        fail("stdin: JSON nested too deeply; expected a flat list of numbers")
     if not isinstance(values, list) or not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
         fail("stdin: expected a JSON list of numbers or null, e.g. [1, 2.5, null, 3]")
     try:
