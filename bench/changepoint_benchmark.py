@@ -114,9 +114,9 @@ def heldout_synthetic(seed: int = HELDOUT_SEED) -> list[Series]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(60):
-        n = int(rng.integers(60, 500))
         kind = ("ar1", "trend_step", "lognormal")[i % 3]
         k = int(rng.integers(0, 4))
+        n = int(rng.integers(60 + 40 * k, 500))  # room for k changes 20 apart and 20 from either end
         cps: list[int] = []
         while len(cps) < k:
             c = int(rng.integers(20, n - 20))
