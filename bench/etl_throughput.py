@@ -14,6 +14,7 @@ DuckDB's buffer cache keeps the pages of the growing tables, up to 80% of RAM.)
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -72,7 +73,7 @@ def child(total: int) -> None:
     from etl.config import PROJECT_ROOT, load_config
     from etl.load import load_batch
     from etl.normalize import NormalizeContext, normalize_bundle
-    from etl.privacy import scrubber_for
+    from etl.privacy import apply_policy, scrubber_for
     from etl.sources.azure_devops.extract import BuildBundle
     from etl.stage.outbox import Manifest, Outbox
     from etl.stage.quarantine import Quarantine
@@ -85,7 +86,7 @@ def child(total: int) -> None:
         "classification": {"rules": str(PROJECT_ROOT / "config" / "failure-rules.yaml")}}))
     settings = load_config(work / "config" / "bench.yaml")
     scrubber, classifier = scrubber_for(settings), classifier_for(settings)
-    outbox = Outbox(work / "staging")
+    outbox = Outbox(work / "staging", rows_policy=functools.partial(apply_policy, scrubber))
     quarantine = Quarantine(work / "staging")
     wh = LocalWarehouse(work / "wh.duckdb", memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "256MB"))
     wh.apply_schema()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import secrets as pysecrets
 from collections.abc import Callable
@@ -30,6 +31,7 @@ EMAIL = "<email>"
 USER = "<user>"
 SECRET = "<secret>"
 IP = "<ip>"
+HOST = "<host>"
 
 KEY_FILE_NAME = "pseudonymization.key"
 
@@ -101,7 +103,8 @@ def _ipv4(m: Any) -> str:
     prefix, addr = m.group(1) or "", m.group(2)
     parts = addr.split(".")
     # Four-part versions (`Version=4.0.0.0`, `v1.2.3.4`, `6.0.0.0`) are not addresses.
-    if prefix or parts[0] == "0" or any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
+    # Loopback addresses name no machine and no person; they stay readable in error lines.
+    if prefix or parts[0] in ("0", "127") or any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
         return m.group(0)
     return IP
 
@@ -168,6 +171,9 @@ DETECTORS: tuple[Detector, ...] = (
              r"(?i)((?:\b[A-Z]:)?(?:\\\\|\\|/)(?:Users|home|Documents and Settings)(?:\\\\|\\|/))"
              r"([^\\/\s\"'<>:;|*?]+(?: [^\\/\s\"'<>:;|*?]+)?)",
              _home),
+    Detector("internal host name", "redact_home_paths",
+             r"(?i)\b[a-z0-9](?:[a-z0-9-]{0,62}\.)+(?:local|localdomain|internal|intranet|corp|lan|home\.arpa)\b",
+             HOST),
     Detector("IPv4 address", "redact_ip_addresses",
              r"(?i)(version[=: ]|v|\d\.)?\b((?:\d{1,3}\.){3}\d{1,3})\b", _ipv4),
     Detector("IPv6 address", "redact_ip_addresses",
@@ -190,40 +196,117 @@ def _compiled(switches: frozenset[str]) -> tuple[Any, tuple[tuple[Any, Any], ...
 
 KEPT, REDACTED, PSEUDONYMIZED = "kept", "redacted", "pseudonymized"
 
-#: What happens to each collected field that is not simply kept. `(table, column) -> (treatment, why)`.
-#: Every column of `kql/tables` not listed here is stored as received (ids, times, counts, names
-#: of pipelines, branches and tests).
-FIELD_POLICY: dict[tuple[str, str], tuple[str, str]] = {
-    ("TimelineBuilds", "RequestedFor"): (PSEUDONYMIZED, "the person who queued the build"),
-    ("TimelineBuilds", "Url"): (REDACTED, "URLs can carry tokens"),
-    ("TimelineRecords", "WorkerName"): (PSEUDONYMIZED, "agent machine name"),
-    ("TimelineRecords", "Name"): (REDACTED, "display names can embed parameters"),
-    ("TimelineRecords", "Identifier"): (REDACTED, "display identifiers can embed parameters"),
-    ("TimelineRecords", "ResultCode"): (REDACTED, "free text from the agent"),
-    ("TimelineRecords", "LogUrl"): (REDACTED, "URLs can carry SAS tokens"),
-    ("TimelineIssues", "Message"): (REDACTED, "CI log text: paths, e-mails, tokens, addresses"),
-    ("TimelineIssues", "Data"): (REDACTED, "log metadata: file paths with user names"),
-    ("TimelineIssues", "RecordName"): (REDACTED, "display names can embed parameters"),
-    ("TestRuns", "Name"): (REDACTED, "free text set by pipelines"),
-    ("TestResults", "TestName"): (REDACTED, "parameterized test names can embed data"),
-    ("TestResults", "ErrorMessage"): (REDACTED, "test output: paths, e-mails, tokens, addresses"),
-    ("TestResults", "TestStorage"): (REDACTED, "assembly path on the agent"),
-    ("BuildMetrics", "Hostname"): (PSEUDONYMIZED, "build machine name"),
-    ("BuildMetrics", "OsInfo"): (REDACTED, "may carry the host name"),
-    ("BuildMetrics", "FailureStage"): (REDACTED, "uploaded free text"),
-    ("BuildMetrics", "FailureReason"): (REDACTED, "uploaded log text"),
-    ("BuildMetrics", "RegressionsDetected"): (REDACTED, "uploaded free text"),
-    ("BuildStages", "Stage"): (REDACTED, "uploaded free text"),
-    ("BuildStages", "Message"): (REDACTED, "uploaded log text"),
-    ("KnownIssueMatches", "SampleMessage"): (REDACTED, "copied from redacted messages"),
-    ("FailureTriage", "TriagedBy"): (PSEUDONYMIZED, "the person who triaged"),
-    ("FailureTriage", "Note"): (REDACTED, "free text"),
+_ENUM = (KEPT, "an enumeration of the service or a value the ETL computes; never free text")
+_ID = (KEPT, "an identifier the service or the ETL generates (GUID, hash, run id)")
+_CONFIG = (KEPT, "a name from this ETL's own configuration")
+_TEXT = (REDACTED, "free text a person or a build can choose")
+_LOG = (REDACTED, "log or tool output: paths, e-mails, tokens, addresses")
+_URL = (REDACTED, "URLs can carry tokens or SAS signatures")
+_JSON = (REDACTED, "JSON: keys and values redacted")
+_DERIVED = (REDACTED, "derived from stored text; redacted again so no path can bypass it")
+_UPLOAD = (REDACTED, "uploaded by a build: anyone who can run a pipeline chooses it")
+
+#: The filter columns every fact table denormalizes from its build.
+_BUILD_FILTERS = {
+    "Organization": (REDACTED, "organization name from the source's URL or an uploaded document"),
+    "Project": (REDACTED, "project names are chosen by people"),
+    "Definition": (REDACTED, "pipeline names and folders are chosen by people"),
+    "SourceBranch": (REDACTED, "branch names often carry user names (users/alice/fix)"),
+    "TargetBranch": (REDACTED, "branch names often carry user names"),
+    "SourceVersion": (REDACTED, "a commit id from the service, or uploaded text"),
+    "BuildKind": _ENUM,
 }
 
 
+def _table(name: str, filters: tuple[str, ...] = (), **columns: tuple[str, str]) -> dict[tuple[str, str], tuple[str, str]]:
+    out = {(name, c): _BUILD_FILTERS[c] for c in filters}
+    out.update({(name, c): policy for c, policy in columns.items()})
+    return out
+
+
+_ALL_FILTERS = tuple(_BUILD_FILTERS)
+_NO_COMMIT = tuple(c for c in _BUILD_FILTERS if c != "SourceVersion")
+
+#: What happens to every text (string or dynamic) column of every table in `kql/tables`:
+#: `(table, column) -> (treatment, why)`. `apply_policy` applies it to every row as it is staged,
+#: `ci-telemetry privacy report` prints it, and a test fails when a text column is missing here.
+#: Columns of other types (numbers, times, booleans) cannot carry text and are stored as received.
+FIELD_POLICY: dict[tuple[str, str], tuple[str, str]] = {
+    **_table("TimelineBuilds", _ALL_FILTERS,
+             BuildNumber=(REDACTED, "the number format can embed variables such as the requester"),
+             Repository=_TEXT, Reason=_ENUM, Status=_ENUM, Result=_ENUM,
+             RequestedFor=(PSEUDONYMIZED, "the person who queued the build"),
+             QueueName=(REDACTED, "agent pool names are chosen by people"),
+             Tags=(REDACTED, "build tags are free text (JSON list)"), Url=_URL),
+    **_table("TimelineRecords", _NO_COMMIT, RecordId=_ID, TimelineId=_ID, ParentId=_ID, Type=_ENUM,
+             Name=(REDACTED, "display names can embed parameters"),
+             Identifier=(REDACTED, "display identifiers can embed parameters"),
+             Path=(KEPT, "dotted record order computed by the ETL (0001.0002)"), State=_ENUM, Result=_ENUM,
+             ResultCode=(REDACTED, "free text from the agent"),
+             WorkerName=(PSEUDONYMIZED, "agent machine name"), TaskId=_ID,
+             TaskName=(REDACTED, "task names of custom tasks are chosen by people"),
+             TaskVersion=(REDACTED, "a version string of a task, possibly custom"),
+             LogUrl=_URL, FailureCategory=_ENUM, FailureOrigin=_ENUM,
+             Signature=(REDACTED, "normalized failure text")),
+    **_table("TimelineIssues", _NO_COMMIT, RecordId=_ID, TimelineId=_ID,
+             Path=(KEPT, "dotted record order computed by the ETL (0001.0002)"),
+             RecordName=(REDACTED, "display names can embed parameters"), RecordType=_ENUM,
+             TaskName=(REDACTED, "task names of custom tasks are chosen by people"), Type=_ENUM,
+             Category=(REDACTED, "issue category: set by tasks and logging commands"), Message=_LOG,
+             Data=(REDACTED, "log metadata (JSON): file paths with user names"), Bucket=_ENUM,
+             FailureCategory=_ENUM, FailureOrigin=_ENUM, RuleId=(KEPT, "a rule id from failure-rules.yaml"),
+             Signature=(REDACTED, "normalized failure text")),
+    **_table("TestRuns", _ALL_FILTERS, Name=(REDACTED, "free text set by pipelines"),
+             StageName=_TEXT, PhaseName=_TEXT, JobName=_TEXT, State=_ENUM),
+    **_table("TestResults", _ALL_FILTERS,
+             TestName=(REDACTED, "parameterized test names can embed data"),
+             TestStorage=(REDACTED, "assembly path on the agent"), Outcome=_ENUM, ResultGroupType=_ENUM,
+             ErrorMessage=(REDACTED, "test output: paths, e-mails, tokens, addresses"), FailureCategory=_ENUM,
+             FailureOrigin=_ENUM, Signature=(REDACTED, "normalized failure text"), JobName=_TEXT),
+    **_table("BuildMetrics", _ALL_FILTERS, Source=_CONFIG,
+             Key=(REDACTED, "document key: uploaded, or built from the project and a file name"),
+             Package=_UPLOAD, Version=_UPLOAD,
+             Hostname=(PSEUDONYMIZED, "build machine name"),
+             OsInfo=(REDACTED, "may carry the host name"), Platform=_UPLOAD, NetworkInterface=_UPLOAD,
+             FailureCategory=_UPLOAD, FailureStage=_UPLOAD,
+             FailureReason=(REDACTED, "uploaded log text"), FailureOrigin=_ENUM,
+             Signature=(REDACTED, "normalized failure text"),
+             RegressionsDetected=(REDACTED, "uploaded JSON: keys and values redacted")),
+    **_table("BuildStages", _ALL_FILTERS, Source=_CONFIG,
+             Key=(REDACTED, "document key: uploaded, or built from the project and a file name"),
+             Stage=_UPLOAD, Status=_UPLOAD, Message=(REDACTED, "uploaded log text"), Platform=_UPLOAD),
+    **_table("MetricSamples", _ALL_FILTERS, Source=_CONFIG,
+             Key=(REDACTED, "document key: uploaded, or built from the project and a file name"),
+             Metric=(REDACTED, "metric names include uploaded stage names and telemetry keys"),
+             Unit=_ENUM, Platform=_UPLOAD, Dimensions=_JSON),
+    **_table("KnownIssueMatches", _NO_COMMIT, RuleId=(KEPT, "a rule id from known-issues.yaml"),
+             RuleVersion=_ID, Mode=_ENUM, SampleMessage=(REDACTED, "copied from redacted messages")),
+    **_table("FailureTriage", ("Organization", "Project"), RecordId=_ID, FailureCategory=_ENUM,
+             FailureOrigin=_ENUM, KnownIssue=(REDACTED, "free text typed by a person"),
+             TriagedBy=(PSEUDONYMIZED, "the person who triaged"), Note=(REDACTED, "free text")),
+    **_table("Alerts", ("Organization", "Project", "Definition"), AlertId=_ID, Kind=_ENUM,
+             Metric=_DERIVED, Series=_DERIVED, Platform=_DERIVED, Technique=_ENUM, CommitBefore=_DERIVED,
+             CommitAfter=_DERIVED, Direction=_ENUM, Status=_ENUM, Resolution=(REDACTED, "free text"),
+             Url=_URL, Details=_JSON),
+    **_table("DailyBuildSummary", ("Organization", "Project", "Definition")),
+    **_table("EtlRuns", RunId=_ID, Source=_CONFIG, Organization=_CONFIG, Project=_CONFIG,
+             RowCounts=(KEPT, "table names and counts the ETL computes"),
+             Errors=(REDACTED, "error lines can quote values from payloads"), Status=_ENUM),
+    **_table("EtlWatermarks", Source=_CONFIG, Organization=_CONFIG, Project=_CONFIG, RunId=_ID),
+}
+
+TEXT_TYPES = ("string", "dynamic", "guid")
+
+
 def treatment(table: str, column: str) -> str:
-    """`kept`, `redacted` or `pseudonymized` for one column of one table."""
+    """`kept`, `redacted` or `pseudonymized` for one column of one table (non-text columns: kept)."""
     return FIELD_POLICY.get((table, column), (KEPT, ""))[0]
+
+
+def unpolicied_text_columns(tables: dict[str, Any]) -> list[tuple[str, str]]:
+    """(table, column) of every text column that FIELD_POLICY does not decide (must be empty)."""
+    return [(name, c.name) for name, t in sorted(tables.items()) for c in t.columns
+            if c.kusto_type in TEXT_TYPES and (name, c.name) not in FIELD_POLICY]
 
 
 #: Messages shown, before and after, by `privacy report` (every secret here is fake).
@@ -268,16 +351,49 @@ class Scrubber:
         self._gate, self._subs = _compiled(frozenset(switches))
         self._mask_revealed = redact_secrets
         self._pseudonyms: dict[str, str] = {}
+        self._memo: dict[str, str] = {}
+        self._names: set[str] = set()
+        self._name_pattern: Any = None
+
+    #: Distinct texts remembered per scrubber; cleared when full (a batch's texts repeat a lot).
+    MEMO_SIZE = 200_000
+
+    def learn_names(self, names: Any) -> None:
+        """Host, agent or user names whose every occurrence inside a text is replaced by its pseudonym."""
+        fresh = {n for n in names if isinstance(n, str) and len(n) >= 3 and not _PSEUDONYM.fullmatch(n)} - self._names
+        if not fresh or len(self._names) >= 5_000:
+            return
+        self._names |= fresh
+        known = sorted(self._names, key=len, reverse=True)
+        self._name_pattern = compile_re2("(?i)" + "|".join(re2.escape(n) for n in known))
+        self._memo.clear()  # texts redacted before may hold a name learned now
 
     def redact(self, text: str | None) -> str | None:
         """Text with e-mails, home-directory user names, tokens/secrets and IP addresses replaced."""
         if not text:
             return text
+        memo = self._memo
+        done = memo.get(text)
+        if done is not None:
+            return done
+        out = self._redact(text)
+        if len(memo) >= self.MEMO_SIZE:
+            memo.clear()
+        memo[text] = out
+        memo[out] = out  # redaction is idempotent: the redacted text is its own redaction
+        return out
+
+    def _redact(self, text: str) -> str:
         if self._mask_revealed:
             # Values this process resolved from Key Vault / the environment are secrets by definition.
             for value in revealed_values():
                 if len(value) >= 4 and value in text:
                     text = text.replace(value, SECRET)
+        if self._name_pattern is not None:
+            text = self._name_pattern.sub(lambda m: self.pseudonymize(m.group(0)) or "", text)
+        # Cheap literal pre-check: every detector needs punctuation or a run of 16+ letters and digits.
+        if len(text) < 16 and text.isalnum():
+            return text
         if self._gate is None or not self._gate.search(text):
             return text
         for pattern, repl in self._subs:
@@ -285,11 +401,13 @@ class Scrubber:
         return text
 
     def pseudonymize(self, value: str | None) -> str | None:
-        """A stable keyed hash of a host, agent or user name (same input, same output)."""
+        """A stable keyed hash of a host, agent or user name (same input, same output; pseudonyms stay)."""
         if not value:
             return value
         cached = self._pseudonyms.get(value)
         if cached is None:
+            if _PSEUDONYM.fullmatch(value):
+                return value  # already a pseudonym: applying the policy twice changes nothing
             digest = hmac.new(self._key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
             cached = "anon-" + digest[:12]
             if len(self._pseudonyms) < 100_000:
@@ -297,14 +415,112 @@ class Scrubber:
         return cached
 
     def scrub_data(self, data: Any) -> Any:
-        """Redact every string inside a JSON-like value (dicts, lists)."""
+        """Redact every string inside a JSON-like value (dicts, lists), keys included."""
         if isinstance(data, str):
             return self.redact(data)
         if isinstance(data, dict):
-            return {k: self.scrub_data(v) for k, v in data.items()}
+            return {self.redact(k) if isinstance(k, str) else k: self.scrub_data(v) for k, v in data.items()}
         if isinstance(data, list | tuple):
             return [self.scrub_data(v) for v in data]
         return data
+
+    def scrub_json_text(self, value: Any) -> Any:
+        """A dynamic column's value (JSON text or data) with its keys and values redacted, as JSON text."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return json.dumps(self.redact(value))
+        return json.dumps(self.scrub_data(value), sort_keys=True, default=str)
+
+
+_PSEUDONYM = re2.compile(r"anon-[0-9a-f]{12}")
+
+
+def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of *table* with every text column treated as FIELD_POLICY says (rows are changed in place).
+
+    The one place where stored values get their treatment: the outbox calls it for every row it
+    stages. Pseudonymized columns go first so that their names are then masked inside the texts.
+    """
+    if not rows:
+        return rows
+    columns = _columns_of(table)
+    pseudonymized = [c for c, (kind, _) in columns if kind == PSEUDONYMIZED]
+    if pseudonymized:
+        scrubber.learn_names({row.get(c) for row in rows for c in pseudonymized})
+    for row in rows:
+        for column, (kind, dynamic) in columns:
+            value = row.get(column)
+            if value is None or kind == KEPT:
+                continue
+            if kind == PSEUDONYMIZED:
+                row[column] = scrubber.pseudonymize(str(value))
+            elif dynamic:
+                row[column] = scrubber.scrub_json_text(value)
+            elif isinstance(value, str):
+                row[column] = scrubber.redact(value)
+            else:
+                row[column] = scrubber.scrub_data(value)
+    return rows
+
+
+@cache
+def _columns_of(table: str) -> tuple[tuple[str, tuple[str, bool]], ...]:
+    from etl.schema import load_tables
+
+    schema = load_tables()[table]
+    return tuple((c.name, (treatment(table, c.name), c.kusto_type == "dynamic")) for c in schema.columns
+                 if c.kusto_type in TEXT_TYPES and treatment(table, c.name) != KEPT)
+
+
+def scrub_payload(scrubber: Scrubber, value: Any) -> Any:
+    """A raw payload or quarantined value fit for disk: machine and person names pseudonymized (and masked
+    wherever else they appear), identities reduced to a pseudonym, every other key and string redacted."""
+    scrubber.learn_names(_names_in(value))
+    return _scrub_payload(scrubber, value)
+
+
+NAME_KEYS = frozenset({"workerName", "hostname", "host", "requestedFor", "uniqueName", "displayName",
+                       "imageUrl", "descriptor", "machine", "machineName", "computerName", "agentName"})
+
+
+def _names_in(value: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str) and k in NAME_KEYS and k not in ("imageUrl", "descriptor"):
+                    found.add(v)
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return found
+
+
+def _scrub_payload(scrubber: Scrubber, value: Any) -> Any:
+    if isinstance(value, dict):
+        if "uniqueName" in value or ("displayName" in value and ("imageUrl" in value or "descriptor" in value)):
+            # An identity reference (requestedFor, lastChangedBy, owner...): keep only a stable pseudonym.
+            return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
+        out = {}
+        for k, v in value.items():
+            key = scrubber.redact(k) if isinstance(k, str) else k
+            if k in NAME_KEYS and isinstance(v, str):
+                out[key] = scrubber.pseudonymize(v)
+            else:
+                out[key] = _scrub_payload(scrubber, v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_scrub_payload(scrubber, v) for v in value]
+    if isinstance(value, str):
+        return scrubber.redact(value)
+    return value
 
 
 def store_key(staging_dir: Path) -> bytes:

@@ -9,6 +9,7 @@ budget) stops alone with one error line; the other sources still run, and the ru
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from etl.config import AzureDevOpsSource, InboxSource, Settings, SimulatorSource
 from etl.load import load_batch
 from etl.normalize import NormalizeContext, normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
-from etl.privacy import scrubber_for
+from etl.privacy import apply_policy, scrub_payload, scrubber_for
 from etl.secrets import mask
 from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, client_for_source
 from etl.sources.azure_devops.extract import AzureDevOpsExtractor, BuildPage
@@ -124,8 +125,9 @@ class EtlRun:
         self.scrubber = scrubber_for(settings)
         self.classifier = classifier_for(settings)
         self.staging = settings.path(settings.staging.dir)
-        self.outbox = Outbox(self.staging)
-        self.quarantine = Quarantine(self.staging, scrub=self.scrubber.scrub_data, report=self._error_line)
+        self.outbox = Outbox(self.staging, rows_policy=functools.partial(apply_policy, self.scrubber))
+        self.quarantine = Quarantine(self.staging, scrub=functools.partial(scrub_payload, self.scrubber),
+                                     report=self._error_line)
         self.summary = RunSummary(run_id=_now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
                                   dry_run=options.dry_run)
         self.started_at = _now()
@@ -136,8 +138,9 @@ class EtlRun:
         self.loaded_since: datetime | None = None
 
     def _error_line(self, line: str) -> None:
-        self.summary.errors.append(mask(line))
-        self.on_error(mask(line))
+        line = mask(self.scrubber.redact(line) or "")  # error lines quote URLs and values from payloads
+        self.summary.errors.append(line)
+        self.on_error(line)
 
     # -- loading ---------------------------------------------------------------------------------
 

@@ -155,7 +155,8 @@ def test_privacy_report_lists_fields_opt_outs_and_redacted_samples(write_config)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "- RequestedFor: pseudonymized (the person who queued the build)" in out
-    assert "- Message: redacted (CI log text: paths, e-mails, tokens, addresses)" in out
+    assert "- Message: redacted (log or tool output: paths, e-mails, tokens, addresses)" in out
+    assert "- Status: kept (an enumeration of the service or a value the ETL computes; never free text)" in out
     assert "- projects: hr-internal" in out
     assert "- pipeline definitions: 42" in out
     assert "after:  git push failed for <email>: remote: Invalid username or password." in out

@@ -16,6 +16,7 @@ from etl.privacy import (
     KEY_FILE_NAME,
     PSEUDONYMIZED,
     REDACTED,
+    TEXT_TYPES,
     Scrubber,
 )
 from etl.schema import load_tables
@@ -65,18 +66,19 @@ def build_report(settings, config_path: Path | None = None) -> str:  # type: ign
     )
     lines.append("")
 
-    lines += ["## Fields collected, per table", ""]
+    lines += ["## Fields collected, per table (from etl.privacy.FIELD_POLICY, applied as rows are staged)", ""]
     tables = load_tables()
     for name in sorted(tables):
         table = tables[name]
         lines.append(f"### {name} — {table.docstring}")
-        for treatment_kind in (PSEUDONYMIZED, REDACTED):
-            cols = [(c.name, FIELD_POLICY[(name, c.name)][1]) for c in table.columns
-                    if FIELD_POLICY.get((name, c.name), (KEPT, ""))[0] == treatment_kind]
-            for col, why in cols:
-                lines.append(f"- {col}: {treatment_kind} ({why})")
-        kept = [c.name for c in table.columns if (name, c.name) not in FIELD_POLICY]
-        lines.append(f"- kept as received: {', '.join(kept)}")
+        for treatment_kind in (PSEUDONYMIZED, REDACTED, KEPT):
+            for c in table.columns:
+                policy = FIELD_POLICY.get((name, c.name))
+                if policy is not None and policy[0] == treatment_kind:
+                    lines.append(f"- {c.name}: {treatment_kind} ({policy[1]})")
+        others = [c.name for c in table.columns if c.kusto_type not in TEXT_TYPES]
+        if others:
+            lines.append(f"- numbers, times and flags, kept as received: {', '.join(others)}")
         lines.append("")
 
     lines += ["## Examples (fake data, redacted with the settings above)", ""]

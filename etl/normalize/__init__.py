@@ -1,8 +1,8 @@
 """Normalizers: raw payloads → rows exactly as `kql/tables/*.kql` define them, scrubbed and classified.
 
-`normalize_bundle` turns everything read for one build into rows per table. Every free text goes
-through the scrubber (redact), names of people and machines through pseudonymize, and dynamic data
-through scrub_data, before the rows are staged. A payload that cannot be read is quarantined; the
+`normalize_bundle` turns everything read for one build into rows per table. The rows carry values as
+received: each text column gets its treatment (kept, redacted, pseudonymized) from
+`etl.privacy.FIELD_POLICY` in one place, `apply_policy`, as the outbox stages them. A payload that cannot be read is quarantined; the
 rest of the build still produces its rows.
 """
 
@@ -12,43 +12,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from etl.normalize.builds import name_masker, normalize_build, normalize_timelines, validation_issue_rows
+from etl.normalize.builds import normalize_build, normalize_timelines, validation_issue_rows
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.testruns import normalize_results, normalize_run
-from etl.privacy import Scrubber
+from etl.privacy import Scrubber, scrub_payload
 from etl.sources.azure_devops.extract import BuildBundle
 
 __all__ = ["NormalizeContext", "normalize_bundle", "raw_for_staging", "scrub_raw"]
 
-_IDENTITY_KEYS = {"uniqueName", "displayName", "imageUrl", "descriptor"}
-_NAME_KEYS = {"workerName", "hostname", "requestedFor"}
-
-
 def scrub_raw(scrubber: Scrubber, value: Any) -> Any:
-    """A raw payload fit for staging: identities pseudonymized, machine names pseudonymized, texts redacted."""
-    if isinstance(value, dict):
-        if "uniqueName" in value or ("displayName" in value and ("imageUrl" in value or "descriptor" in value)):
-            # An identity reference (requestedFor, lastChangedBy, owner...): keep only a stable pseudonym.
-            return {"id": scrubber.pseudonymize(value.get("uniqueName") or value.get("displayName"))}
-        out = {}
-        for k, v in value.items():
-            if (k in _NAME_KEYS or k in _IDENTITY_KEYS) and isinstance(v, str):
-                out[k] = scrubber.pseudonymize(v)
-            else:
-                out[k] = scrub_raw(scrubber, v)
-        return out
-    if isinstance(value, list):
-        return [scrub_raw(scrubber, v) for v in value]
-    if isinstance(value, str):
-        return scrubber.redact(value)
-    return value
+    """A raw payload fit for staging (see `etl.privacy.scrub_payload`): keys and texts redacted, names pseudonymized."""
+    return scrub_payload(scrubber, value)
 
 
 def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> dict[str, Any]:
-    """The bundle's raw payloads as staged: the build's agent names masked in every text, then scrub_raw."""
-    names = {r.get("workerName") for _, recs in bundle.timelines for r in recs or [] if isinstance(r, dict)}
-    return scrub_raw(scrubber, name_masker(scrubber.pseudonymize, names)(bundle.to_raw()))
+    """The bundle's raw payloads as staged: its agent and person names masked in every text, the rest redacted."""
+    return scrub_payload(scrubber, bundle.to_raw())
 
 
 def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]]]:

@@ -8,7 +8,6 @@ previous-attempt timeline may be a partial patch without its root records.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -135,12 +134,12 @@ def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) ->
         "TargetBranch": target,
         "PullRequestNumber": pr,
         "SourceVersion": build.sourceVersion,
-        "RequestedFor": ctx.scrubber.pseudonymize(requested),
+        "RequestedFor": requested,
         "QueueName": build.queue.name if build.queue else None,
         "Tags": json.dumps(sorted(build.tags)),
         "Attempts": 1,
         "LastChangedDate": _iso(build.lastChangedDate),
-        "Url": ctx.scrubber.redact(build.web_url),
+        "Url": build.web_url,
         "IngestedAt": ctx.ingested_iso,
     }
     facts = BuildFacts(ctx.organization, project, build.id, build.sourceVersion, filters, build.finishTime)
@@ -153,7 +152,7 @@ def validation_issue_rows(ctx: NormalizeContext, facts: BuildFacts, raw: dict[st
     for index, item in enumerate(raw.get("validationResults") or []):
         if not isinstance(item, dict):
             continue
-        message = ctx.scrubber.redact(item.get("message"))
+        message = item.get("message")
         kind = (item.get("result") or "").lower() or None
         row = _issue_base(ctx, facts, "", 1, index, None, "", None, None, None)
         row.update({"Type": kind, "Category": "ValidationResult", "Message": message})
@@ -184,6 +183,9 @@ def _issue_base(ctx: NormalizeContext, facts: BuildFacts, record_id: str, attemp
 
 def _classify_issue(ctx: NormalizeContext, row: dict[str, Any], message: str | None, kind: str | None,
                     task: str | None, record: str | None, result: str | None, exit_code: str | None = None) -> None:
+    # Classification reads redacted text (the stored columns get theirs from FIELD_POLICY as they are
+    # staged), so signatures and rule matches do not vary with the secrets inside a message.
+    message, record = ctx.scrubber.redact(message), ctx.scrubber.redact(record)
     if kind == "error":
         c = ctx.classifier.classify(message=message, task_name=task, record_name=record, result=result,
                                     exit_code=exit_code)
@@ -267,8 +269,6 @@ def normalize_timelines(
     scrub = ctx.scrubber
     mask_names = name_masker(scrub.pseudonymize, {r.workerName for _, r in parsed})
     # Names, identifiers and result codes repeat across the jobs of a build; the scrubber is deterministic.
-    redact = functools.lru_cache(maxsize=4096)(scrub.redact)
-    pseudonymize = functools.lru_cache(maxsize=1024)(scrub.pseudonymize)
     for timeline_id, rec in parsed:
         key = (rec.id, rec.attempt)
         if key in seen:
@@ -277,7 +277,7 @@ def normalize_timelines(
         max_attempt = max(max_attempt, rec.attempt)
         path = paths.get(rec.id, "")
         task_name = rec.task.name if rec.task else None
-        name = redact(rec.name)
+        name = rec.name
         row = {
             "Organization": facts.organization,
             "Project": facts.project,
@@ -288,16 +288,16 @@ def normalize_timelines(
             "ParentId": rec.parentId,
             "Type": rec.type,
             "Name": name,
-            "Identifier": redact(rec.identifier),
+            "Identifier": rec.identifier,
             "Path": path,
             "RecordOrder": rec.order,
             "State": rec.state,
             "Result": rec.result,
-            "ResultCode": redact(rec.resultCode),
+            "ResultCode": rec.resultCode,
             "StartTime": _iso(rec.startTime),
             "FinishTime": _iso(rec.finishTime),
             "DurationSeconds": _seconds(rec.startTime, rec.finishTime),
-            "WorkerName": pseudonymize(rec.workerName),
+            "WorkerName": rec.workerName,
             "QueueId": rec.queueId,
             "TaskId": rec.task.id if rec.task else None,
             "TaskName": task_name,
@@ -305,7 +305,7 @@ def normalize_timelines(
             "ErrorCount": rec.errorCount,
             "WarningCount": rec.warningCount,
             "LogId": rec.log.id if rec.log else None,
-            "LogUrl": scrub.redact(rec.log.url) if rec.log else None,
+            "LogUrl": rec.log.url if rec.log else None,
             "ChangeId": rec.changeId,
             "LastModified": _iso(rec.lastModified),
             **facts.filters,
@@ -313,7 +313,7 @@ def normalize_timelines(
         }
         first_error = None
         for index, issue in enumerate(rec.issues):
-            message = scrub.redact(mask_names(issue.message))
+            message = mask_names(issue.message)
             kind = (issue.type or "").lower() or None
             data = mask_names(issue.data or {})
             line = data.get("logFileLineNumber")
@@ -327,7 +327,7 @@ def normalize_timelines(
                 "Category": issue.category,
                 "Message": message,
                 "LogLine": log_line,
-                "Data": json.dumps(scrub.scrub_data(data), sort_keys=True) if issue.data is not None else None,
+                "Data": json.dumps(data, sort_keys=True, default=str) if issue.data is not None else None,
             })
             _classify_issue(ctx, irow, message, kind, task_name, name, rec.result, data.get("code"))
             if kind == "error" and first_error is None:
@@ -336,8 +336,8 @@ def normalize_timelines(
         if first_error is not None:
             row.update({k: first_error.get(k) for k in ("FailureCategory", "FailureOrigin", "Signature")})
         elif (rec.result or "").lower() in _FAILED:
-            c = ctx.classifier.classify(task_name=task_name, record_name=name, result=rec.result,
-                                        message=scrub.redact(rec.resultCode))
+            c = ctx.classifier.classify(task_name=task_name, record_name=scrub.redact(name), result=rec.result,
+                                        message=scrub.redact(mask_names(rec.resultCode)))
             row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
         record_rows.append(row)
     return record_rows, issue_rows, max_attempt

@@ -195,7 +195,6 @@ def normalize_metrics_document(
     baseline = baseline if isinstance(baseline, dict) else {}
     regressions = _find(doc, "regressions_detected", "performance_regressions", places=perf)
     reason = fields.text("build_metrics.failure_reason", _find(doc, "failure_reason", places=metrics)) or None
-    reason = ctx.scrubber.redact(reason) if reason is not None else None
     stage = fields.text("build_metrics.failure_stage", _find(doc, "failure_stage", places=metrics)) or None
     category = _category(fields, _find(doc, "failure_category", places=metrics))
     filters = facts.filters if facts else {}
@@ -213,9 +212,8 @@ def normalize_metrics_document(
         "BuildId": build_id,
         "Package": fields.text("package", _find(doc, "package", "package_name", "name", places=package_places)),
         "Version": fields.text("version", _find(doc, "version", "package_version", places=package_places)),
-        "Hostname": ctx.scrubber.pseudonymize(
-            fields.text("build_session.hostname", _find(doc, "hostname", "host", places=session))),
-        "OsInfo": ctx.scrubber.redact(os_info),
+        "Hostname": fields.text("build_session.hostname", _find(doc, "hostname", "host", places=session)),
+        "OsInfo": os_info,
         "Platform": platform,
         "StartTime": _iso(start),
         "EndTime": _iso(end),
@@ -224,20 +222,21 @@ def normalize_metrics_document(
                                                                            places=("network_metrics",))),
         "FailureCategory": category,
         "FailureOrigin": ctx.classifier.origins.get(category) if category else None,
-        "FailureStage": ctx.scrubber.redact(stage),
+        "FailureStage": stage,
         "FailureReason": reason,
         "BaselineDurationDiffPercent": fields.number("baseline_comparison.duration_diff_percent",
                                                      baseline.get("duration_diff_percent"), "real", "percent"),
         "BaselineMemoryDiffPercent": fields.number("baseline_comparison.memory_diff_percent",
                                                    baseline.get("memory_diff_percent"), "real", "percent"),
-        "RegressionsDetected": fields.dynamic("performance_metrics.regressions_detected",
-                                              ctx.scrubber.scrub_data(regressions)),
+        "RegressionsDetected": fields.dynamic("performance_metrics.regressions_detected", regressions),
         "SourceVersion": source_version,
         **filters,
         "IngestedAt": ctx.ingested_iso,
     }
     if reason:
-        c = ctx.classifier.classify(message=reason, record_name=row["FailureStage"], result="failed")
+        # The classifier reads redacted text; the stored columns get theirs from FIELD_POLICY when staged.
+        c = ctx.classifier.classify(message=ctx.scrubber.redact(reason), record_name=ctx.scrubber.redact(stage),
+                                    result="failed")
         row["Signature"] = c.signature
         # The format's own category (the uploader saw the whole log) wins; the classifier's fills in
         # where the uploader gave none, `unknown`, or a word outside the taxonomy.
@@ -286,12 +285,12 @@ def _stages(ctx: NormalizeContext, fields: _Fields, key: str, doc: dict[str, Any
         if not isinstance(item, dict):
             fields.drop(field, f"expected an object, got {values.shown(item)}", item)
             continue
-        name = ctx.scrubber.redact(fields.text(f"{field}.name", item.get("name") or item.get("stage")))
+        name = fields.text(f"{field}.name", item.get("name") or item.get("stage"))
         seconds = fields.number(f"{field}.duration", _first(item, "duration", "duration_seconds"), "real", "seconds")
         stage_rows.append({
             "Source": ctx.source, "Key": key, "StageIndex": index, "Stage": name,
             "Status": fields.text(f"{field}.status", item.get("status")), "DurationSeconds": seconds,
-            "Message": ctx.scrubber.redact(fields.text(f"{field}.message", item.get("message"))),
+            "Message": fields.text(f"{field}.message", item.get("message")),
             "Platform": platform, **base,
         })
         if seconds is not None and name and when is not None:

@@ -53,7 +53,7 @@ def normalize_run(ctx: NormalizeContext, facts: BuildFacts, raw: dict[str, Any])
         "Project": facts.project,
         "BuildId": facts.build_id,
         "RunId": run.id,
-        "Name": ctx.scrubber.redact(run.name),
+        "Name": run.name,
         "Attempt": run.attempt,
         "StageName": ref.stageReference.stageName if ref and ref.stageReference else None,
         "PhaseName": ref.phaseReference.phaseName if ref and ref.phaseReference else None,
@@ -100,7 +100,7 @@ def normalize_results(
             rid = raw.get("id") if isinstance(raw, dict) else None
             ctx.quarantine(ctx.source, f"build {facts.build_id} test run {run.id} result {rid}", field, reason, raw)
             continue
-        message = bound(ctx.scrubber.redact(result.errorMessage))
+        message = bound(result.errorMessage)
         row = {
             "Organization": facts.organization,
             "Project": facts.project,
@@ -108,8 +108,8 @@ def normalize_results(
             "ResultId": result.id,
             "BuildId": facts.build_id,
             "Attempt": run.attempt,
-            "TestName": ctx.scrubber.redact(result.automatedTestName or result.testCaseTitle),
-            "TestStorage": ctx.scrubber.redact(result.automatedTestStorage),
+            "TestName": result.automatedTestName or result.testCaseTitle,
+            "TestStorage": result.automatedTestStorage,
             "Outcome": result.outcome,
             "DurationMs": result.durationInMs,
             "ResultGroupType": result.resultGroupType,
@@ -123,7 +123,9 @@ def normalize_results(
             "IngestedAt": ctx.ingested_iso,
         }
         if (result.outcome or "").lower() in _FAILED:
-            c = ctx.classifier.classify(message=message, test_name=row["TestName"], result=result.outcome)
+            # The classifier sees redacted text, so signatures do not vary with the secrets in a message.
+            c = ctx.classifier.classify(message=ctx.scrubber.redact(message),
+                                        test_name=ctx.scrubber.redact(row["TestName"]), result=result.outcome)
             row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
         rows.append(row)
     return rows

@@ -19,11 +19,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+#: (table, rows) -> rows as stored: `etl.privacy.apply_policy` bound to the run's scrubber.
+RowsPolicy = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
 
 #: Load order: facts first, the run log last; the watermark is committed after all of them.
 TABLE_ORDER = (
@@ -88,8 +91,9 @@ def _write_atomic(path: Path, text: str) -> None:
 class StagedBatch:
     """A batch being written: append raw bundles and rows per table, then `commit()` the manifest."""
 
-    def __init__(self, directory: Path, manifest: Manifest) -> None:
+    def __init__(self, directory: Path, manifest: Manifest, rows_policy: RowsPolicy | None = None) -> None:
         self.dir = directory
+        self._policy = rows_policy
         self.manifest = manifest
         if self.dir.exists():
             shutil.rmtree(self.dir)  # a re-staged window replaces its earlier staging entirely
@@ -109,6 +113,8 @@ class StagedBatch:
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        if self._policy is not None:
+            rows = self._policy(table, rows)
         fh = self._file(table)
         fh.writelines(json.dumps(row, default=str) + "\n" for row in rows)
         self.counts[table] = self.counts.get(table, 0) + len(rows)
@@ -134,8 +140,9 @@ class StagedBatch:
 class Outbox:
     """The staging directory's batches."""
 
-    def __init__(self, staging_dir: Path) -> None:
+    def __init__(self, staging_dir: Path, rows_policy: RowsPolicy | None = None) -> None:
         self.root = Path(staging_dir) / "outbox"
+        self.rows_policy = rows_policy
 
     def path(self, batch_id: str) -> Path:
         return self.root / batch_id
@@ -151,7 +158,7 @@ class Outbox:
         return None
 
     def start(self, manifest: Manifest) -> StagedBatch:
-        return StagedBatch(self.path(manifest.batch_id), manifest)
+        return StagedBatch(self.path(manifest.batch_id), manifest, self.rows_policy)
 
     def batches(self, status: str | None = None) -> list[Manifest]:
         """Every committed batch (optionally of one status), oldest watermark first."""

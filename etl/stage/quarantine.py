@@ -35,7 +35,7 @@ class Quarantine:
 
     def add(self, source: str, obj: str, field: str, reason: str, payload: Any) -> Path:
         """Keep *payload* with its reason; returns the file written."""
-        reason = self._scrub(reason)
+        reason, obj, field = self._scrub(reason), self._scrub(obj), self._scrub(field)
         line = f"{source} {obj}: field {field}: {reason}"
         body = {"reason": reason, "source": source, "object": obj, "field": field, "payload": self._scrub(payload)}
         text = json.dumps(body, indent=2, sort_keys=True, default=str)
