@@ -149,9 +149,10 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("bearer/basic authorization", "redact_secrets",
              r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{16,}=*", _keep_prefix(SECRET)),
     Detector("JWT", "redact_secrets", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", SECRET),
-    Detector("AWS access key id", "redact_secrets", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[0-9A-Z]{16}\b", SECRET),
+    # No word boundaries: `_` is a word character, and keys such as `AKIA..._seconds` must not hide a key.
+    Detector("AWS access key id", "redact_secrets", r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[0-9A-Z]{16}", SECRET),
     Detector("GitHub token", "redact_secrets",
-             r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b", SECRET),
+             r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})", SECRET),
     Detector("Azure DevOps PAT (84 chars)", "redact_secrets", r"\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b", SECRET),
     Detector("Azure DevOps PAT (52 chars)", "redact_secrets", r"\b[a-z2-7]{52}\b", SECRET),
     Detector("Azure storage account key", "redact_secrets", r"(?:\b|^)[A-Za-z0-9+/]{86}==", SECRET),

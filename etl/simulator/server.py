@@ -17,11 +17,13 @@ Limits of the real service it enforces (docs/azure-devops.md lists their sources
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
 import threading
 import time
+import zipfile
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -71,6 +73,10 @@ class HttpError(Exception):
                 "typeKey": self.type_key, "errorCode": 0, "eventId": 3000}
 
 
+#: (route kind, decoded JSON body) -> the body to serve instead.
+PayloadHook = Callable[[str, Any], Any]
+
+
 class Response:
     """What a handler returns: status, headers and a body (JSON or bytes)."""
 
@@ -97,8 +103,12 @@ class SimulatorServer:
 
     def __init__(self, org: SimulatedOrganization, *, faults: Faults | Mapping[str, Any] | None = None,
                  token: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 honor_suppress_redirect: bool = True, clock: Callable[[], float] = time.time) -> None:
+                 honor_suppress_redirect: bool = True, clock: Callable[[], float] = time.time,
+                 payload_hook: PayloadHook | None = None) -> None:
         self.org = org
+        #: Rewrites every JSON body (and every JSON file inside an artifact zip) before it is served:
+        #: how tests plant hostile text into every field of every response.
+        self.payload_hook = payload_hook
         self.faults = Faults.from_value(faults, seed=org.seed)
         self.token = token
         #: Answer refused credentials with 401 when the client sends `X-TFS-FedAuthRedirect: Suppress`
@@ -180,6 +190,8 @@ class SimulatorServer:
             response = self._dispatch(kind, match.groupdict(), query)
         except HttpError as exc:
             response = self._error(exc)
+        if self.payload_hook is not None and response.status == 200:
+            self._apply_hook(kind, response)
         if fault == "malformed" and response.content_type.startswith("application/json"):
             response.data = response.data[: max(1, len(response.data) // 2)]
         response.headers.update(rate_headers)
@@ -217,6 +229,20 @@ class SimulatorServer:
             headers["X-RateLimit-Delay"] = f"{delay:.3f}"
             self.faults_served["rate-limit-delay"] += 1
         return None, headers, delay
+
+    def _apply_hook(self, kind: str, response: Response) -> None:
+        assert self.payload_hook is not None
+        if response.content_type.startswith("application/json"):
+            response.data = json.dumps(self.payload_hook(kind, json.loads(response.data))).encode()
+        elif kind == "artifact_zip" and response.data:
+            out = io.BytesIO()
+            with zipfile.ZipFile(io.BytesIO(response.data)) as src, zipfile.ZipFile(out, "w") as dst:
+                for info in src.infolist():
+                    data = src.read(info)
+                    if info.filename.endswith(".json"):
+                        data = json.dumps(self.payload_hook("artifact_file", json.loads(data))).encode()
+                    dst.writestr(info.filename, data)
+            response.data = out.getvalue()
 
     @staticmethod
     def _route(path: str) -> tuple[str | None, re.Match[str] | None]:
@@ -532,6 +558,7 @@ def start_server(
     large_run_results: int = 1250,
     honor_suppress_redirect: bool = True,
     clock: Callable[[], float] = time.time,
+    payload_hook: PayloadHook | None = None,
 ) -> SimulatorServer:
     """Plan a simulated organization and serve it; use as a context manager or call `.stop()`.
 
@@ -546,4 +573,5 @@ def start_server(
                                 records_per_job=records_per_job, tests_per_definition=tests_per_definition,
                                 large_runs=large_runs, large_run_results=large_run_results)
     return SimulatorServer(org, faults=faults, token=token, host=host, port=port,
-                           honor_suppress_redirect=honor_suppress_redirect, clock=clock)
+                           honor_suppress_redirect=honor_suppress_redirect, clock=clock,
+                           payload_hook=payload_hook)
