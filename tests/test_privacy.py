@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -13,16 +14,21 @@ from typer.testing import CliRunner
 from etl.cli import app
 from etl.config import load_config
 from etl.privacy import (
+    EXAMPLE_MESSAGES,
     FIELD_POLICY,
     KEY_FILE_NAME,
     Scrubber,
+    apply_policy,
     opted_out,
+    scrub_payload,
     scrubber_for,
     store_key,
     treatment,
+    unpolicied_text_columns,
 )
 from etl.schema import load_tables
 from etl.secrets import SecretRef
+from etl.stage.quarantine import Quarantine
 
 DATA = Path(__file__).parent / "data"
 PII = yaml.safe_load((DATA / "pii-corpus.yaml").read_text(encoding="utf-8"))["entries"]
@@ -167,3 +173,58 @@ def test_privacy_report_help_has_an_example() -> None:
     result = CliRunner().invoke(app, ["privacy", "report", "--help"])
     assert result.exit_code == 0
     assert "Example: ci-telemetry privacy report" in result.output
+
+
+def test_every_text_column_of_every_table_has_a_policy() -> None:
+    assert unpolicied_text_columns(load_tables()) == []
+
+
+def test_every_policy_is_a_known_treatment_with_a_reason() -> None:
+    assert [k for k, (kind, why) in FIELD_POLICY.items()
+            if kind not in ("kept", "redacted", "pseudonymized") or not why] == []
+
+
+def test_apply_policy_redacts_pseudonymizes_and_keeps_as_the_table_says(scrubber: Scrubber) -> None:
+    row = {"Organization": "org", "Project": "p", "RecordId": "r1", "Type": "Task", "Result": "failed",
+           "Name": "deploy as ops@contoso.com", "WorkerName": "agent-7", "ResultCode": "agent-7 exited 1"}
+    assert apply_policy(scrubber, "TimelineRecords", [row]) == [{
+        "Organization": "org", "Project": "p", "RecordId": "r1", "Type": "Task", "Result": "failed",
+        "Name": "deploy as <email>", "WorkerName": scrubber.pseudonymize("agent-7"),
+        "ResultCode": f"{scrubber.pseudonymize('agent-7')} exited 1"}]
+
+
+def test_apply_policy_scrubs_dynamic_columns_in_keys_and_values(scrubber: Scrubber) -> None:
+    row = {"Source": "inbox", "Key": "k", "RegressionsDetected": json.dumps({"ops@contoso.com": "/home/bob/x"})}
+    out = apply_policy(scrubber, "BuildMetrics", [row])[0]
+    assert json.loads(out["RegressionsDetected"]) == {"<email>": "/home/<user>/x"}
+
+
+def test_applying_the_policy_twice_changes_nothing(scrubber: Scrubber) -> None:
+    once = apply_policy(scrubber, "TimelineBuilds", [{"RequestedFor": "ops@contoso.com", "Url": EXAMPLE_MESSAGES[4],
+                                                       "Tags": json.dumps(list(EXAMPLE_MESSAGES))}])
+    twice = apply_policy(Scrubber(b"another-key"), "TimelineBuilds", [dict(once[0])])
+    assert twice == once
+
+
+def test_scrub_payload_redacts_keys_and_pseudonymizes_host_names_everywhere(scrubber: Scrubber) -> None:
+    payload = {"build_session": {"hostname": "build-01"}, "ops@contoso.com": "log of build-01: done"}
+    pseudonym = scrubber.pseudonymize("build-01")
+    assert scrub_payload(scrubber, payload) == {"build_session": {"hostname": pseudonym},
+                                                "<email>": f"log of {pseudonym}: done"}
+
+
+def test_internal_host_names_are_replaced_and_public_ones_kept(scrubber: Scrubber) -> None:
+    assert scrubber.redact("ssh ci-7.corp.internal then dev.azure.com") == "ssh <host> then dev.azure.com"
+
+
+def test_secrets_inside_identifiers_are_found(scrubber: Scrubber) -> None:
+    assert scrubber.redact("summary:AKIAQWERTYUIOPASDF12_seconds") == "summary:<secret>_seconds"
+
+
+def test_quarantine_writes_payload_object_and_reason_scrubbed(tmp_path: Path, scrubber: Scrubber) -> None:
+    quarantine = Quarantine(tmp_path, scrub=lambda v: scrub_payload(scrubber, v))
+    path = quarantine.add("inbox", "inbox file ops@contoso.com.json", "start_time", "bad 'ops@contoso.com'",
+                          {"hostname": "build-01", "start_time": "x"})
+    body = json.loads(path.read_text())
+    assert (body["object"], body["reason"], body["payload"]) == (
+        "inbox file <email>", "bad '<email>'", {"hostname": scrubber.pseudonymize("build-01"), "start_time": "x"})
