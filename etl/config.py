@@ -11,11 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from etl import resources
 from etl.secrets import SecretRef
 from etl.yamlfile import read_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.yaml"
+#: Where relative paths of the shipped config resolve: the checkout, or the current directory of an installed CLI.
+PROJECT_ROOT = resources.working_root()
+DEFAULT_CONFIG = resources.folder("config") / "default.yaml"
 
 
 class Strict(BaseModel):
@@ -234,6 +236,8 @@ def load_config(path: Path | str | None = None) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     base = path.resolve().parent.parent if path.resolve().parent.name == "config" else path.resolve().parent
+    if resources.is_shipped(path):
+        base = PROJECT_ROOT
     try:
         return Settings.model_validate({**raw, "base_dir": base})
     except ValidationError as exc:

@@ -16,7 +16,9 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-KQL_DIR = Path(__file__).resolve().parent.parent / "kql"
+from etl import resources
+
+KQL_DIR = resources.folder("kql")
 
 #: Kusto scalar type -> DuckDB column type.
 DUCKDB_TYPES: dict[str, str] = {

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from etl import resources
 from etl.classify.rules import (
     CATEGORIES,
     DEFAULT_ORIGINS,
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_BUCKET_PATTERN = r"\(NETCORE_ENGINEERING_TELEMETRY=([^)]*)\)"
-DEFAULT_RULES = Path(__file__).resolve().parent.parent.parent / "config" / "failure-rules.yaml"
+DEFAULT_RULES = resources.folder("config") / "failure-rules.yaml"
 
 
 @dataclass(frozen=True)

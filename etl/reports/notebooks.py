@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from etl.config import PROJECT_ROOT
+from etl import resources
 
-NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOK_DIR = resources.folder("notebooks")
 NOTEBOOKS = ("ci_health", "flakiness", "regressions")
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl import resources
 from etl.analysis.data import Period
 from etl.config import DEFAULT_CONFIG, PROJECT_ROOT, Settings, load_config
 from etl.reports import nbkit
 from etl.reports.notebooks import NOTEBOOK_DIR, read_notebook
 from etl.warehouse import open_warehouse, run_query_file
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = resources.package_folder("etl.reports", "templates")
 REPORTS = {
     "ci_health": ("CI health", "Pass rate, failure kinds (infrastructure vs code), durations, time to green, retries."),
     "flakiness": ("Flaky tests", "Flaky and broken tests ranked by flip rate, their cost, new flaky tests, flaky jobs."),
