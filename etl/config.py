@@ -209,8 +209,19 @@ class Settings(Strict):
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
 
     def path(self, p: Path) -> Path:
-        """A configured path, resolved against base_dir when relative."""
-        return p if p.is_absolute() else self.base_dir / p
+        """A configured path, resolved against base_dir when relative.
+
+        A relative `config/...` path that base_dir lacks is the copy the package ships, so an installed
+        CLI run from any directory finds its default rules and monitors.
+        """
+        if p.is_absolute():
+            return p
+        full = self.base_dir / p
+        if not full.exists() and p.parts[:1] == ("config",):
+            shipped = resources.folder("config").joinpath(*p.parts[1:])
+            if shipped.exists():
+                return shipped
+        return full
 
 
 class ConfigError(ValueError):

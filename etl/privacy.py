@@ -23,8 +23,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import re2
-
 from etl.secrets import revealed_values
 
 EMAIL = "<email>"
@@ -38,6 +36,8 @@ KEY_FILE_NAME = "pseudonymization.key"
 
 def compile_re2(pattern: str) -> Any:
     """Compile with google-re2, quietly (re2 logs parse errors to stderr otherwise); raises re2.error."""
+    import re2  # imported here so the light install (collect) never needs google-re2
+
     options = re2.Options()
     options.log_errors = False
     return re2.compile(pattern, options)

@@ -5,34 +5,25 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pandas as pd
+
+def utc_now() -> datetime:
+    """The current time as naive UTC, the way both stores keep datetimes."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def to_utc_naive(value: Any) -> datetime | None:
-    """A datetime (or ISO-8601 text) as naive UTC, the way both stores keep datetimes."""
-    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+    """A datetime (or ISO-8601 text) as naive UTC, the way both stores keep datetimes.
+
+    Text is read by `datetime.fromisoformat`, which since Python 3.11 takes a trailing `Z` and the
+    7 fractional digits Azure DevOps sends (truncated to microseconds).
+    """
+    # value != value: NaN and pandas' NaT, without importing pandas into every caller
+    if value is None or (isinstance(value, str) and not value.strip()) or value != value:
         return None
-    if isinstance(value, pd.Timestamp):
-        if pd.isna(value):
-            return None
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
         value = value.to_pydatetime()
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        # Azure DevOps sends 7 fractional digits; Python takes at most 6.
-        if "." in text:
-            head, _, tail = text.partition(".")
-            digits = ""
-            rest = ""
-            for i, ch in enumerate(tail):
-                if ch.isdigit():
-                    digits += ch
-                else:
-                    rest = tail[i:]
-                    break
-            text = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(value.strip())
     elif isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if not isinstance(value, datetime):

@@ -8,8 +8,10 @@ Resolution; the deduplicating view LatestAlerts returns the newest state.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
+
+from etl.timeutil import utc_now
 
 if TYPE_CHECKING:  # pandas and the warehouse load only when an alert is read or written (fast CLI startup)
     import pandas as pd
@@ -73,7 +75,7 @@ def resolve_alert(warehouse: Warehouse, alert_id: str, resolution: str, now: dat
         raise AlertError(f"alert {alert_id!r}: not found (see `ci-telemetry alerts list`)")
     row = found.iloc[0].to_dict()
     row = {k: (None if (not isinstance(v, (list, dict)) and pd.isna(v)) else v) for k, v in row.items()}
-    row.update(Status="resolved", Resolution=resolution, IngestedAt=now or datetime.now(UTC).replace(tzinfo=None))
+    row.update(Status="resolved", Resolution=resolution, IngestedAt=now or utc_now())
     warehouse.ingest("Alerts", [row], batch_id=f"resolve-{alert_id}-{uuid.uuid4().hex[:8]}")
     return row
 
@@ -128,7 +130,7 @@ def detect_and_record(
     from etl.analysis.monitors import load_monitors
     from etl.analysis.regressions import builds_as_samples, detect_regressions, to_alert_rows
 
-    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
+    detected_at = detected_at or utc_now()
     monitors = load_monitors(monitors_path)
     samples = load(warehouse, "metric_series", period)
     builds = load(warehouse, "builds_in_period", period)

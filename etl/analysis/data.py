@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse, run_query_file
 
 
@@ -25,7 +26,7 @@ class Period:
     def last_days(cls, days: int, end: datetime | None = None, **filters: str) -> Period:
         """The *days* days ending at *end* (default: the next midnight UTC, so today is included)."""
         if end is None:
-            now = datetime.now(UTC).replace(tzinfo=None)
+            now = utc_now()
             end = datetime(now.year, now.month, now.day) + timedelta(days=1)
         return cls(end - timedelta(days=days), end, **filters)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from etl.analysis.detectors import DISTRIBUTION_TECHNIQUES, cdf_score, detect, noise_scale, noise_test
 from etl.analysis.monitors import Monitor, Monitors
+from etl.timeutil import utc_now
 
 SERIES_KEYS = ["Organization", "Project", "Definition", "Metric", "Platform"]
 BUILD_DURATION = "build_duration_seconds"
@@ -94,7 +95,7 @@ def changes(s: Series, monitor: Monitor, monitors: Monitors, detected_at: dateti
     if np.isfinite(values).sum() < min_points:
         return []
     idx = detect(values, technique, **args)
-    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
+    detected_at = detected_at or utc_now()
     scale = noise_scale(values[np.isfinite(values)])
     edges = [0, *idx, len(values)]
     rows = []
@@ -136,7 +137,7 @@ def distribution_changes(
     """
     technique, args = monitors.technique(monitor)
     back = int(args.get("back", 3))
-    detected_at = detected_at or datetime.now(UTC).replace(tzinfo=None)
+    detected_at = detected_at or utc_now()
     rows = []
     s = samples.assign(Platform=samples["Platform"].fillna(""), Definition=samples["Definition"].fillna(""))
     for key, g in s[s["Value"].notna()].groupby(SERIES_KEYS, sort=True):

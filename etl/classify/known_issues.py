@@ -20,7 +20,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from etl.classify.rules import RuleFileError, read_yaml
 from etl.privacy import compile_re2
+from etl.timeutil import utc_now
 
 #: Ledger rows are written in batches of this many rows.
 BATCH_ROWS = 5000
@@ -255,7 +256,7 @@ def evaluate_known_issues(
     warehouse: Any, issues: list[CompiledIssue], since: datetime, *, now: datetime | None = None, dry_run: bool = False
 ) -> KnownIssueOutcome:
     """Write a ledger row for every (rule, build attempt) in range whose rule version has none yet."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utc_now()
     outcome = KnownIssueOutcome({i.issue.id: 0 for i in issues}, {i.issue.id: 0 for i in issues})
     if not issues:
         return outcome

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from etl.classify import Classification, Classifier, signature
 from etl.classify.rules import CATEGORIES, DEFAULT_ORIGINS
+from etl.timeutil import utc_now
 
 #: Result / outcome values the normalizers classify (etl/normalize/builds.py, tests.py).
 FAILED_RECORD_RESULTS = ("failed", "canceled", "abandoned")
@@ -130,7 +131,7 @@ def rebuild(
     warehouse: Any, classifier: Classifier, since: datetime, *, dry_run: bool = False, now: datetime | None = None
 ) -> RebuildOutcome:
     """Reclassify failed rows since *since*; ingest only changed rows (unless *dry_run*)."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utc_now()
     params = {"since": since}
     outcome = RebuildOutcome()
     triage = Triage(_rows(warehouse.query(_Q_TRIAGE)))

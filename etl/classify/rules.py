@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl.privacy import compile_re2
@@ -145,6 +144,8 @@ Predicate = Callable[[str, str], bool]
 def compile_matcher(matcher: Matcher, where: str) -> Predicate:
     """A predicate over one field's text; RuleFileError when re2 rejects the regex."""
     if matcher.regex is not None:
+        import re2  # here, not at the top, so the CLI starts without the [etl] extra
+
         pattern = matcher.regex if matcher.case_sensitive else f"(?i){matcher.regex}"
         try:
             compiled = compile_re2(pattern)

@@ -35,7 +35,12 @@ _STEPS: tuple[tuple[str, str], ...] = (
     (r"\b\d+(?:\.\d+)*\b", "<n>"),
     (r"\s+", " "),
 )
-_COMPILED = tuple((compile_re2(p), r) for p, r in _STEPS)
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple:
+    """The steps compiled on first use, so importing this module (and the CLI) needs no re2."""
+    return tuple((compile_re2(p), r) for p, r in _STEPS)
 
 
 @lru_cache(maxsize=65536)
@@ -44,7 +49,7 @@ def normalize_message(message: str | None) -> str:
     if not message:
         return ""
     text = message[:MAX_CHARS]
-    for pattern, repl in _COMPILED:
+    for pattern, repl in _compiled():
         text = pattern.sub(repl, text)
     return text.strip().lower()
 

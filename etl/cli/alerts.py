@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from etl.analysis.alerts import RESOLUTIONS, AlertError, list_alerts, resolve_alert
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
 from etl.config import Settings
-from etl.warehouse import open_warehouse
+
+# Spelled out so `--help` imports no analytics library; a test keeps it equal to etl.analysis.alerts.RESOLUTIONS.
+RESOLUTIONS_HELP = "FIXED | WONTFIX | INVALID | WORKSFORME"
 
 alerts_app = typer.Typer(help="Alerts: detect changes and flaky tests into them, list them, resolve them.",
                          no_args_is_help=True)
@@ -26,6 +27,7 @@ def run_detection(settings: Settings, days: int, now: datetime | None = None) ->
     from etl.analysis.alerts import detect_and_record
     from etl.analysis.data import Period
     from etl.analysis.flaky import FlakyThresholds
+    from etl.warehouse import open_warehouse
 
     rs = settings.reports
     thresholds = FlakyThresholds(min_results=rs.flaky_min_results, min_commits=rs.flaky_min_commits,
@@ -71,6 +73,9 @@ def list_command(
 
     Example: ci-telemetry alerts list --status open --kind regression
     """
+    from etl.analysis.alerts import list_alerts
+    from etl.warehouse import open_warehouse
+
     if status not in ("", "open", "resolved"):
         fail(f"--status {status!r}: expected open or resolved")
     if kind not in ("", *KINDS):
@@ -93,13 +98,16 @@ def list_command(
 @alerts_app.command("resolve")
 def resolve_command(
     alert_id: Annotated[str, typer.Argument(help="The AlertId (see `alerts list`).")],
-    resolution: Annotated[str, typer.Option("--resolution", "-r", help=" | ".join(RESOLUTIONS))],
+    resolution: Annotated[str, typer.Option("--resolution", "-r", help=RESOLUTIONS_HELP)],
     config: ConfigOption = None,  # type: ignore[assignment]
 ) -> None:
     """Resolve an alert with FIXED, WONTFIX, INVALID or WORKSFORME.
 
     Example: ci-telemetry alerts resolve 3f2a9c0d1e4b5a6c7d8e --resolution FIXED
     """
+    from etl.analysis.alerts import RESOLUTIONS, AlertError, resolve_alert
+    from etl.warehouse import open_warehouse
+
     if resolution.upper() not in RESOLUTIONS:
         fail(f"--resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
     settings = load_settings(config)

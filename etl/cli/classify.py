@@ -7,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-from etl.classify import RuleFileError, classifier_for
-from etl.classify.known_issues import evaluate_known_issues, known_issues_for
-from etl.classify.rebuild import RECORD_TRIAGE_INDEX, rebuild
 from etl.classify.rules import CATEGORIES, DEFAULT_ORIGINS
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.warehouse import open_warehouse
+from etl.timeutil import utc_now
 
 classify_app = typer.Typer(
     invoke_without_command=True,
@@ -25,7 +22,7 @@ TABLES = ("TimelineIssues", "TimelineRecords", "TestResults", "BuildMetrics")
 
 def _parse_since(value: str | None, default_days: int) -> datetime:
     if not value:
-        return datetime.now(UTC).replace(tzinfo=None) - timedelta(days=default_days)
+        return utc_now() - timedelta(days=default_days)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -52,6 +49,11 @@ def classify(
 
     Example: ci-telemetry classify --rebuild --since 2026-01-01
     """
+    from etl.classify import RuleFileError, classifier_for
+    from etl.classify.known_issues import evaluate_known_issues, known_issues_for
+    from etl.classify.rebuild import rebuild
+    from etl.warehouse import open_warehouse
+
     if ctx.invoked_subcommand is not None:
         return
     settings = load_settings(config)
@@ -92,7 +94,7 @@ def triage(
     record: Annotated[str, typer.Option("--record", help="Timeline record id ('' for a build validation result).")] = "",
     attempt: Annotated[int, typer.Option("--attempt", help="Attempt number.")] = 1,
     index: Annotated[
-        int, typer.Option("--index", help=f"Issue index; {RECORD_TRIAGE_INDEX} overrides the record itself.")
+        int, typer.Option("--index", help="Issue index; -1 overrides the record itself.")
     ] = 0,
     origin: Annotated[str | None, typer.Option("--origin", help="infrastructure or code (default: per category).")] = None,
     organization: Annotated[
@@ -107,6 +109,8 @@ def triage(
 
     Example: ci-telemetry classify triage --project app --build 1234 --record 5f0c... --attempt 1 --index 0 --category network
     """
+    from etl.warehouse import open_warehouse
+
     category = category.lower()
     if category not in CATEGORIES:
         fail(f"--category {category!r}: expected one of {', '.join(CATEGORIES)}")
@@ -129,7 +133,7 @@ def triage(
                     fail(f"build {build} of project {project!r} is not in the store; pass --organization")
                 org = str(found.iloc[0, 0])
             scrubber = scrubber_for(settings)
-            now = datetime.now(UTC).replace(tzinfo=None)
+            now = utc_now()
             row = {
                 "Organization": org,
                 "Project": project,

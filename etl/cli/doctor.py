@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import DEFAULT_CONFIG_PATH, ConfigOption, fail, setup_logging
-from etl.doctor import run_doctor
-from etl.freshness import parse_age
 
 
 def doctor(
@@ -27,6 +25,9 @@ def doctor(
 
     Example: ci-telemetry doctor --config config/production.yaml --require-data
     """
+    from etl.doctor import run_doctor
+    from etl.freshness import parse_age
+
     try:
         limit = parse_age(max_age)
     except ValueError as exc:

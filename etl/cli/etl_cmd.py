@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,9 +12,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.run import RunOptions, RunSummary, run_etl
 from etl.stage.outbox import TABLE_ORDER
 from etl.timeutil import to_utc_naive
+
+if TYPE_CHECKING:
+    from etl.run import RunSummary
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -60,6 +62,8 @@ def etl(
 
     Example: ci-telemetry etl --since 2026-11-01 --summary-file etl-summary.md
     """
+    from etl.run import RunOptions, run_etl
+
     settings = load_settings(config)
     options = RunOptions(since=_parse_since(since), dry_run=dry_run)
     err = Console(stderr=True, highlight=False)

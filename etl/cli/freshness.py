@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.freshness import check_freshness, parse_age
-from etl.warehouse import open_warehouse
 
 #: Exit codes: fresh, stale (or no data), and a usage/config/store error.
 FRESH, STALE, ERROR = 0, 1, 2
@@ -27,6 +25,9 @@ def freshness(
 
     Example: ci-telemetry freshness --max-age 2h --config config/production.yaml
     """
+    from etl.freshness import check_freshness, parse_age
+    from etl.warehouse import open_warehouse
+
     try:
         limit = parse_age(max_age)
     except ValueError as exc:

@@ -8,17 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, load_settings
-from etl.privacy import (
-    DETECTORS,
-    EXAMPLE_MESSAGES,
-    FIELD_POLICY,
-    KEPT,
-    KEY_FILE_NAME,
-    PSEUDONYMIZED,
-    REDACTED,
-    TEXT_TYPES,
-    Scrubber,
-)
 from etl.schema import load_tables
 
 privacy_app = typer.Typer(help="Privacy: what is collected and how personal data and secrets are handled.\n\n"
@@ -35,6 +24,18 @@ _SWITCH_LABELS = {
 
 def build_report(settings, config_path: Path | None = None) -> str:  # type: ignore[no-untyped-def]
     """The privacy report as plain text (one source of truth: `etl.privacy.FIELD_POLICY` and `kql/tables`)."""
+    from etl.privacy import (
+        DETECTORS,
+        EXAMPLE_MESSAGES,
+        FIELD_POLICY,
+        KEPT,
+        KEY_FILE_NAME,
+        PSEUDONYMIZED,
+        REDACTED,
+        TEXT_TYPES,
+        Scrubber,
+    )
+
     p = settings.privacy
     lines: list[str] = ["# ci-telemetry privacy report", ""]
     if config_path:

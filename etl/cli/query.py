@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.warehouse import open_warehouse
-from etl.warehouse.kusto import typed_parameters
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -35,6 +33,9 @@ def query(
 
     Example: ci-telemetry query "declare query_parameters(d:string); LatestTimelineBuilds | where Definition == d | count" --param d='ci\\main'
     """
+    from etl.warehouse import open_warehouse
+    from etl.warehouse.kusto import typed_parameters
+
     if output not in ("table", "csv", "json"):
         fail(f"--format {output!r}: expected table, csv or json")
     text = sys.stdin.read() if kql == "-" else kql

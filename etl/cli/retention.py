@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, load_settings, user_errors
-from etl.retention import apply_retention
-from etl.warehouse import open_warehouse
 
 retention_app = typer.Typer(help="Keep raw tables within their retention periods; keep daily summaries.",
                             no_args_is_help=True)
@@ -27,6 +25,9 @@ def apply(
 
     Example: ci-telemetry retention apply --dry-run
     """
+    from etl.retention import apply_retention
+    from etl.warehouse import open_warehouse
+
     settings = load_settings(config)
     with user_errors():
         warehouse = open_warehouse(settings)

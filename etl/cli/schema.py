@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, load_settings, user_errors
-from etl.warehouse import connected
 
 schema_app = typer.Typer(help="Manage the store's schema, defined in kql/tables and kql/functions.",
                          no_args_is_help=True)
@@ -27,6 +26,8 @@ def apply(
 
     Example: ci-telemetry schema apply --config config/example-production.yaml --dry-run --to schema.kql
     """
+    from etl.warehouse import connected
+
     settings = load_settings(config)
     if to is not None and not dry_run:
         raise typer.BadParameter("--to needs --dry-run", param_hint="--to")
@@ -57,6 +58,8 @@ def show(config: ConfigOption = None) -> None:  # type: ignore[assignment]
 
     Example: ci-telemetry schema show
     """
+    from etl.warehouse import connected
+
     settings = load_settings(config)
     with user_errors(), connected(settings) as warehouse:
         tables = warehouse.list_tables()

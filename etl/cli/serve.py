@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 from typing import Annotated
 
-import duckdb
 import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings
@@ -25,6 +24,8 @@ def serve(
 
     Example: ci-telemetry serve --port 31415
     """
+    import duckdb
+
     from etl.warehouse.serve import build_server
 
     settings = load_settings(config)

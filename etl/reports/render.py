@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,7 @@ from etl.analysis.data import Period
 from etl.config import DEFAULT_CONFIG, PROJECT_ROOT, Settings, load_config
 from etl.reports import nbkit
 from etl.reports.notebooks import NOTEBOOK_DIR, read_notebook
+from etl.timeutil import utc_now
 from etl.warehouse import open_warehouse, run_query_file
 
 TEMPLATES = resources.package_folder("etl.reports", "templates")
@@ -217,7 +218,7 @@ def render_reports(
     days = days or settings.reports.days
     out = Path(out_dir) if out_dir else settings.path(settings.reports.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(UTC).replace(tzinfo=None)
+    started = utc_now()
     period = Period.last_days(days, end=end)
     run = RenderRun(index=out / "index.html", period=period, reason=reason)
     # Fail with one line before starting any kernel when the store cannot be read (e.g. no ETL run yet).
