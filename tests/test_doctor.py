@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
+from werkzeug import Request, Response
 
 from etl.cli import app
 from etl.doctor import Check, run_doctor, schema_drift
@@ -25,32 +25,20 @@ GOOD_PAT = "doctor-full-scope-pat-value"
 BUILD_ONLY_PAT = "doctor-build-only-pat-value"
 
 
-class FakeAzureDevOps(BaseHTTPRequestHandler):
+def _azure_devops(request: Request) -> Response:
     """Loopback Azure DevOps: 200 with the full-scope PAT; a build-only PAT gets 401 on test runs."""
-
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
-
-    def do_GET(self) -> None:
-        auth = self.headers.get("Authorization", "")
-        token = base64.b64decode(auth.removeprefix("Basic ")).decode().lstrip(":") if auth.startswith("Basic ") else ""
-        allowed = token == GOOD_PAT or (token == BUILD_ONLY_PAT and "/_apis/test/" not in self.path)
-        body = json.dumps({"count": 0, "value": []} if allowed else {"message": "unauthorized"}).encode()
-        self.send_response(200 if allowed else 401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    auth = request.headers.get("Authorization", "")
+    token = base64.b64decode(auth.removeprefix("Basic ")).decode().lstrip(":") if auth.startswith("Basic ") else ""
+    allowed = token == GOOD_PAT or (token == BUILD_ONLY_PAT and "/_apis/test/" not in request.path)
+    body = {"count": 0, "value": []} if allowed else {"message": "unauthorized"}
+    return Response(json.dumps(body), status=200 if allowed else 401, content_type="application/json")
 
 
 @pytest.fixture
-def ado_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAzureDevOps)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/contoso"
-    server.shutdown()
-    server.server_close()
+def ado_url(httpserver: HTTPServer) -> str:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log would mix into the CLI's output
+    httpserver.expect_request(re.compile("^/contoso/")).respond_with_handler(_azure_devops)
+    return httpserver.url_for("/contoso")
 
 
 @pytest.fixture

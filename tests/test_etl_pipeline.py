@@ -10,12 +10,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from ado_fixture_server import FakeAdoServer, synthetic_organization
 from typer.testing import CliRunner
 
 from etl.cli import app
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import RunOptions, run_etl
-from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organization
 from etl.stage.outbox import Outbox
 from etl.warehouse.base import WarehouseError
 from etl.warehouse.local import LocalWarehouse

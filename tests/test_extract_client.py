@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from ado_fixture_server import FakeAdoServer, synthetic_organization
 from azure.core.credentials import AccessToken
 
 from etl.sources.azure_devops.client import (
@@ -18,7 +19,6 @@ from etl.sources.azure_devops.client import (
     retry_after_seconds,
 )
 from etl.sources.azure_devops.extract import AzureDevOpsExtractor
-from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organization
 
 SINCE = datetime(2026, 10, 1)
 

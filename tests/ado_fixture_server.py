@@ -1,4 +1,4 @@
-"""A small Azure DevOps REST server on loopback, for tests and the extraction benchmark.
+"""A small Azure DevOps REST server on loopback with hand-built fixtures, for tests and the extraction benchmark.
 
 It serves exactly the endpoints the extractor calls (builds list with minTime and continuation
 tokens, latest and per-id timelines, test runs by buildUri, results with $skip/$top, artifacts and
