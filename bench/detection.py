@@ -30,7 +30,8 @@ from etl.analysis.data import Period, load  # noqa: E402
 from etl.analysis.monitors import Monitors, load_monitors  # noqa: E402
 from etl.config import load_config  # noqa: E402
 from etl.simulator import SimulatedOrganization  # noqa: E402
-from etl.warehouse import open_warehouse  # noqa: E402
+from etl.timeutil import utc_now  # noqa: E402
+from etl.warehouse import connected  # noqa: E402
 
 PLANTED_METRICS = ("duration_seconds", "peak_memory_mb")
 MARGIN = 2
@@ -51,9 +52,8 @@ def build_store(root: Path, seed: int, days: int, per_day: int) -> Path:
         "reports": {"monitors": str(ROOT / "config" / "monitors.yaml")},
     }))
     settings = load_config(config)
-    wh = open_warehouse(settings)
-    wh.apply_schema()
-    wh.close()
+    with connected(settings) as wh:
+        wh.apply_schema()
     t0 = time.monotonic()
     summary = run_etl(settings, RunOptions())
     print(f"ETL: {sum(summary.loaded.values())} rows in {time.monotonic() - t0:.1f} s, errors: {len(summary.errors)}")
@@ -133,15 +133,13 @@ def main() -> None:
         if not (root / "data" / "warehouse.duckdb").exists():
             config = build_store(root, args.seed, args.days, args.builds_per_day)
         settings = load_config(config)
-        wh = open_warehouse(settings, read_only=True)
-        try:
-            end = datetime.combine(datetime.utcnow().date(), datetime.min.time()) + timedelta(days=1)
+        with connected(settings, read_only=True) as wh:
+            today = utc_now().date()
+            end = datetime.combine(today, datetime.min.time()) + timedelta(days=1)
             period = Period(end - timedelta(days=args.days + 2), end)
             print(f"seed {args.seed}, {args.days} days × {args.builds_per_day} builds/day")
             score_flaky(wh, period, truth, settings)
             score_regressions(wh, period, truth, load_monitors(ROOT / "config" / "monitors.yaml"), args.technique)
-        finally:
-            wh.close()
 
 
 if __name__ == "__main__":

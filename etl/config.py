@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from etl import resources
-from etl.secrets import SecretRef
+from etl.secret_refs import SecretRef
 from etl.yamlfile import read_yaml
 
 #: Where relative paths of the shipped config resolve: the checkout, or the current directory of an installed CLI.

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from etl.config import AzureDevOpsSource, ConfigError, InboxSource, Settings, SimulatorSource, load_config
 from etl.freshness import check_freshness, format_age
 from etl.schema import TableSchema, load_tables
-from etl.secrets import SecretError, SecretRef, mask
+from etl.secret_refs import SecretError, SecretRef, mask
 from etl.sources.azure_devops.client import (
     AdoClient,
     AuthError,

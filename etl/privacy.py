@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from etl.secrets import revealed_values
+from etl.secret_refs import revealed_values
 
 EMAIL = "<email>"
 USER = "<user>"

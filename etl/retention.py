@@ -290,7 +290,7 @@ def apply_retention(
     """Summarize first, then delete expired raw rows (local store only; the cluster's policy does the rest)."""
     now = now or datetime.now(UTC)
     summary = summarize_daily(warehouse, settings, now, dry_run=dry_run)
-    if settings.warehouse.kind != "local" or not hasattr(warehouse, "execute_sql"):
+    if warehouse.expires_rows:
         return RetentionReport(summary, [], settings.warehouse.kind, dry_run)
     expired = delete_expired(warehouse, settings, now, dry_run=dry_run)
     return RetentionReport(summary, expired, "local", dry_run)

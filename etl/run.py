@@ -23,7 +23,7 @@ from etl.load import load_batch
 from etl.normalize import NormalizeContext, normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.privacy import apply_policy, scrub_payload, scrubber_for
-from etl.secrets import mask
+from etl.secret_refs import mask
 from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, client_for_source
 from etl.sources.azure_devops.extract import AzureDevOpsExtractor, BuildPage
 from etl.sources.inbox import read_inbox

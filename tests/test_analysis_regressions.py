@@ -121,16 +121,14 @@ def test_resolve_rejects_an_unknown_resolution_and_an_unknown_id(warehouse) -> N
 
 
 def test_alerts_cli_lists_open_alerts_and_resolves_one(write_config) -> None:
-    from etl.warehouse import open_warehouse
+    from etl.config import load_config
+    from etl.warehouse import connected
 
     cfg = write_config({"sources": [{"kind": "simulator"}], "warehouse": {"kind": "local", "path": "data/w.duckdb"}})
-    from etl.config import load_config
-
-    wh = open_warehouse(load_config(cfg))
-    wh.apply_schema()
     rows = regressions.to_alert_rows(regressions.detect_regressions(samples(step_values()), MONITORS, detected_at=T0))
-    alerts.record_alerts(wh, rows)
-    wh.close()
+    with connected(load_config(cfg)) as wh:
+        wh.apply_schema()
+        alerts.record_alerts(wh, rows)
     runner = CliRunner()
     listed = runner.invoke(app, ["alerts", "list", "--status", "open", "-c", str(cfg)])
     assert listed.exit_code == 0 and rows[0]["AlertId"] in listed.stdout

@@ -160,7 +160,7 @@ def test_resolved_secrets_never_appear_in_any_output(write_config: Callable[...,
     unreachable: the error is printed, the value is not."""
     vault, cert = key_vault
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    monkeypatch.setattr("etl.secrets._credential", StubCredential)
+    monkeypatch.setattr("etl.secret_refs._credential", StubCredential)
     monkeypatch.setenv("CI_TELEMETRY_TEST_SECRET", SECRET_VALUE)
     outputs = []
     for name, secret in (("env.yaml", "env://CI_TELEMETRY_TEST_SECRET"), ("kv.yaml", "keyvault://contoso-kv/ado-pat")):

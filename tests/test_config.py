@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from etl.config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load_config
-from etl.secrets import SecretRef
+from etl.secret_refs import SecretRef
 
 LITERAL = "hunter2-literal-pat"
 

@@ -27,7 +27,7 @@ from etl.privacy import (
     unpolicied_text_columns,
 )
 from etl.schema import load_tables
-from etl.secrets import SecretRef
+from etl.secret_refs import SecretRef
 from etl.stage.quarantine import Quarantine
 
 DATA = Path(__file__).parent / "data"

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from etl.secrets import KeyVaultSettings, SecretError, SecretRef, configure_keyvault, mask
+from etl.secret_refs import KeyVaultSettings, SecretError, SecretRef, configure_keyvault, mask
 
 SECRET_VALUE = "s3cr3t-V4lue-never-printed"
 VERSION = "0123456789abcdef0123456789abcdef"

@@ -27,17 +27,14 @@ def run_detection(settings: Settings, days: int, now: datetime | None = None) ->
     from etl.analysis.alerts import detect_and_record
     from etl.analysis.data import Period
     from etl.analysis.flaky import FlakyThresholds
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     rs = settings.reports
     thresholds = FlakyThresholds(min_results=rs.flaky_min_results, min_commits=rs.flaky_min_commits,
                                  min_rate=rs.flaky_min_rate)
-    warehouse = open_warehouse(settings)
-    try:
+    with connected(settings) as warehouse:
         found, new, known = detect_and_record(warehouse, settings.path(rs.monitors), Period.last_days(days, now),
                                               flaky_thresholds=thresholds)
-    finally:
-        warehouse.close()
     per_kind = {k: int((found["Kind"] == k).sum()) if len(found) else 0 for k in KINDS}
     return new, known, per_kind
 
@@ -74,19 +71,15 @@ def list_command(
     Example: ci-telemetry alerts list --status open --kind regression
     """
     from etl.analysis.alerts import list_alerts
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     if status not in ("", "open", "resolved"):
         fail(f"--status {status!r}: expected open or resolved")
     if kind not in ("", *KINDS):
         fail(f"--kind {kind!r}: expected one of {', '.join(KINDS)}")
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings, read_only=True)
-        try:
-            frame = list_alerts(warehouse, status, kind)
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings, read_only=True) as warehouse:
+        frame = list_alerts(warehouse, status, kind)
     if frame.empty:
         typer.echo("(no alerts)")
         return
@@ -106,19 +99,16 @@ def resolve_command(
     Example: ci-telemetry alerts resolve 3f2a9c0d1e4b5a6c7d8e --resolution FIXED
     """
     from etl.analysis.alerts import RESOLUTIONS, AlertError, resolve_alert
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     if resolution.upper() not in RESOLUTIONS:
         fail(f"--resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings)
+    with user_errors(), connected(settings) as warehouse:
         try:
             resolve_alert(warehouse, alert_id, resolution)
         except AlertError as exc:
             fail(str(exc))
-        finally:
-            warehouse.close()
     typer.echo(f"{alert_id}: resolved ({resolution.upper()})")
 
 

@@ -52,7 +52,7 @@ def classify(
     from etl.classify import RuleFileError, classifier_for
     from etl.classify.known_issues import evaluate_known_issues, known_issues_for
     from etl.classify.rebuild import rebuild
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     if ctx.invoked_subcommand is not None:
         return
@@ -66,12 +66,9 @@ def classify(
             for line in str(exc).splitlines():
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
-        warehouse = open_warehouse(settings)
-        try:
+        with connected(settings) as warehouse:
             outcome = rebuild(warehouse, classifier, start, dry_run=not rebuild_)
             known = evaluate_known_issues(warehouse, issues, start, dry_run=not rebuild_)
-        finally:
-            warehouse.close()
     verb = "changed" if rebuild_ else "would change"
     typer.echo(f"Reclassified failures since {start:%Y-%m-%d %H:%M}:")
     for table in TABLES:
@@ -109,7 +106,7 @@ def triage(
 
     Example: ci-telemetry classify triage --project app --build 1234 --record 5f0c... --attempt 1 --index 0 --category network
     """
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     category = category.lower()
     if category not in CATEGORIES:
@@ -119,39 +116,35 @@ def triage(
     from etl.privacy import scrubber_for
 
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            org = organization
-            if org is None:
-                found = warehouse.query(
-                    "declare query_parameters(p:string, b:long);\n"
-                    "LatestTimelineBuilds | where Project == p and BuildId == b | project Organization",
-                    {"p": project, "b": build},
-                )
-                if found.empty:
-                    fail(f"build {build} of project {project!r} is not in the store; pass --organization")
-                org = str(found.iloc[0, 0])
-            scrubber = scrubber_for(settings)
-            now = utc_now()
-            row = {
-                "Organization": org,
-                "Project": project,
-                "BuildId": build,
-                "RecordId": record,
-                "Attempt": attempt,
-                "IssueIndex": index,
-                "FailureCategory": category,
-                "FailureOrigin": origin or DEFAULT_ORIGINS[category],
-                "KnownIssue": known_issue,
-                "TriagedBy": scrubber.pseudonymize(by),
-                "Note": scrubber.redact(note),
-                "TriagedAt": now,
-                "IngestedAt": now,
-            }
-            warehouse.ingest("FailureTriage", [row], f"triage-{now:%Y%m%dT%H%M%S%f}")
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        org = organization
+        if org is None:
+            found = warehouse.query(
+                "declare query_parameters(p:string, b:long);\n"
+                "LatestTimelineBuilds | where Project == p and BuildId == b | project Organization",
+                {"p": project, "b": build},
+            )
+            if found.empty:
+                fail(f"build {build} of project {project!r} is not in the store; pass --organization")
+            org = str(found.iloc[0, 0])
+        scrubber = scrubber_for(settings)
+        now = utc_now()
+        row = {
+            "Organization": org,
+            "Project": project,
+            "BuildId": build,
+            "RecordId": record,
+            "Attempt": attempt,
+            "IssueIndex": index,
+            "FailureCategory": category,
+            "FailureOrigin": origin or DEFAULT_ORIGINS[category],
+            "KnownIssue": known_issue,
+            "TriagedBy": scrubber.pseudonymize(by),
+            "Note": scrubber.redact(note),
+            "TriagedAt": now,
+            "IngestedAt": now,
+        }
+        warehouse.ingest("FailureTriage", [row], f"triage-{now:%Y%m%dT%H%M%S%f}")
     typer.echo(f"Recorded: {project}/{build} record {record or '(validation)'} attempt {attempt} index {index} -> "
                f"{category}. Run `ci-telemetry classify --rebuild` to apply it.")
 

@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from etl.config import DEFAULT_CONFIG, ConfigError, Settings, load_config
-from etl.secrets import KeyVaultSettings, SecretError, configure_keyvault, mask
+from etl.secret_refs import KeyVaultSettings, SecretError, configure_keyvault, mask
 
 ConfigOption = Annotated[
     Path,

@@ -21,7 +21,7 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
     from etl.reports.render import render_reports
     from etl.retention import summarize_daily
     from etl.run import RunOptions, run_etl
-    from etl.warehouse import connected, open_warehouse
+    from etl.warehouse import connected
 
     console = Console(stderr=True, highlight=False)
     say = lambda message: console.print(message, markup=False)  # noqa: E731
@@ -47,13 +47,10 @@ def demo(config: ConfigOption = None) -> None:  # type: ignore[assignment]
             fail("the ETL failed for a source; see the errors above", code=1)
         # Detection looks at all the history the sources hold; the report covers reports.days, as configured.
         history = max((getattr(s, "days", 0) for s in settings.sources), default=0) or settings.reports.days
-        warehouse = open_warehouse(settings)
-        try:
+        with connected(settings) as warehouse:
             # The long-term daily summary the retention step keeps; filled now so DailyBuildTrend() has data.
             daily = summarize_daily(warehouse, settings)
             say(f"daily summary: {len(daily.rows)} row(s) over {daily.days} day(s)")
-        finally:
-            warehouse.close()
         try:
             # the same step as `ci-telemetry alerts detect --days <history + 1>` after a scheduled ETL
             new, known, per_kind = run_detection(settings, history + 1)

@@ -26,7 +26,7 @@ def freshness(
     Example: ci-telemetry freshness --max-age 2h --config config/production.yaml
     """
     from etl.freshness import check_freshness, parse_age
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     try:
         limit = parse_age(max_age)
@@ -36,12 +36,8 @@ def freshness(
     if settings.warehouse.kind == "local" and not settings.path(settings.warehouse.path).exists():
         typer.echo(f"stale: no builds ingested yet (store {settings.path(settings.warehouse.path)} does not exist)")
         raise typer.Exit(STALE)
-    with user_errors():
-        warehouse = open_warehouse(settings, read_only=settings.warehouse.kind == "local")
-        try:
-            result = check_freshness(warehouse, limit)
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings, read_only=settings.warehouse.kind == "local") as warehouse:
+        result = check_freshness(warehouse, limit)
     typer.echo(result.line())
     raise typer.Exit(FRESH if result.fresh else STALE)
 

@@ -33,21 +33,17 @@ def query(
 
     Example: ci-telemetry query "declare query_parameters(d:string); LatestTimelineBuilds | where Definition == d | count" --param d='ci\\main'
     """
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
     from etl.warehouse.kusto import typed_parameters
 
     if output not in ("table", "csv", "json"):
         fail(f"--format {output!r}: expected table, csv or json")
     text = sys.stdin.read() if kql == "-" else kql
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            # Command-line values are text, as on Kusto's wire: type them by the query's declaration so
-            # `--param n=5` binds a long on the local engine as it does on the cluster.
-            frame = warehouse.query(text, typed_parameters(text, _parse_params(param or [])))
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        # Command-line values are text, as on Kusto's wire: type them by the query's declaration so
+        # `--param n=5` binds a long on the local engine as it does on the cluster.
+        frame = warehouse.query(text, typed_parameters(text, _parse_params(param or [])))
     if output == "csv":
         typer.echo(frame.to_csv(index=False), nl=False)
     elif output == "json":

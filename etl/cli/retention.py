@@ -26,15 +26,11 @@ def apply(
     Example: ci-telemetry retention apply --dry-run
     """
     from etl.retention import apply_retention
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     settings = load_settings(config)
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            report = apply_retention(warehouse, settings, dry_run=dry_run)
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        report = apply_retention(warehouse, settings, dry_run=dry_run)
     for line in report.lines():
         typer.echo(line)
 

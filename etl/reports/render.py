@@ -27,7 +27,7 @@ from etl.config import DEFAULT_CONFIG, PROJECT_ROOT, Settings, load_config
 from etl.reports import nbkit
 from etl.reports.notebooks import NOTEBOOK_DIR, read_notebook
 from etl.timeutil import utc_now
-from etl.warehouse import open_warehouse, run_query_file
+from etl.warehouse import connected, run_query_file
 
 TEMPLATES = resources.package_folder("etl.reports", "templates")
 REPORTS = {
@@ -138,11 +138,8 @@ def published_cards(nb) -> list[dict]:
 
 
 def _freshness(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    warehouse = open_warehouse(settings, read_only=True)
-    try:
+    with connected(settings, read_only=True) as warehouse:
         return run_query_file(warehouse, "freshness"), run_query_file(warehouse, "etl_runs")
-    finally:
-        warehouse.close()
 
 
 def _rows(frame: pd.DataFrame) -> dict:

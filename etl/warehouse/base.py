@@ -22,6 +22,10 @@ class WarehouseError(RuntimeError):
 class Warehouse(Protocol):
     """Query with parameters, ingest rows, apply the schema, list tables."""
 
+    #: True when the store drops expired rows itself (Kusto's retention policy); False when the retention
+    #: step must delete them (the local DuckDB store).
+    expires_rows: bool
+
     def query(self, kql: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a KQL query; user values go in *parameters* (declared with `declare query_parameters`)."""
         ...

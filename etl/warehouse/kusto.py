@@ -349,6 +349,8 @@ def typed_parameters(csl: str, parameters: dict[str, Any]) -> dict[str, Any]:
 class KustoWarehouse:
     """An Azure Data Explorer database (or any endpoint speaking its REST protocol)."""
 
+    expires_rows = True  # each table's retention policy, set by apply_schema
+
     def __init__(
         self,
         settings: KustoSettings,

@@ -61,6 +61,8 @@ def _create_sql(table: TableSchema) -> str:
 class LocalWarehouse:
     """A DuckDB file with KQL on top."""
 
+    expires_rows = False  # DuckDB has no retention policy: `ci-telemetry retention` deletes expired rows
+
     def __init__(self, path: Path | str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
