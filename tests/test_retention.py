@@ -118,6 +118,16 @@ def test_etl_runs_older_than_the_builds_period_are_deleted(store: LocalWarehouse
     assert list(store.query("EtlRuns | project RunId")["RunId"]) == ["new"]
 
 
+def test_a_store_that_expires_rows_itself_gets_the_summary_and_no_delete(
+    store: LocalWarehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "expires_rows", True)  # as Kusto, whose retention policy drops rows
+    report = apply_retention(store, settings, NOW)
+    assert report.expired == []
+    assert sorted(store.query("TimelineBuilds | project BuildId")["BuildId"]) == [1, 2, 3, 4, 5, 6]
+    assert summary(store) == EXPECTED_SUMMARY
+
+
 def test_the_summary_keeps_the_counts_of_expired_rows(store: LocalWarehouse, settings: Settings) -> None:
     apply_retention(store, settings, NOW)
     assert summary(store) == EXPECTED_SUMMARY
