@@ -206,6 +206,22 @@ def test_the_virtual_environment_cache_is_keyed_on_the_constraints() -> None:
     assert cache["path"] == "$(Pipeline.Workspace)/.venv"
 
 
+def test_each_pipeline_installs_the_extra_it_needs_and_caches_it_apart() -> None:
+    setup = load("templates/setup-ci-telemetry.yml")
+    assert {p["name"]: p.get("default") for p in setup["parameters"]}["extras"] == "etl"
+    install = next(s["script"] for s in steps(setup) if "constraints.txt" in s.get("script", ""))
+    assert 'install --quiet -c constraints.txt ".[${{ parameters.extras }}]"' in install
+    assert '"${{ parameters.extras }}"' in tasks(setup, "Cache@2")[0]["inputs"]["key"].split(" | ")
+    uses = {file: next(s for s in steps(load(file)) if "setup-ci-telemetry" in s.get("template", ""))
+            for file in ("azure-pipelines/etl.yml", "azure-pipelines/reports.yml")}
+    assert uses["azure-pipelines/etl.yml"].get("parameters") is None
+    assert uses["azure-pipelines/reports.yml"]["parameters"] == {"extras": "reports"}
+    for file, extra in (("github/etl.yml", "etl"), ("github/reports.yml", "reports")):
+        text = (PIPELINES / file).read_text()
+        assert f"install --quiet -c constraints.txt '.[{extra}]'" in text
+        assert f"key: venv-{extra}-" in text
+
+
 def test_reports_pipeline_publishes_the_bundle_and_copies_it_only_when_asked() -> None:
     doc = load("azure-pipelines/reports.yml")
     assert tasks(doc, "PublishPipelineArtifact@1")[0]["inputs"]["targetPath"] == "$(Build.ArtifactStagingDirectory)/reports"
