@@ -10,12 +10,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from ado_fixture_server import FakeAdoServer, synthetic_organization
+from ado_fixtures import latest_timeline_id, previous_timeline_id, synthetic_organization
 from typer.testing import CliRunner
 
 from etl.cli import app
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import RunOptions, run_etl
+from etl.simulator.handbuilt import HandBuiltServer, serve_organization
 from etl.stage.outbox import Outbox
 from etl.warehouse.base import WarehouseError
 from etl.warehouse.local import LocalWarehouse
@@ -27,9 +28,9 @@ RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeAdoServer, dict[str, int]]]:
+def fake() -> Iterator[tuple[HandBuiltServer, dict[str, int]]]:
     org, counts = synthetic_organization(builds=5)
-    with FakeAdoServer(org) as srv:
+    with serve_organization(org) as srv:
         yield srv, counts
 
 
@@ -86,7 +87,7 @@ def test_watermark_is_the_latest_finish_time_loaded(fake, configure) -> None:
     frame = query(settings, "LatestEtlWatermarks | project Source, Organization, Project, Watermark")
     row = frame.iloc[0]
     assert (row.Source, row.Organization, row.Project, str(row.Watermark)) == (
-        "ado", "fakeorg", "alpha", "2026-11-01 10:30:00.123456")
+        "ado", "handbuilt", "alpha", "2026-11-01 10:30:00.123456")
 
 
 def test_next_run_asks_from_the_watermark(fake, configure) -> None:
@@ -106,10 +107,10 @@ def test_retried_record_in_latest_and_previous_timeline_is_one_row(fake, configu
     frame = query(settings, "TimelineRecords | where BuildId == 101 and Type in ('Stage', 'Job') "
                             "| project RecordId, Attempt, TimelineId, Path | order by Path asc, Attempt asc")
     assert [tuple(r) for r in frame.itertuples(index=False)] == [
-        ("s-101", 1, "latest-101", "0001"),
-        ("j0a1-101", 1, "prev-101", "0001.0001.0001"),
-        ("j0-101", 2, "latest-101", "0001.0001.0001"),
-        ("j1-101", 1, "latest-101", "0001.0001.0002"),
+        ("s-101", 1, latest_timeline_id(101), "0001"),
+        ("j0a1-101", 1, previous_timeline_id(101), "0001.0001.0001"),
+        ("j0-101", 2, latest_timeline_id(101), "0001.0001.0001"),
+        ("j1-101", 1, latest_timeline_id(101), "0001.0001.0002"),
     ]
 
 
@@ -212,8 +213,8 @@ def test_listed_build_with_unreadable_finish_time_is_quarantined_and_the_others_
 
 def test_401_on_one_source_stops_it_and_the_other_source_loads(fake, configure) -> None:
     srv, expected = fake
-    org2, _ = synthetic_organization(builds=2, first_id=500)
-    with FakeAdoServer(org2, name="locked", token="right") as locked:
+    org2, _ = synthetic_organization(builds=2, first_id=500, organization="locked")
+    with serve_organization(org2, token="right") as locked:
         os.environ["ETL_TEST_PAT"] = "wrong"
         settings = configure(ado_source(locked.url, name="locked", auth="pat", token="env://ETL_TEST_PAT"),
                              ado_source(srv.url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,12 +26,23 @@ def _env_without_checkout() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
+#: What the sdist carries (MANIFEST.in and the package): the wheel is built from a copy of just these, so a
+#: stale build/ directory or untracked files of the checkout cannot leak into it.
+SDIST = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "etl", *resources.SHIPPED_FOLDERS)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel built from this checkout, with the pinned setuptools already in the environment."""
+    """The wheel built from this checkout's sources, with the pinned setuptools already in the environment."""
+    src = tmp_path_factory.mktemp("src")
+    for name in SDIST:
+        if (PROJECT_ROOT / name).is_dir():
+            shutil.copytree(PROJECT_ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(PROJECT_ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(PROJECT_ROOT)], check=True, capture_output=True, timeout=120)
+                    str(src)], check=True, capture_output=True, timeout=120)
     (path,) = out.glob("ci_telemetry-*.whl")
     return path
 

@@ -128,7 +128,8 @@ class SimulatorServer:
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self.host, self.port = self._httpd.server_address[:2]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="ado-simulator", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="ado-simulator", daemon=True)  # a quick stop()
         self._thread.start()
 
     @property
@@ -502,6 +503,9 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK (~40 ms) before the body, which made every simulated request cost 40 ms.
     disable_nagle_algorithm = True
     server_version = "Microsoft-IIS/10.0"
+    # Headers and body go out in two writes on a kept-alive connection: without TCP_NODELAY every
+    # response waits out the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     sys_version = ""
 
     def do_GET(self) -> None:
