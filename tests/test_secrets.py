@@ -12,17 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import re
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -31,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from etl.secret_refs import KeyVaultSettings, SecretError, SecretRef, configure_keyvault, mask
 
@@ -58,47 +58,33 @@ class FakeVault:
     challenges: int = 0
 
 
-def _vault_handler(vault: FakeVault) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _vault_handler(vault: FakeVault) -> Callable[[Request], Response]:
+    def send(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        return Response(json.dumps(body), status, headers, content_type="application/json; charset=utf-8")
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    def handle(request: Request) -> Response:
+        if request.headers.get("Authorization") != "Bearer stub-token":
+            # Key Vault's challenge: the client learns the tenant and resource from it.
+            vault.challenges += 1
+            return send(401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, {
+                "WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/tenant-id", '
+                                    'resource="https://vault.azure.net"'})
+        parts = [p for p in request.path.split("/") if p]
+        vault.requests.append(request.path)
+        if len(parts) < 2 or parts[0] != "secrets":
+            return send(404, {"error": {"code": "NotFound", "message": "no route"}})
+        name = parts[1]
+        if name in vault.forbidden:
+            return send(403, {"error": {"code": "Forbidden", "message": "Caller is not authorized",
+                                        "innererror": {"code": "ForbiddenByRbac"}}})
+        if name not in vault.secrets:
+            return send(404, {"error": {"code": "SecretNotFound",
+                                        "message": f"A secret with (name/id) {name} was not found"}})
+        version = parts[2] if len(parts) > 2 else VERSION
+        return send(200, {"value": vault.secrets[name], "id": f"{vault.url}/secrets/{name}/{version}",
+                          "attributes": {"enabled": True, "created": 1700000000, "updated": 1700000000}})
 
-        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            if self.headers.get("Authorization") != "Bearer stub-token":
-                # Key Vault's challenge: the client learns the tenant and resource from it.
-                vault.challenges += 1
-                return self._send(401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, {
-                    "WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/tenant-id", '
-                                        'resource="https://vault.azure.net"'})
-            parts = [p for p in url.path.split("/") if p]
-            vault.requests.append(url.path)
-            if len(parts) < 2 or parts[0] != "secrets":
-                return self._send(404, {"error": {"code": "NotFound", "message": "no route"}})
-            name = parts[1]
-            if name in vault.forbidden:
-                return self._send(403, {"error": {"code": "Forbidden", "message": "Caller is not authorized",
-                                                  "innererror": {"code": "ForbiddenByRbac"}}})
-            if name not in vault.secrets:
-                return self._send(404, {"error": {"code": "SecretNotFound",
-                                                  "message": f"A secret with (name/id) {name} was not found"}})
-            version = parts[2] if len(parts) > 2 else VERSION
-            self._send(200, {"value": vault.secrets[name], "id": f"{vault.url}/secrets/{name}/{version}",
-                             "attributes": {"enabled": True, "created": 1700000000, "updated": 1700000000}})
-
-    return Handler
+    return handle
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -127,19 +113,17 @@ def fake_key_vault(tmp: Path) -> Iterator[tuple[FakeVault, Path]]:
     """A loopback HTTPS Key Vault; yields its state and the certificate to trust."""
     cert, key = _self_signed(tmp)
     vault = FakeVault()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _vault_handler(vault))
-    server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    vault.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    server = HTTPServer("127.0.0.1", 0, ssl_context=context)
+    server.expect_request(re.compile(".*")).respond_with_handler(_vault_handler(vault))
+    server.start()
+    vault.url = server.url_for("").rstrip("/")
     try:
         yield vault, cert
     finally:
-        server.shutdown()
-        server.server_close()
+        server.clear()
+        server.stop()
 
 
 @pytest.fixture(scope="module")
