@@ -12,18 +12,20 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from etl.config import KustoWarehouse as KustoSettings
 from etl.schema import table
@@ -92,94 +94,72 @@ def _v1(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
                         "Rows": rows}]}
 
 
-def _handler(service: FakeIngestionService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(service: FakeIngestionService) -> Callable[[Request], Response]:
+    def send(status: int, body: bytes = b"", content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> Response:
+        return Response(body, status, {"x-ms-request-id": str(uuid.uuid4()), "x-ms-version": "2024-01-01",
+                                       **(headers or {})}, content_type=content_type)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    def post(request: Request) -> Response:
+        body = request.get_data()
+        if request.path == "/v1/rest/mgmt":
+            if service.mgmt_status != 200:
+                error = {"error": {"code": "Forbidden", "message": "Caller is not authorized",
+                                   "@type": "Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException",
+                                   "@message": "Principal is not authorized to ingest", "@permanent": True}}
+                return send(service.mgmt_status, json.dumps(error).encode())
+            csl = json.loads(body)["csl"]
+            if csl == ".get ingestion resources":
+                rows = [["SecuredReadyForAggregationQueue", service.storage("readyforaggregation")],
+                        ["FailedIngestionsQueue", service.storage("failures")],
+                        ["SuccessfulIngestionsQueue", service.storage("successes")],
+                        ["TempStorage", service.storage("tempstorage")],
+                        ["IngestionsStatusTable", service.storage("ingestionsstatus")]]
+                return send(200, json.dumps(_v1(["ResourceTypeName", "StorageRoot"], rows)).encode())
+            if csl == ".get kusto identity token":
+                return send(200, json.dumps(_v1(["AuthorizationContext"], [["fake-context"]])).encode())
+            return send(400, b"{}")
+        if request.path.startswith("/v1/rest/ingest/"):
+            if service.outcome not in (None, ""):
+                error = {"error": {"code": "BadRequest", "message": "Request is invalid",
+                                   "@type": "Kusto.Common.Svc.Exceptions.IngestionException",
+                                   "@message": f"{service.outcome}: mapping 'X' not found", "@permanent": True}}
+                return send(400, json.dumps(error).encode())
+            if request.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            service.streamed.append((request.path, parse_qs(request.query_string.decode()), body))
+            return send(200, json.dumps(_v1(["ExtentId"], [[str(uuid.uuid4())]])).encode())
+        if request.path == "/readyforaggregation/messages":
+            text = ElementTree.fromstring(body).findtext("MessageText") or ""
+            message = json.loads(base64.b64decode(text))
+            with service.lock:
+                service.messages.append(message)
+                service.report(message)
+            return send(201, _queue_xml([(str(uuid.uuid4()), None)]), "application/xml")
+        return send(404)
 
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+    def put(request: Request) -> Response:
+        body = request.get_data()
+        if request.path.startswith("/tempstorage/") and service.blob_status != 201:
+            error = b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationFailure</Code>' \
+                    b"<Message>This request is not authorized to perform this operation.</Message></Error>"
+            return send(service.blob_status, error, "application/xml", {"x-ms-error-code": "AuthorizationFailure"})
+        if request.path.startswith("/tempstorage/"):
+            service.blobs[request.path.removeprefix("/tempstorage/")] = body
+            return send(201, headers={"ETag": '"0x1"', "Last-Modified": formatdate(usegmt=True),
+                                      "x-ms-request-server-encrypted": "true"})
+        return send(404)
 
-        def _send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("x-ms-request-id", str(uuid.uuid4()))
-            self.send_header("x-ms-version", "2024-01-01")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+    def get(request: Request) -> Response:
+        queue = request.path.removesuffix("/messages").strip("/")
+        if queue in service.queues:
+            with service.lock:
+                messages, service.queues[queue][:] = list(service.queues[queue]), []
+            return send(200, _queue_xml(messages), "application/xml")
+        return send(404)
 
-        def do_POST(self) -> None:
-            url = urlsplit(self.path)
-            body = self._body()
-            if url.path == "/v1/rest/mgmt":
-                if service.mgmt_status != 200:
-                    error = {"error": {"code": "Forbidden", "message": "Caller is not authorized",
-                                       "@type": "Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException",
-                                       "@message": "Principal is not authorized to ingest", "@permanent": True}}
-                    return self._send(service.mgmt_status, json.dumps(error).encode())
-                csl = json.loads(body)["csl"]
-                if csl == ".get ingestion resources":
-                    rows = [["SecuredReadyForAggregationQueue", service.storage("readyforaggregation")],
-                            ["FailedIngestionsQueue", service.storage("failures")],
-                            ["SuccessfulIngestionsQueue", service.storage("successes")],
-                            ["TempStorage", service.storage("tempstorage")],
-                            ["IngestionsStatusTable", service.storage("ingestionsstatus")]]
-                    return self._send(200, json.dumps(_v1(["ResourceTypeName", "StorageRoot"], rows)).encode())
-                if csl == ".get kusto identity token":
-                    return self._send(200, json.dumps(_v1(["AuthorizationContext"], [["fake-context"]])).encode())
-                return self._send(400, b"{}")
-            if url.path.startswith("/v1/rest/ingest/"):
-                if service.outcome not in (None, ""):
-                    error = {"error": {"code": "BadRequest", "message": "Request is invalid",
-                                       "@type": "Kusto.Common.Svc.Exceptions.IngestionException",
-                                       "@message": f"{service.outcome}: mapping 'X' not found", "@permanent": True}}
-                    return self._send(400, json.dumps(error).encode())
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                service.streamed.append((url.path, parse_qs(url.query), body))
-                return self._send(200, json.dumps(_v1(["ExtentId"], [[str(uuid.uuid4())]])).encode())
-            if url.path == "/readyforaggregation/messages":
-                text = ElementTree.fromstring(body).findtext("MessageText") or ""
-                message = json.loads(base64.b64decode(text))
-                with service.lock:
-                    service.messages.append(message)
-                    service.report(message)
-                return self._send(201, _queue_xml([(str(uuid.uuid4()), None)]), "application/xml")
-            return self._send(404)
-
-        def do_PUT(self) -> None:
-            url = urlsplit(self.path)
-            body = self._body()
-            if url.path.startswith("/tempstorage/") and service.blob_status != 201:
-                error = b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationFailure</Code>' \
-                        b"<Message>This request is not authorized to perform this operation.</Message></Error>"
-                return self._send(service.blob_status, error, "application/xml",
-                                  {"x-ms-error-code": "AuthorizationFailure"})
-            if url.path.startswith("/tempstorage/"):
-                service.blobs[url.path.removeprefix("/tempstorage/")] = body
-                return self._send(201, headers={"ETag": '"0x1"', "Last-Modified": formatdate(usegmt=True),
-                                                "x-ms-request-server-encrypted": "true"})
-            return self._send(404)
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            queue = url.path.removesuffix("/messages").strip("/")
-            if queue in service.queues:
-                with service.lock:
-                    messages, service.queues[queue][:] = list(service.queues[queue]), []
-                return self._send(200, _queue_xml(messages), "application/xml")
-            return self._send(404)
-
-        def do_DELETE(self) -> None:
-            self._send(204)
-
-    return Handler
+    routes = {"POST": post, "PUT": put, "GET": get, "DELETE": lambda request: send(204)}
+    return lambda request: routes[request.method](request)
 
 
 def _queue_xml(messages: list[tuple[str, str | None]]) -> bytes:
@@ -196,16 +176,11 @@ def _queue_xml(messages: list[tuple[str, str | None]]) -> bytes:
 
 
 @pytest.fixture
-def service() -> Iterator[FakeIngestionService]:
+def service(httpserver: HTTPServer) -> FakeIngestionService:
     state = FakeIngestionService()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(_handler(state))
+    state.url = httpserver.url_for("").rstrip("/")
+    return state
 
 
 def _warehouse(service: FakeIngestionService, **overrides: Any) -> KustoWarehouse:
