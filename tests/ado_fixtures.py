@@ -136,13 +136,14 @@ def synthetic_organization(projects: tuple[str, ...] = ("alpha",), builds: int =
                 counts["TimelineIssues"] += 1
             run_id = bid * 10
             org.test_runs[bid] = [{
-                "id": run_id, "name": "unit tests", "state": "Completed", "totalTests": 3, "passedTests": 2,
+                "id": run_id, "name": "unit tests", "url": f"https://dev.example/{project}/_apis/test/Runs/{run_id}",
+                "state": "Completed", "totalTests": 3, "passedTests": 2,
                 "startedDate": build["startTime"], "completedDate": finish,
                 "pipelineReference": {"pipelineId": bid, "stageReference": {"stageName": "Build", "attempt": 1},
                                       "phaseReference": {"phaseName": "Build", "attempt": 1},
                                       "jobReference": {"jobName": "Job 1", "attempt": 1}},
             }]
-            org.test_results[run_id] = [
+            org.results[run_id] = [
                 {"id": 100000, "outcome": "Passed", "automatedTestName": "Suite.Passes", "durationInMs": 12.5},
                 {"id": 100001, "outcome": "Failed", "automatedTestName": "Suite.Fails",
                  "errorMessage": "Assert failed for bob@example.com", "durationInMs": 3},

@@ -51,7 +51,7 @@ def test_timelines_are_served_as_written_and_an_unknown_attempt_is_a_404(org) ->
 
 
 def test_test_results_are_paged_with_skip_and_top_capped_at_the_service_limit(org) -> None:
-    org.test_results[1010] = [{"id": i, "outcome": "Passed"} for i in range(1500)]
+    org.results[1010] = [{"id": i, "outcome": "Passed"} for i in range(1500)]
     with serve_organization(org) as srv:
         page = get(f"{srv.url}/alpha/_apis/test/Runs/1010/results", **{"$top": 5000, "$skip": 200}).json()
     assert (page["count"], page["value"][0]["id"], page["value"][-1]["id"]) == (1000, 200, 1199)
@@ -83,3 +83,23 @@ def test_an_unknown_project_or_organization_is_the_services_404(org) -> None:
         other = get(srv.url.replace("/handbuilt", "/other") + "/alpha/_apis/build/builds")
     assert project.json()["typeKey"] == "ProjectDoesNotExistWithNameException"
     assert (other.status_code, other.json()["typeKey"]) == (404, "OrganizationNotFoundException")
+
+
+def test_sub_results_are_served_only_when_asked_for(org) -> None:
+    with serve_organization(org) as srv:
+        url = f"{srv.url}/alpha/_apis/test/runs/1010/results"
+        plain = get(url).json()["value"][2]
+        detailed = get(url, detailsToInclude="SubResults").json()["value"][2]
+    assert "subResults" not in plain
+    assert detailed["subResults"] == [{"id": 1, "outcome": "Failed"}, {"id": 2, "outcome": "Passed"}]
+
+
+def test_test_runs_of_a_build_come_with_details_only_when_asked_for(org) -> None:
+    with serve_organization(org) as srv:
+        url = f"{srv.url}/alpha/_apis/test/runs"
+        brief = get(url, buildUri="vstfs:///Build/Build/101").json()["value"]
+        full = get(url, buildUri="vstfs:///Build/Build/101", includeRunDetails="true").json()["value"]
+        other = get(url, buildUri="vstfs:///Build/Build/999").json()
+    assert brief == [{"id": 1010, "name": "unit tests", "url": "https://dev.example/alpha/_apis/test/Runs/1010"}]
+    assert full == org.test_runs[101]
+    assert other == {"count": 0, "value": []}

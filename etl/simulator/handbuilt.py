@@ -5,7 +5,8 @@ timeline with `records: null`, a finish time that does not parse. `serve_organiz
 such a `HandBuiltOrganization` through the simulator's own HTTP layer, so routing, paths matched
 case-insensitively, authentication, scheduled faults, continuation tokens by time and the page
 limits are the simulator's, and there is one fake Azure DevOps, not two. It also records what it
-saw (`requests`, `max_in_flight`) and can answer every request after a fixed latency.
+saw (`requests`, `max_in_flight`) and can answer every request after a fixed latency. Test runs and
+results are served by the simulator's own endpoints, through the organization's lookup methods.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from etl.simulator.model import iso
 from etl.simulator.server import (
     DEFAULT_BUILDS_PAGE,
     MAX_BUILDS_PAGE,
-    MAX_RESULTS_PAGE,
     HttpError,
     Response,
     SimulatorServer,
@@ -45,8 +45,8 @@ class HandBuiltOrganization:
     previous_timelines: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
     #: build id -> its test runs (with run details)
     test_runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    #: test run id -> its results, in order
-    test_results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: test run id -> its results, in order (with `subResults`, which are served only when asked for)
+    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: (build id, artifact name) -> the artifact's zip
     artifacts: dict[tuple[int, str], bytes] = field(default_factory=dict)
     seed: int = 0  # the simulator's random faults draw from it
@@ -61,6 +61,32 @@ class HandBuiltOrganization:
 
     def ground_truth(self) -> dict[str, Any]:
         return {}
+
+    # The base server's test-run endpoints (and their paging limits) read the organization through these.
+
+    def list_builds(self, project: str) -> list[dict[str, Any]]:
+        return self.builds.get(project, [])
+
+    def build_plan(self, project: str, build_id: int) -> dict[str, Any] | None:
+        return next((b for b in self.builds.get(project, []) if b.get("id") == build_id), None)
+
+    def test_runs_for_build(self, url: str, build: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.test_runs.get(build["id"], [])
+
+    def test_run_by_id(self, url: str, run_id: int) -> tuple[str, dict[str, Any]] | None:
+        for project, builds in self.builds.items():
+            for build in builds:
+                run = next((r for r in self.test_runs.get(build.get("id"), []) if r.get("id") == run_id), None)
+                if run is not None:
+                    return project, run
+        return None
+
+    def test_results(self, url: str, run_id: int, sub_results: bool = False) -> list[dict[str, Any]] | None:
+        results = self.results.get(run_id)
+        if results is None or sub_results:
+            return results
+        # Without detailsToInclude=SubResults the service leaves sub-results out.
+        return [{k: v for k, v in r.items() if k != "subResults"} for r in results]
 
 
 _ORDER_FIELDS = {"finish": "finishTime", "start": "startTime", "queue": "queueTime"}
@@ -106,18 +132,6 @@ class HandBuiltServer(SimulatorServer):
             # request, which must not overlap this one in the count.
             with self._seen_lock:
                 self._in_flight -= 1
-
-    def _project(self, params: Mapping[str, str]) -> str:
-        if params["org"].lower() != self.org.organization.lower():
-            raise HttpError(404, "OrganizationNotFoundException", f"Organization {params['org']} was not found.")
-        project = params.get("project")
-        if project is None:
-            return ""
-        name = self.org.project_name(project)
-        if name is None:
-            raise HttpError(404, "ProjectDoesNotExistWithNameException",
-                            f"TF200016: The following project does not exist: {project}.")
-        return name
 
     def _build_body(self, project: str, params: Mapping[str, str]) -> dict[str, Any]:
         build_id = int(params["build"])
@@ -207,36 +221,6 @@ class HandBuiltServer(SimulatorServer):
             return Response(self.org.artifacts[(build_id, match)], content_type="application/zip")
         return Response(self._artifact(project, build_id, match))
 
-    def _run(self, project: str, run_id: int) -> dict[str, Any]:
-        ids = {b.get("id") for b in self.org.builds[project]}
-        for build_id, runs in self.org.test_runs.items():
-            for run in runs:
-                if run.get("id") == run_id and build_id in ids:
-                    return run
-        raise HttpError(404, "TestObjectNotFoundException", f"Test run {run_id} not found.")
-
-    def _get_test_runs(self, project: str, params: dict[str, str], query: dict[str, str]) -> Response:
-        m = re.match(r"vstfs:///Build/Build/(\d+)$", query.get("builduri", ""), re.I)
-        ids = {b.get("id") for b in self.org.builds[project]}
-        wanted = [int(m.group(1))] if m else sorted(b for b in ids if b is not None)
-        runs = [r for b in wanted if b in ids for r in self.org.test_runs.get(b, [])]
-        if query.get("includerundetails", "").lower() != "true":
-            runs = [{"id": r["id"], "name": r.get("name"), "url": r.get("url")} for r in runs]
-        return Response({"count": len(runs), "value": runs})
-
-    def _get_test_run(self, project: str, params: dict[str, str], query: dict[str, str]) -> Response:
-        return Response(self._run(project, int(params["run"])))
-
-    def _get_test_results(self, project: str, params: dict[str, str], query: dict[str, str]) -> Response:
-        run_id = self._run(project, int(params["run"]))["id"]
-        results = self.org.test_results.get(run_id, [])
-        try:
-            skip = max(int(query.get("$skip") or 0), 0)
-            top = min(max(int(query.get("$top") or 100), 1), MAX_RESULTS_PAGE)
-        except ValueError:
-            raise HttpError(400, "InvalidQueryParameterException", "$top and $skip must be integers") from None
-        page = results[skip: skip + top]
-        return Response({"count": len(page), "value": page})
 
 
 def serve_organization(org: HandBuiltOrganization, *, faults: Faults | Mapping[str, Any] | None = None,
