@@ -257,7 +257,7 @@ def load_config(path: Path | str | None = None) -> Settings:
             field = _location(err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown setting (check the spelling; see README's configuration reference)"
+                msg = "unknown setting (check the spelling; see docs/configuration.md)"
             msg = msg.removeprefix("Value error, ")
             lines.append(f"{path}: {field}: {msg}")
         raise ConfigError("\n".join(lines)) from None

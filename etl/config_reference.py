@@ -1,4 +1,4 @@
-"""The configuration reference, generated from the settings models so the README cannot drift."""
+"""The configuration reference, generated from the settings models so docs/configuration.md cannot drift."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def test_a_config_typo_is_one_line_and_exit_2(write_config: Callable[..., Path])
     result = _run("schema", "apply", "-c", str(config))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {config}: warehouse.pth: unknown setting (check the spelling; see README's configuration reference)\n"
+        f"error: {config}: warehouse.pth: unknown setting (check the spelling; see docs/configuration.md)\n"
     )
 
 

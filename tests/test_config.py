@@ -34,7 +34,7 @@ def test_a_misspelled_key_is_one_line_naming_file_and_field(write_config: Callab
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == (
-        f"{path}: warehouse.pth: unknown setting (check the spelling; see README's configuration reference)"
+        f"{path}: warehouse.pth: unknown setting (check the spelling; see docs/configuration.md)"
     )
 
 

@@ -182,7 +182,7 @@ def test_an_empty_store_fails_when_data_is_required(warehouse: LocalWarehouse, c
 def test_an_invalid_config_is_the_only_failure_reported(write_config: Callable[..., Path]) -> None:
     path = write_config({"sources": [{"kind": "simulator", "sed": 1}]})
     assert failures(run_doctor(path, now=NOW)) == [
-        f"FAIL config    {path}: sources[0].sed: unknown setting (check the spelling; see README's configuration reference)"
+        f"FAIL config    {path}: sources[0].sed: unknown setting (check the spelling; see docs/configuration.md)"
     ]
 
 
