@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from etl.warehouse.local import LocalWarehouse
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Public payloads copied into the repository (origins and licences in its README), so a plain clone tests.
 SAMPLES = PROJECT_ROOT / "tests" / "data" / "samples"
+
+# pytest-httpserver's werkzeug logs every request at INFO; under the CLI's logging setup that would mix
+# into the stderr the tests assert on.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,6 @@ def _azure_devops(request: Request) -> Response:
 
 @pytest.fixture
 def ado_url(httpserver: HTTPServer) -> str:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log would mix into the CLI's output
     httpserver.expect_request(re.compile("^/contoso/")).respond_with_handler(_azure_devops)
     return httpserver.url_for("/contoso")
 
