@@ -12,8 +12,6 @@ results are served by the simulator's own endpoints, through the organization's 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,25 +111,14 @@ class HandBuiltServer(SimulatorServer):
                  token: str | None = None, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.latency = latency
         self.requests: list[str] = []
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._seen_lock = threading.Lock()
         super().__init__(org, faults=faults, token=token, host=host, port=port)  # type: ignore[arg-type]
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str]) -> tuple[Response, float]:
-        with self._seen_lock:
+        with self._lock:
             self.requests.append(raw_path)
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            if self.latency:
-                time.sleep(self.latency)
-            return super().handle(method, raw_path, headers)
-        finally:
-            # Counted out before the response is written: a client that has its answer may send the next
-            # request, which must not overlap this one in the count.
-            with self._seen_lock:
-                self._in_flight -= 1
+        response, delay = super().handle(method, raw_path, headers)
+        # The base server waits out the delay while the request counts as in flight (max_in_flight).
+        return response, delay + self.latency
 
     def _build_body(self, project: str, params: Mapping[str, str]) -> dict[str, Any]:
         build_id = int(params["build"])

@@ -503,9 +503,6 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK (~40 ms) before the body, which made every simulated request cost 40 ms.
     disable_nagle_algorithm = True
     server_version = "Microsoft-IIS/10.0"
-    # Headers and body go out in two writes on a kept-alive connection: without TCP_NODELAY every
-    # response waits out the client's delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
     sys_version = ""
 
     def do_GET(self) -> None:
