@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ado_fixtures import synthetic_organization
 
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import run_etl
-from etl.sources.azure_devops.fakeserver import FakeAdoServer, synthetic_organization
+from etl.simulator.handbuilt import HandBuiltServer, serve_organization
 from etl.warehouse.local import LocalWarehouse
 from tests.conftest import SAMPLES, table_counts
 
@@ -61,14 +62,14 @@ INBOX_LINES = [
 
 
 @pytest.fixture
-def ado() -> Iterator[tuple[FakeAdoServer, dict[str, int], int]]:
+def ado() -> Iterator[tuple[HandBuiltServer, dict[str, int], int]]:
     org, counts = synthetic_organization(builds=3)
     bid = min(b for b, _ in org.artifacts)
     data = bytearray(org.artifacts[(bid, "telemetry")])
     at = data.index(b'"hostname"')
     data[at + 1:at + 2] = b"H"  # the stored entry no longer matches its CRC
     org.artifacts[(bid, "telemetry")] = bytes(data)
-    with FakeAdoServer(org) as srv:
+    with serve_organization(org) as srv:
         yield srv, counts, bid
 
 
