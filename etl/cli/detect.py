@@ -11,8 +11,8 @@ import typer
 from etl.cli.common import fail
 
 # Spelled out so `--help` imports neither scipy nor ruptures; a test keeps them equal to etl.analysis.detectors.
-TECHNIQUE_NAMES = ("baseline", "kernel", "pelt", "ttest")
-DEFAULT_TECHNIQUE = "pelt"
+TECHNIQUE_NAMES = ("baseline", "binseg", "kernel", "pelt", "ttest")
+DEFAULT_TECHNIQUE = "binseg"
 
 
 def detect_command(
