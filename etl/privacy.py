@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import secrets as pysecrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -365,6 +366,8 @@ class Scrubber:
         if not fresh or len(self._names) >= 5_000:
             return
         self._names |= fresh
+        import re2  # see compile_re2: the light install never needs google-re2
+
         known = sorted(self._names, key=len, reverse=True)
         self._name_pattern = compile_re2("(?i)" + "|".join(re2.escape(n) for n in known))
         self._memo.clear()  # texts redacted before may hold a name learned now
@@ -437,7 +440,9 @@ class Scrubber:
         return json.dumps(self.scrub_data(value), sort_keys=True, default=str)
 
 
-_PSEUDONYM = re2.compile(r"anon-[0-9a-f]{12}")
+# A fixed, anchored pattern with no repetition to backtrack over: the standard library is safe here, and
+# importing it keeps google-re2 out of the light install.
+_PSEUDONYM = re.compile(r"anon-[0-9a-f]{12}")
 
 
 def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
