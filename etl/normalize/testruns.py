@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,7 +13,8 @@ from etl.sources.azure_devops.models import SubResult, TestResult, TestRun
 
 #: Error messages are bounded: a stack trace of megabytes helps nobody in a table.
 MAX_ERROR_BYTES = 4096
-_FAILED = {"failed", "aborted", "error", "timeout"}
+#: Outcomes counted as failures (lower case), in every system's vocabulary mapped to Azure DevOps'.
+FAILED_OUTCOMES = {"failed", "aborted", "error", "timeout"}
 
 
 def bound(text: str | None, limit: int = MAX_ERROR_BYTES) -> str | None:
@@ -32,7 +34,7 @@ def _counts(run: TestRun) -> tuple[int | None, int | None, int | None]:
         for stat in run.runStatistics:
             outcome = str(stat.get("outcome") or "").lower()
             totals[outcome] = totals.get(outcome, 0) + int(stat.get("count") or 0)
-        failed = sum(v for k, v in totals.items() if k in _FAILED)
+        failed = sum(v for k, v in totals.items() if k in FAILED_OUTCOMES)
         not_executed = sum(v for k, v in totals.items() if k in ("notexecuted", "notapplicable", "inconclusive",
                                                                    "blocked", "none"))
         return totals.get("passed", 0), failed, not_executed
@@ -43,25 +45,27 @@ def _counts(run: TestRun) -> tuple[int | None, int | None, int | None]:
     return run.passedTests, failed, not_executed
 
 
-def normalize_run(ctx: NormalizeContext, facts: BuildFacts, raw: dict[str, Any]) -> tuple[dict[str, Any], TestRun]:
-    """One TestRuns row; raises ValidationError for an unreadable run."""
-    run = TestRun.model_validate(raw)
-    ref = run.pipelineReference
-    passed, failed, not_executed = _counts(run)
-    row = {
+def run_row(
+    ctx: NormalizeContext, facts: BuildFacts, *, run_id: int, name: str | None, attempt: int,
+    state: str | None, started: datetime | None, completed: datetime | None, total: int | None,
+    passed: int | None, failed: int | None, not_executed: int | None,
+    stage: str | None = None, phase: str | None = None, job: str | None = None,
+) -> dict[str, Any]:
+    """One TestRuns row in the table's shape, whatever system the run came from (values as received)."""
+    return {
         "Organization": facts.organization,
         "Project": facts.project,
         "BuildId": facts.build_id,
-        "RunId": run.id,
-        "Name": run.name,
-        "Attempt": run.attempt,
-        "StageName": ref.stageReference.stageName if ref and ref.stageReference else None,
-        "PhaseName": ref.phaseReference.phaseName if ref and ref.phaseReference else None,
-        "JobName": ref.jobReference.jobName if ref and ref.jobReference else None,
-        "State": run.state,
-        "StartedDate": _iso(run.startedDate),
-        "CompletedDate": _iso(run.completedDate),
-        "TotalTests": run.totalTests,
+        "RunId": run_id,
+        "Name": name,
+        "Attempt": attempt,
+        "StageName": stage,
+        "PhaseName": phase,
+        "JobName": job,
+        "State": state,
+        "StartedDate": _iso(started),
+        "CompletedDate": _iso(completed),
+        "TotalTests": total,
         "PassedTests": passed,
         "FailedTests": failed,
         "NotExecutedTests": not_executed,
@@ -69,11 +73,64 @@ def normalize_run(ctx: NormalizeContext, facts: BuildFacts, raw: dict[str, Any])
         **facts.filters,
         "IngestedAt": ctx.ingested_iso,
     }
+
+
+def result_row(
+    ctx: NormalizeContext, facts: BuildFacts, *, run_id: int, result_id: int, attempt: int,
+    test_name: str | None, storage: str | None, outcome: str | None, duration_ms: float | None,
+    group_type: str | None, passed_on_rerun: bool, error_message: str | None,
+    started: datetime | None = None, completed: datetime | None = None, job: str | None = None,
+) -> dict[str, Any]:
+    """One TestResults row: values as received (FIELD_POLICY treats them when staged), the message bounded,
+    a failed outcome classified."""
+    message = bound(error_message)
+    row = {
+        "Organization": facts.organization,
+        "Project": facts.project,
+        "RunId": run_id,
+        "ResultId": result_id,
+        "BuildId": facts.build_id,
+        "Attempt": attempt,
+        "TestName": test_name,
+        "TestStorage": storage,
+        "Outcome": outcome,
+        "DurationMs": duration_ms,
+        "ResultGroupType": group_type,
+        "PassedOnRerun": passed_on_rerun,
+        "ErrorMessage": message,
+        "StartedDate": _iso(started),
+        "CompletedDate": _iso(completed),
+        "SourceVersion": facts.source_version,
+        "JobName": job,
+        **facts.filters,
+        "IngestedAt": ctx.ingested_iso,
+    }
+    if (outcome or "").lower() in FAILED_OUTCOMES:
+        # The classifier sees redacted text, so signatures do not vary with the secrets in a message.
+        c = ctx.classifier.classify(message=ctx.scrubber.redact(message), test_name=ctx.scrubber.redact(test_name),
+                                    result=outcome)
+        row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
+    return row
+
+
+def normalize_run(ctx: NormalizeContext, facts: BuildFacts, raw: dict[str, Any]) -> tuple[dict[str, Any], TestRun]:
+    """One TestRuns row; raises ValidationError for an unreadable run."""
+    run = TestRun.model_validate(raw)
+    ref = run.pipelineReference
+    passed, failed, not_executed = _counts(run)
+    row = run_row(
+        ctx, facts, run_id=run.id, name=run.name, attempt=run.attempt, state=run.state,
+        started=run.startedDate, completed=run.completedDate, total=run.totalTests,
+        passed=passed, failed=failed, not_executed=not_executed,
+        stage=ref.stageReference.stageName if ref and ref.stageReference else None,
+        phase=ref.phaseReference.phaseName if ref and ref.phaseReference else None,
+        job=ref.jobReference.jobName if ref and ref.jobReference else None,
+    )
     return row, run
 
 
 def _failed_before_pass(subs: list[SubResult]) -> bool:
-    return any((sub.outcome or "").lower() in _FAILED or _failed_before_pass(sub.subResults) for sub in subs)
+    return any((sub.outcome or "").lower() in FAILED_OUTCOMES or _failed_before_pass(sub.subResults) for sub in subs)
 
 
 def passed_on_rerun(result: TestResult) -> bool:
@@ -100,32 +157,11 @@ def normalize_results(
             rid = raw.get("id") if isinstance(raw, dict) else None
             ctx.quarantine(ctx.source, f"build {facts.build_id} test run {run.id} result {rid}", field, reason, raw)
             continue
-        message = bound(result.errorMessage)
-        row = {
-            "Organization": facts.organization,
-            "Project": facts.project,
-            "RunId": run.id,
-            "ResultId": result.id,
-            "BuildId": facts.build_id,
-            "Attempt": run.attempt,
-            "TestName": result.automatedTestName or result.testCaseTitle,
-            "TestStorage": result.automatedTestStorage,
-            "Outcome": result.outcome,
-            "DurationMs": result.durationInMs,
-            "ResultGroupType": result.resultGroupType,
-            "PassedOnRerun": passed_on_rerun(result),
-            "ErrorMessage": message,
-            "StartedDate": _iso(result.startedDate),
-            "CompletedDate": _iso(result.completedDate),
-            "SourceVersion": facts.source_version,
-            "JobName": job,
-            **facts.filters,
-            "IngestedAt": ctx.ingested_iso,
-        }
-        if (result.outcome or "").lower() in _FAILED:
-            # The classifier sees redacted text, so signatures do not vary with the secrets in a message.
-            c = ctx.classifier.classify(message=ctx.scrubber.redact(message),
-                                        test_name=ctx.scrubber.redact(row["TestName"]), result=result.outcome)
-            row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
-        rows.append(row)
+        rows.append(result_row(
+            ctx, facts, run_id=run.id, result_id=result.id, attempt=run.attempt,
+            test_name=result.automatedTestName or result.testCaseTitle, storage=result.automatedTestStorage,
+            outcome=result.outcome, duration_ms=result.durationInMs, group_type=result.resultGroupType,
+            passed_on_rerun=passed_on_rerun(result), error_message=result.errorMessage,
+            started=result.startedDate, completed=result.completedDate, job=job,
+        ))
     return rows
