@@ -1,0 +1,154 @@
+"""Pydantic models of the GitHub Actions REST and webhook payloads the ETL reads.
+
+Only the fields used are declared; every other field is ignored, so API additions never break a run.
+Shapes follow github/rest-api-description (workflow run, job with steps, artifact) and the
+octokit/webhooks payloads (`workflow_run`, `workflow_job`), which carry the same objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Account(Lenient):
+    login: str
+    id: int | None = None
+    type: str | None = None
+
+
+class Repository(Lenient):
+    id: int | None = None
+    name: str
+    full_name: str | None = None
+    owner: Account
+
+
+class PullRequestRef(Lenient):
+    ref: str | None = None
+    sha: str | None = None
+
+
+class PullRequest(Lenient):
+    number: int
+    base: PullRequestRef | None = None
+    head: PullRequestRef | None = None
+
+
+class WorkflowRun(Lenient):
+    """`GET /repos/{owner}/{repo}/actions/runs/{run_id}` (and each item of the runs list)."""
+
+    id: int
+    name: str | None = None
+    path: str | None = None
+    workflow_id: int | None = None
+    run_number: int | None = None
+    run_attempt: int = 1
+    event: str | None = None
+    status: str | None = None
+    conclusion: str | None = None
+    head_branch: str | None = None
+    head_sha: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    run_started_at: datetime | None = None
+    html_url: str | None = None
+    actor: Account | None = None
+    triggering_actor: Account | None = None
+    pull_requests: list[PullRequest] = Field(default_factory=list)
+    repository: Repository | None = None
+
+
+class RunsPage(Lenient):
+    """`GET /repos/{owner}/{repo}/actions/runs` — one page; the list stops at 1,000 results per query."""
+
+    total_count: int
+    workflow_runs: list[WorkflowRun]
+
+
+class Step(Lenient):
+    name: str
+    status: str | None = None
+    conclusion: str | None = None
+    number: int
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class Job(Lenient):
+    """One job of a run attempt, with its steps (REST `jobs[]` item or webhook `workflow_job`)."""
+
+    id: int
+    run_id: int
+    run_attempt: int | None = None
+    name: str
+    workflow_name: str | None = None
+    head_branch: str | None = None
+    head_sha: str | None = None
+    status: str | None = None
+    conclusion: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    html_url: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    runner_id: int | None = None
+    runner_name: str | None = None
+    runner_group_id: int | None = None
+    runner_group_name: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+
+
+class JobsPage(Lenient):
+    """`GET …/actions/runs/{run_id}/attempts/{n}/jobs` — one page."""
+
+    total_count: int
+    jobs: list[Job]
+
+
+class ArtifactRun(Lenient):
+    id: int | None = None
+    head_branch: str | None = None
+    head_sha: str | None = None
+
+
+class Artifact(Lenient):
+    """One artifact of a run; an expired one (`expired: true`, or 410 on download) is absent, not an error."""
+
+    id: int
+    name: str
+    size_in_bytes: int | None = None
+    archive_download_url: str | None = None
+    expired: bool = False
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    digest: str | None = None
+    workflow_run: ArtifactRun | None = None
+
+
+class ArtifactsPage(Lenient):
+    """`GET …/actions/runs/{run_id}/artifacts` — one page."""
+
+    total_count: int
+    artifacts: list[Artifact]
+
+
+class WorkflowRunEvent(Lenient):
+    """Webhook `workflow_run`: the run, whose repository is given beside it."""
+
+    action: str
+    workflow_run: WorkflowRun
+    repository: Repository
+
+
+class WorkflowJobEvent(Lenient):
+    """Webhook `workflow_job`: one job with its steps, and its repository."""
+
+    action: str
+    workflow_job: Job
+    repository: Repository
