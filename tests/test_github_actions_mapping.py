@@ -26,9 +26,10 @@ from etl.sources.github_actions.models import (
     WorkflowRun,
     WorkflowRunEvent,
 )
+from tests.conftest import SAMPLES
 from tests.test_normalize_samples import assert_fits, make_ctx
 
-GHA = Path(__file__).parent / "data" / "samples" / "github-actions"
+GHA = SAMPLES / "github-actions"
 REST = GHA / "rest-api-description"
 FILES = sorted(p for p in GHA.rglob("*.json") if p.name != "MANIFEST.json")
 
