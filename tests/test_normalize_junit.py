@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.normalize.junit import JUnitError, normalize_junit, parse_junit, parse_seconds, run_id_for
+from etl.normalize.junit import JUnitError, normalize_junit, parse_junit, parse_seconds, read_junit, run_id_for
 from tests.test_normalize_samples import FACTS, Sink, assert_fits, make_ctx
 
 DATA = Path(__file__).parent / "data" / "junit"
@@ -112,11 +112,11 @@ BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
 
 
 @pytest.mark.parametrize(("data", "expected"), [
-    (BILLION_LAUGHS, "inbox: a.xml: (DTD): refused: DTDForbidden"),
-    (b"<testsuite>" * 10_000, "inbox: a.xml: (nesting): deeper than 64 elements"),
-    (b"<testsuite", "inbox: a.xml: (xml): malformed XML: unclosed token: line 1, column 0"),
-    (b"", "inbox: a.xml: (xml): malformed XML: no element found: line 1, column 0"),
-    (b"<html/>", "inbox: a.xml: (root): not a JUnit report: root element <html>"),
+    (BILLION_LAUGHS, "inbox a.xml: field (DTD): refused: DTDForbidden"),
+    (b"<testsuite>" * 10_000, "inbox a.xml: field (nesting): deeper than 64 elements"),
+    (b"<testsuite", "inbox a.xml: field (xml): malformed XML: unclosed token: line 1, column 0"),
+    (b"", "inbox a.xml: field (xml): malformed XML: no element found: line 1, column 0"),
+    (b"<html/>", "inbox a.xml: field (root): not a JUnit report: root element <html>"),
 ])
 def test_hostile_document_is_one_line_error_naming_source_object_and_field(data: bytes, expected: str) -> None:
     with pytest.raises(JUnitError) as exc:
@@ -125,13 +125,13 @@ def test_hostile_document_is_one_line_error_naming_source_object_and_field(data:
 
 
 def test_size_limit_is_checked_before_parsing() -> None:
-    with pytest.raises(JUnitError, match=r"^inbox: a.xml: \(size\): 101 bytes, more than the limit of 100$"):
+    with pytest.raises(JUnitError, match=r"^inbox a.xml: field \(size\): 101 bytes, more than the limit of 100$"):
         parse_junit(b" " * 101, "inbox", "a.xml", max_bytes=100)
 
 
 def test_element_count_limit() -> None:
     xml = b"<testsuite>" + b'<testcase name="t"/>' * 10 + b"</testsuite>"
-    with pytest.raises(JUnitError, match=r"^inbox: a.xml: \(elements\): more than 5 elements$"):
+    with pytest.raises(JUnitError, match=r"^inbox a.xml: field \(elements\): more than 5 elements$"):
         parse_junit(xml, "inbox", "a.xml", max_elements=5)
 
 
@@ -147,7 +147,7 @@ def test_bad_time_is_quarantined_and_the_other_cases_load(value: str, reason: st
     sink = Sink()
     _, rows = normalize_junit(make_ctx(sink), FACTS, parse_junit(xml.encode(), "inbox", "a.xml"), key="k")
     assert [(r["TestName"], r["DurationMs"]) for r in rows] == [("ok", 1234500.0)]
-    assert [item[:4] for item in sink.items] == [("inbox", "testcase 1 'bad'", "time", reason)]
+    assert [item[:4] for item in sink.items] == [("inbox", "a.xml testcase 1 'bad'", "time", reason)]
 
 
 def test_bad_suite_timestamp_is_quarantined_and_the_cases_load() -> None:
@@ -155,9 +155,32 @@ def test_bad_suite_timestamp_is_quarantined_and_the_cases_load() -> None:
     sink = Sink()
     run, rows = normalize_junit(make_ctx(sink), FACTS, parse_junit(xml, "inbox", "a.xml"), key="k")
     assert (run["StartedDate"], len(rows)) == (None, 1)
-    assert [item[:4] for item in sink.items] == [("inbox", "testsuite 's'", "timestamp", "invalid datetime 'yesterday'")]
+    assert [item[:4] for item in sink.items] == [("inbox", "a.xml testsuite 's'", "timestamp", "invalid datetime 'yesterday'")]
 
 
 def test_absent_time_is_none() -> None:
     assert parse_seconds(None, "inbox", "x") is None
     assert parse_seconds(" ", "inbox", "x") is None
+
+
+def test_quarantined_case_keeps_its_attributes() -> None:
+    sink = Sink()
+    xml = b'<testsuite><testcase name="bad" classname="c" time="NaN"/></testsuite>'
+    normalize_junit(make_ctx(sink), FACTS, parse_junit(xml, "inbox", "a.xml"), key="o/r/1/a.xml")
+    assert sink.items[0][4] == {"report": "o/r/1/a.xml", "element": {"name": "bad", "classname": "c", "time": "NaN"}}
+
+
+def test_unreadable_file_is_quarantined_with_its_head_and_gives_no_rows() -> None:
+    sink = Sink()
+    ctx = make_ctx(sink)
+    assert read_junit(ctx, FACTS, BILLION_LAUGHS, name="a.xml", key="o/r/1/a.xml") == ([], [])
+    source, obj, field, reason, payload = sink.items[0]
+    assert (source, obj, field, reason) == ("samples", "a.xml", "(DTD)", "refused: DTDForbidden")
+    assert (payload["bytes"], payload["head"][:21]) == (len(BILLION_LAUGHS), '<?xml version="1.0"?>')
+
+
+def test_readable_file_gives_one_run_and_its_results() -> None:
+    runs, results = read_junit(make_ctx(), FACTS, (DATA / "jest-junit.xml").read_bytes(), name="jest-junit.xml",
+                               key="o/r/1/jest-junit.xml", attempt=2, job="test")
+    assert [(r["Name"], r["Attempt"], r["JobName"], r["TotalTests"]) for r in runs] == [("jest tests", 2, "test", 2)]
+    assert {r["RunId"] for r in results} == {runs[0]["RunId"]}

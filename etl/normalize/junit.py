@@ -35,6 +35,8 @@ MAX_DEPTH = 64
 MAX_ELEMENTS = 2_000_000
 #: A single test or suite longer than 30 days is a corrupt number, not a measurement.
 MAX_SECONDS = 30 * 24 * 3600.0
+#: How much of a rejected document or attribute the quarantine keeps.
+MAX_QUARANTINED_CHARS = 64 * 1024
 
 _RERUN_TAGS = {"flakyFailure", "flakyError", "rerunFailure", "rerunError"}
 
@@ -42,9 +44,12 @@ _RERUN_TAGS = {"flakyFailure", "flakyError", "rerunFailure", "rerunError"}
 class JUnitError(ValueError):
     """A report (or one of its test cases) that cannot be read; str() is the one-line error."""
 
-    def __init__(self, source: str, obj: str, field_name: str, reason: str) -> None:
+    def __init__(self, source: str, obj: str, field_name: str, reason: str, payload: Any = None) -> None:
         self.source, self.obj, self.field, self.reason = source, obj, field_name, reason
-        super().__init__(f"{source}: {obj}: {field_name}: {reason}")
+        #: what the quarantine keeps: the offending element's attributes (the document for a file error)
+        self.payload = payload
+        # The quarantine's own line format, so the error reads the same in the log and in the run summary.
+        super().__init__(f"{source} {obj}: field {field_name}: {reason}")
 
 
 @dataclass
@@ -139,12 +144,20 @@ def _first_line(text: str | None) -> str | None:
     return text.splitlines()[0] if text else None
 
 
-def _case(elem: ET.Element, suite: str, source: str, index: int) -> JUnitCase:
+def _attributes(elem: ET.Element) -> dict[str, str]:
+    return {k[:80]: v[:MAX_QUARANTINED_CHARS] for k, v in list(elem.attrib.items())[:50]}
+
+
+def _case(elem: ET.Element, suite: str, source: str, report: str, index: int) -> JUnitCase:
     name = elem.get("name") or ""
-    obj = f"testcase {index} {name[:80]!r}" if name else f"testcase {index}"
+    obj = f"{report} testcase {index} {name[:80]!r}" if name else f"{report} testcase {index}"
     if not name:
-        raise JUnitError(source, obj, "name", "missing")
-    seconds = parse_seconds(elem.get("time"), source, obj)
+        raise JUnitError(source, obj, "name", "missing", _attributes(elem))
+    try:
+        seconds = parse_seconds(elem.get("time"), source, obj)
+    except JUnitError as exc:
+        exc.payload = _attributes(elem)
+        raise
     children = {_local(c.tag): c for c in reversed(list(elem))}  # first of each kind wins
     reruns = sum(1 for c in elem if _local(c.tag) in _RERUN_TAGS)
     outcome, detail = "Passed", None
@@ -184,7 +197,7 @@ def parse_junit(
     if _local(root.tag) not in ("testsuites", "testsuite"):
         raise JUnitError(source, name, "(root)", f"not a JUnit report: root element <{_local(root.tag)[:40]}>")
     report = JUnitReport(name=root.get("name") or name)
-    report.seconds = _safe(report, lambda: parse_seconds(root.get("time"), source, f"{_local(root.tag)} {name}"))
+    report.seconds = _safe(report, lambda: parse_seconds(root.get("time"), source, f"{name} {_local(root.tag)}"))
     # Depth is bounded above, so an explicit stack is only for clarity, not for safety.
     stack: list[tuple[ET.Element, str]] = [(root, "")]
     index = 0
@@ -196,19 +209,19 @@ def parse_junit(
         if tag == "testsuite":
             suite = "/".join(p for p in (prefix, elem.get("name") or "") if p)
             stamp = _safe(report, lambda e=elem, s=suite: _parse_timestamp(e.get("timestamp"), source,
-                                                                           f"testsuite {s[:80]!r}"))
+                                                                           f"{name} testsuite {s[:80]!r}"))
             if stamp is not None and (report.started is None or stamp < report.started):
                 report.started = stamp
             if report.seconds is None and id(elem) in top:
                 # jest and pytest write no time on <testsuites>: the run lasts as long as its suites together.
                 child = _safe(report, lambda e=elem, s=suite: parse_seconds(e.get("time"), source,
-                                                                           f"testsuite {s[:80]!r}"))
+                                                                           f"{name} testsuite {s[:80]!r}"))
                 suites_seconds += child or 0.0
             prefix = suite
         if tag == "testcase":
             index += 1
             try:
-                report.cases.append(_case(elem, prefix, source, index))
+                report.cases.append(_case(elem, prefix, source, name, index))
             except JUnitError as exc:
                 report.errors.append(exc)
             continue
@@ -240,7 +253,7 @@ def normalize_junit(
     *key* identifies the report within its source and makes RunId stable across re-ingestion.
     """
     for err in report.errors:
-        ctx.quarantine(err.source, err.obj, err.field, err.reason, {"report": key})
+        ctx.quarantine(err.source, err.obj, err.field, err.reason, {"report": key, "element": err.payload})
     run_id = run_id_for(key)
     cases = report.cases
     passed = sum(1 for c in cases if c.outcome == "Passed")
@@ -261,3 +274,21 @@ def normalize_junit(
         for i, c in enumerate(cases, start=1)
     ]
     return run, results
+
+
+def read_junit(
+    ctx: NormalizeContext, facts: BuildFacts, data: bytes, *, name: str, key: str, attempt: int = 1,
+    job: str | None = None, **limits: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """([TestRuns row], TestResults rows) of one report file; an unreadable file is quarantined, giving ([], []).
+
+    This is the entry point for sources (artifacts, the inbox): it never raises for bad content.
+    """
+    try:
+        report = parse_junit(data, ctx.source, name, **limits)
+    except JUnitError as exc:
+        head = data[:MAX_QUARANTINED_CHARS].decode("utf-8", errors="replace")
+        ctx.quarantine(exc.source, exc.obj, exc.field, exc.reason, {"report": key, "bytes": len(data), "head": head})
+        return [], []
+    run, results = normalize_junit(ctx, facts, report, key=key, attempt=attempt, job=job)
+    return [run], results
