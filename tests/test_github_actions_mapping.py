@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from etl.normalize.context import describe_validation_error
 from etl.sources.github_actions.mapping import (
     build_kind,
     facts_for_job,
@@ -174,3 +176,24 @@ def test_expired_artifacts_are_absent() -> None:
     page.artifacts[0].expired = True
     assert page.artifacts[0] not in wanted_artifacts(page.artifacts, names)
 
+
+
+@pytest.mark.parametrize(("change", "field", "reason"), [
+    ({"id": 10**30}, "id", "Input should be less than 9223372036854775808 1000000000000000000000000000000"),
+    ({"run_attempt": 0}, "run_attempt", "Input should be greater than or equal to 1 0"),
+    ({"created_at": "NaN"}, "created_at", "invalid datetime 'NaN'"),
+    ({"id": "abc"}, "id", "invalid number 'abc'"),
+])
+def test_hostile_run_field_is_named_in_one_line(change: dict[str, Any], field: str, reason: str) -> None:
+    raw = {**load(REST / "get-workflow-run__workflow-run.json"), **change}
+    with pytest.raises(ValidationError) as exc:
+        WorkflowRun.model_validate(raw)
+    assert describe_validation_error(exc.value) == (field, reason)
+
+
+def test_huge_step_number_is_rejected() -> None:
+    raw = load(REST / "get-job-for-workflow-run__job.json")
+    raw["steps"][0]["number"] = 2**40
+    with pytest.raises(ValidationError) as exc:
+        Job.model_validate(raw)
+    assert describe_validation_error(exc.value)[0] == "steps.0.number"

@@ -8,8 +8,14 @@ octokit/webhooks payloads (`workflow_run`, `workflow_job`), which carry the same
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Ids land in `long` columns and attempts/step numbers in `int` ones: a larger number is corrupt input,
+# rejected here with the field named rather than overflowing when the rows are written.
+Id = Annotated[int, Field(ge=0, lt=2**63)]
+Small = Annotated[int, Field(ge=0, lt=2**31)]
 
 
 class Lenient(BaseModel):
@@ -18,12 +24,12 @@ class Lenient(BaseModel):
 
 class Account(Lenient):
     login: str
-    id: int | None = None
+    id: Id | None = None
     type: str | None = None
 
 
 class Repository(Lenient):
-    id: int | None = None
+    id: Id | None = None
     name: str
     full_name: str | None = None
     owner: Account
@@ -35,7 +41,7 @@ class PullRequestRef(Lenient):
 
 
 class PullRequest(Lenient):
-    number: int
+    number: Id
     base: PullRequestRef | None = None
     head: PullRequestRef | None = None
 
@@ -43,12 +49,12 @@ class PullRequest(Lenient):
 class WorkflowRun(Lenient):
     """`GET /repos/{owner}/{repo}/actions/runs/{run_id}` (and each item of the runs list)."""
 
-    id: int
+    id: Id
     name: str | None = None
     path: str | None = None
-    workflow_id: int | None = None
-    run_number: int | None = None
-    run_attempt: int = 1
+    workflow_id: Id | None = None
+    run_number: Id | None = None
+    run_attempt: Annotated[int, Field(ge=1, lt=2**31)] = 1
     event: str | None = None
     status: str | None = None
     conclusion: str | None = None
@@ -75,7 +81,7 @@ class Step(Lenient):
     name: str
     status: str | None = None
     conclusion: str | None = None
-    number: int
+    number: Small
     started_at: datetime | None = None
     completed_at: datetime | None = None
 
@@ -83,9 +89,9 @@ class Step(Lenient):
 class Job(Lenient):
     """One job of a run attempt, with its steps (REST `jobs[]` item or webhook `workflow_job`)."""
 
-    id: int
-    run_id: int
-    run_attempt: int | None = None
+    id: Id
+    run_id: Id
+    run_attempt: Annotated[int, Field(ge=1, lt=2**31)] | None = None
     name: str
     workflow_name: str | None = None
     head_branch: str | None = None
@@ -97,9 +103,9 @@ class Job(Lenient):
     completed_at: datetime | None = None
     html_url: str | None = None
     labels: list[str] = Field(default_factory=list)
-    runner_id: int | None = None
+    runner_id: Id | None = None
     runner_name: str | None = None
-    runner_group_id: int | None = None
+    runner_group_id: Id | None = None
     runner_group_name: str | None = None
     steps: list[Step] = Field(default_factory=list)
 
@@ -112,7 +118,7 @@ class JobsPage(Lenient):
 
 
 class ArtifactRun(Lenient):
-    id: int | None = None
+    id: Id | None = None
     head_branch: str | None = None
     head_sha: str | None = None
 
@@ -120,9 +126,9 @@ class ArtifactRun(Lenient):
 class Artifact(Lenient):
     """One artifact of a run; an expired one (`expired: true`, or 410 on download) is absent, not an error."""
 
-    id: int
+    id: Id
     name: str
-    size_in_bytes: int | None = None
+    size_in_bytes: Id | None = None
     archive_download_url: str | None = None
     expired: bool = False
     created_at: datetime | None = None
