@@ -184,3 +184,17 @@ def test_readable_file_gives_one_run_and_its_results() -> None:
                                key="o/r/1/jest-junit.xml", attempt=2, job="test")
     assert [(r["Name"], r["Attempt"], r["JobName"], r["TotalTests"]) for r in runs] == [("jest tests", 2, "test", 2)]
     assert {r["RunId"] for r in results} == {runs[0]["RunId"]}
+
+
+def test_timestamp_at_the_end_of_time_has_no_completed_date() -> None:
+    xml = b'<testsuite name="s" timestamp="9999-12-31T23:59:59" time="100"><testcase name="t"/></testsuite>'
+    run, _ = normalize_junit(make_ctx(), FACTS, parse_junit(xml, "inbox", "a.xml"), key="k")
+    assert (run["StartedDate"], run["CompletedDate"]) == ("9999-12-31T23:59:59+00:00", None)
+
+
+def test_bad_root_time_is_quarantined_with_the_root_attributes() -> None:
+    sink = Sink()
+    xml = b'<testsuites time="NaN"><testsuite name="s"><testcase name="t"/></testsuite></testsuites>'
+    run, _ = normalize_junit(make_ctx(sink), FACTS, parse_junit(xml, "inbox", "a.xml"), key="k")
+    assert run["TotalTests"] == 1
+    assert [(i[1], i[2], i[4]["element"]) for i in sink.items] == [("a.xml testsuites", "time", {"time": "NaN"})]

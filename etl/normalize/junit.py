@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -197,8 +198,8 @@ def parse_junit(
     if _local(root.tag) not in ("testsuites", "testsuite"):
         raise JUnitError(source, name, "(root)", f"not a JUnit report: root element <{_local(root.tag)[:40]}>")
     report = JUnitReport(name=root.get("name") or name)
-    report.seconds = _safe(report, lambda: parse_seconds(root.get("time"), source, f"{name} {_local(root.tag)}"))
-    # Depth is bounded above, so an explicit stack is only for clarity, not for safety.
+    report.seconds = _safe(report, lambda: parse_seconds(root.get("time"), source, f"{name} {_local(root.tag)}"), root)
+    # A stack, not recursion: document order with the suite path carried down.
     stack: list[tuple[ET.Element, str]] = [(root, "")]
     index = 0
     suites_seconds = 0.0
@@ -209,13 +210,13 @@ def parse_junit(
         if tag == "testsuite":
             suite = "/".join(p for p in (prefix, elem.get("name") or "") if p)
             stamp = _safe(report, lambda e=elem, s=suite: _parse_timestamp(e.get("timestamp"), source,
-                                                                           f"{name} testsuite {s[:80]!r}"))
+                                                                           f"{name} testsuite {s[:80]!r}"), elem)
             if stamp is not None and (report.started is None or stamp < report.started):
                 report.started = stamp
             if report.seconds is None and id(elem) in top:
                 # jest and pytest write no time on <testsuites>: the run lasts as long as its suites together.
                 child = _safe(report, lambda e=elem, s=suite: parse_seconds(e.get("time"), source,
-                                                                           f"{name} testsuite {s[:80]!r}"))
+                                                                           f"{name} testsuite {s[:80]!r}"), elem)
                 suites_seconds += child or 0.0
             prefix = suite
         if tag == "testcase":
@@ -231,10 +232,12 @@ def parse_junit(
     return report
 
 
-def _safe(report: JUnitReport, read: Any) -> Any:
+def _safe(report: JUnitReport, read: Callable[[], Any], elem: ET.Element) -> Any:
+    """read(), or None with the error (and *elem*'s attributes) listed in the report."""
     try:
         return read()
     except JUnitError as exc:
+        exc.payload = _attributes(elem)
         report.errors.append(exc)
         return None
 
@@ -258,7 +261,12 @@ def normalize_junit(
     cases = report.cases
     passed = sum(1 for c in cases if c.outcome == "Passed")
     not_run = sum(1 for c in cases if c.outcome == "NotExecuted")
-    completed = report.started + timedelta(seconds=report.seconds) if report.started and report.seconds else None
+    completed = None
+    if report.started is not None and report.seconds is not None:
+        try:
+            completed = report.started + timedelta(seconds=report.seconds)
+        except OverflowError:  # a suite stamped at the end of year 9999
+            completed = None
     run = run_row(
         ctx, facts, run_id=run_id, name=report.name, attempt=attempt, state="Completed",
         started=report.started, completed=completed, total=len(cases), passed=passed,
