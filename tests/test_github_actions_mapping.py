@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from etl.normalize.context import describe_validation_error
+from etl.privacy import apply_policy
 from etl.sources.github_actions.mapping import (
     build_kind,
     facts_for_job,
@@ -96,9 +97,12 @@ def test_run_maps_owner_repository_workflow_run_id_and_attempt() -> None:
     assert (facts.organization, facts.project, facts.build_id) == ("octocat", "Hello-World", 30433642)
 
 
-def test_run_actor_is_pseudonymized() -> None:
-    row, _ = normalize_run(make_ctx(), run_sample())
-    assert row["RequestedFor"] is not None and row["RequestedFor"] != "octocat"
+def test_run_actor_is_pseudonymized_by_the_field_policy() -> None:
+    ctx = make_ctx()
+    row, _ = normalize_run(ctx, run_sample())
+    assert row["RequestedFor"] == "octocat"
+    assert apply_policy(ctx.scrubber, "TimelineBuilds", [row])[0]["RequestedFor"] == ctx.scrubber.pseudonymize(
+        "octocat")
 
 
 def test_webhook_run_with_pull_request_takes_base_branch_and_number_and_workflow_name() -> None:
@@ -119,7 +123,8 @@ def test_job_and_steps_become_records_with_paths() -> None:
         ("399444496.2", "Task", "0001.0002", "399444496", 2),
     ]
     assert (rows[0]["DurationSeconds"], rows[0]["Result"], rows[0]["QueueId"]) == (119.0, "succeeded", 2)
-    assert rows[0]["WorkerName"] != "my runner"
+    stored = apply_policy(make_ctx().scrubber, "TimelineRecords", [dict(rows[0])])[0]
+    assert (rows[0]["WorkerName"], stored["WorkerName"]) == ("my runner", make_ctx().scrubber.pseudonymize("my runner"))
     assert (rows[2]["TaskName"], rows[2]["TaskVersion"]) == ("actions/checkout", "v2")
 
 

@@ -4,7 +4,9 @@ Organization = owner, Project = repository, Definition = workflow, BuildId = run
 run_attempt. A job is a `Job` record (Path `0001`, ordered by job id, i.e. by creation) and each of
 its steps a `Task` record under it (Path `0001.0003` for step number 3). Status and conclusion are
 translated so reports filter every system alike (`Result == "failed"`); the raw conclusion is kept
-in ResultCode. The table in docs/sources.md ("GitHub Actions") is the reference.
+in ResultCode. Values are stored as received: `etl.privacy.FIELD_POLICY` pseudonymizes (actor,
+runner) and redacts (names, URLs) them when the rows are staged. The table in docs/sources.md
+("GitHub Actions") is the reference.
 """
 
 from __future__ import annotations
@@ -128,12 +130,12 @@ def normalize_run(ctx: NormalizeContext, run: WorkflowRun, repository: Repositor
         "TargetBranch": target,
         "PullRequestNumber": pr.number if pr else None,
         "SourceVersion": run.head_sha,
-        "RequestedFor": ctx.scrubber.pseudonymize(actor.login) if actor else None,
+        "RequestedFor": actor.login if actor else None,
         "QueueName": None,
         "Tags": json.dumps([]),
         "Attempts": run.run_attempt,
         "LastChangedDate": _iso(run.updated_at),
-        "Url": ctx.scrubber.redact(run.html_url),
+        "Url": run.html_url,
         "IngestedAt": ctx.ingested_iso,
     }
     facts = BuildFacts(repo.owner.login, repo.name, run.id, run.head_sha, filters, finish)
@@ -177,8 +179,10 @@ def _record(ctx: NormalizeContext, facts: BuildFacts, **values: Any) -> dict[str
         "IngestedAt": ctx.ingested_iso,
     }
     if (row["Result"] or "") in _FAILED:
-        c = ctx.classifier.classify(task_name=row["TaskName"], record_name=row["Name"], result=row["Result"],
-                                    message=row["ResultCode"])
+        # The classifier sees redacted text, as for Azure DevOps records, so signatures carry no secrets.
+        redact = ctx.scrubber.redact
+        c = ctx.classifier.classify(task_name=row["TaskName"], record_name=redact(row["Name"]),
+                                    result=row["Result"], message=redact(row["ResultCode"]))
         row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
     return row
 
@@ -191,7 +195,7 @@ def _step_row(ctx: NormalizeContext, facts: BuildFacts, job: Job, attempt: int, 
         Attempt=attempt,
         ParentId=str(job.id),
         Type="Task",
-        Name=ctx.scrubber.redact(step.name),
+        Name=step.name,
         Path=f"{path}.{step.number:04d}",
         RecordOrder=step.number,
         State=state(step.status),
@@ -225,7 +229,7 @@ def normalize_jobs(ctx: NormalizeContext, facts: BuildFacts, jobs: list[Job],
             Attempt=job_attempt,
             ParentId=None,
             Type="Job",
-            Name=ctx.scrubber.redact(job.name),
+            Name=job.name,
             Path=path,
             RecordOrder=order,
             State=state(job.status),
@@ -234,9 +238,9 @@ def normalize_jobs(ctx: NormalizeContext, facts: BuildFacts, jobs: list[Job],
             StartTime=_iso(job.started_at),
             FinishTime=_iso(job.completed_at),
             DurationSeconds=_seconds(job.started_at, job.completed_at),
-            WorkerName=ctx.scrubber.pseudonymize(job.runner_name),
+            WorkerName=job.runner_name,
             QueueId=job.runner_group_id,
-            LogUrl=ctx.scrubber.redact(job.html_url),
+            LogUrl=job.html_url,
         ))
         rows.extend(_step_row(ctx, facts, job, job_attempt, path, step) for step in job.steps)
     return rows
