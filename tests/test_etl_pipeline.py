@@ -240,10 +240,14 @@ def test_failing_ingest_keeps_watermark_and_rerun_completes_without_duplicates(f
     summary = run_etl(settings)
     assert summary.failed
     assert query(settings, "LatestEtlWatermarks | count").iloc[0, 0] == 0
-    assert [m.status for m in Outbox(settings.path(settings.staging.dir)).batches()] == ["pending"]
+    # Every batch was tried (one failing batch does not stop the others) and waits for the next run.
+    batches = Outbox(settings.path(settings.staging.dir)).batches()
+    assert [(m.status, m.attempts) for m in batches] == [("pending", 1)] * 3
+    assert batches[0].last_error == ("WarehouseError: local ingestion into TestResults failed: disk full")
     monkeypatch.setattr(LocalWarehouse, "ingest", real)
     second = run_etl(settings)
-    assert len(second.resumed_batches) == 1
+    assert second.resumed_batches == [m.batch_id for m in batches]
+    assert not second.failed
     assert counts(settings) == expected
 
 
