@@ -358,3 +358,28 @@ def test_cli_since_rejects_a_non_date(configure, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["etl", "--config", str(tmp_path / "config" / "test.yaml"), "--since", "soon"])
     assert result.exit_code == 2
     assert "error: --since 'soon': expected a date or datetime" in result.output
+
+
+def test_a_build_whose_details_cannot_be_read_is_quarantined_and_the_others_load(fake, configure, monkeypatch) -> None:
+    import zipfile
+
+    from etl.sources.azure_devops.extract import AzureDevOpsExtractor
+
+    srv, expected = fake
+    real = AzureDevOpsExtractor._metrics
+
+    def corrupt(self: AzureDevOpsExtractor, project: str, bundle: Any, artifact: str) -> None:
+        if bundle.build_id == 103:
+            raise zipfile.BadZipFile("Bad CRC-32 for file 'metrics.json'")
+        real(self, project, bundle, artifact)
+
+    monkeypatch.setattr(AzureDevOpsExtractor, "_metrics", corrupt)
+    settings = configure(ado_source(srv.url))
+    lines: list[str] = []
+    summary = run_etl(settings, on_error=lines.append)
+    assert lines == ["ado build 103: field (payload): BadZipFile: Bad CRC-32 for file 'metrics.json'"]
+    assert not summary.failed and summary.quarantined == 1
+    assert counts(settings)["TimelineBuilds"] == expected["TimelineBuilds"] - 1
+    # A quarantined build does not hold the watermark back: it is kept, with its reason, for review.
+    frame = query(settings, "LatestEtlWatermarks() | project Watermark")
+    assert str(frame.iloc[0].Watermark) == "2026-11-01 10:30:00.123456"
