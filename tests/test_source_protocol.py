@@ -170,12 +170,13 @@ def test_an_incomplete_batch_loads_is_marked_and_printed_and_holds_the_watermark
     settings = settings_for(cfg)
     lines: list[str] = []
     summary = run_etl(settings, on_error=lines.append)
-    batch_id = summary.incomplete_batches[0]
-    assert lines == [f"batch {batch_id} (bench/lab/bench) incomplete, its window will be read again: "
-                     "r3: run 123: 200 of 250 results"]
+    batch_id = Outbox(settings.path(settings.staging.dir)).batches("incomplete")[0].batch_id
+    assert summary.incomplete_batches == [batch_id]
+    assert lines == ["bench: r3: run 123: 200 of 250 results"]
     assert keys(settings) == ["r1", "r2", "r3", "r4", "r5"]  # everything read is loaded
     assert watermark(settings) == [("bench", "2026-11-01 02:00:00")]  # not past the incomplete window
-    assert runs(settings)[1] == ("2026-11-01 04:00:00", "incomplete", 0, '["r3: run 123: 200 of 250 results"]')
+    assert runs(settings)[1] == ("2026-11-01 04:00:00", "incomplete", 0,
+                                 '["bench: r3: run 123: 200 of 250 results"]')
     # The next run reads that window again; once complete, the watermark moves to the end.
     run_etl(settings_for(ReadingsConfig("bench", readings(5))))
     assert watermark(settings) == [("bench", "2026-11-01 05:00:00")]
