@@ -33,7 +33,7 @@ def read_watermarks(warehouse: Warehouse) -> dict[WatermarkKey, datetime]:
 
 def read_files_seen(warehouse: Warehouse, source: str) -> frozenset[str]:
     """Content hashes of the files *source* has read (the inbox ledger)."""
-    frame = warehouse.query("declare query_parameters(source:string); LatestEtlInboxFiles() "
+    frame = warehouse.query("declare query_parameters(source:string); LatestEtlInboxFiles "
                             "| where Source == source | project ContentHash", {"source": source})
     return frozenset(str(v) for v in frame["ContentHash"]) if not frame.empty else frozenset()
 
