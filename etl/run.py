@@ -247,7 +247,9 @@ class EtlRun:
                     staged.add_item(normalized.raw, normalized.tables)
                 except Exception as exc:  # a value that cannot be serialized: this item only
                     ctx.quarantine(scope.source, item.obj, "(payload)", f"staging failed: {_one_line(exc)}", None)
-                staged.add_rows(LEDGER_TABLE, item.ledger)
+                    continue
+                if any(normalized.tables.values()):  # a file whose rows loaded is not read again; a rejected one is
+                    staged.add_rows(LEDGER_TABLE, item.ledger)
         except BaseException:
             staged.abort()
             raise

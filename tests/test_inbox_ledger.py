@@ -103,10 +103,11 @@ def test_a_symlink_is_refused_and_quarantined_not_followed(settings: Settings, i
     quarantined = list((settings.path(settings.staging.dir) / "quarantine" / "uploads").glob("*.json"))
     assert [json.loads(p.read_text())["payload"] for p in quarantined] == [None]
     assert summary.quarantined == 1
-    # Recorded in the ledger: the next run does not report it again.
+    # A refused file stays out of the ledger: every run reports it until it is removed; the good one is not re-read.
     again: list[str] = []
     run_etl(settings, on_error=again.append)
-    assert again == []
+    assert again == lines
+    assert ledger(settings) == [("uploads", "ok.json", len(json.dumps(doc("k/ok", 1))))]
 
 
 def test_a_document_nested_past_the_recursion_limit_is_quarantined_and_the_others_load(
@@ -115,6 +116,6 @@ def test_a_document_nested_past_the_recursion_limit_is_quarantined_and_the_other
     write(inbox / "ok.json", doc("k/ok", 1))
     lines: list[str] = []
     summary = run_etl(settings, on_error=lines.append)
-    assert lines == ["uploads inbox file deep.json: field (document): cannot be read: RecursionError"]
+    assert lines == ["uploads inbox file deep.json: field (document): nesting depth 100001 exceeds max_depth 32"]
     assert durations(settings) == [("k/ok", 1.0)]
     assert not summary.failed

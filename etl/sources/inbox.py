@@ -10,8 +10,9 @@ hash is new, whatever its modification time (a future mtime, `cp -p`, an unzip).
 under the same name with new content is a new document version; the table's key (`Key`) decides
 that it replaces the old row. Symbolic links are refused (quarantined with the reason), so a link
 cannot make the ETL read a file outside the inbox. Files over the size or depth limit
-(`etl.sources.bounded`), not JSON or without a key are quarantined and recorded, so they are
-reported once, not on every run.
+(`etl.sources.bounded`), not JSON or without a key are quarantined; only files whose rows were
+staged enter the ledger, so a rejected file is reported again by every run until it is removed
+or fixed (its quarantine entry keeps the time it was first seen).
 """
 
 from __future__ import annotations
