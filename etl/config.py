@@ -146,6 +146,7 @@ class Staging(Strict):
     dir: Path = Field(default=Path("data/staging"), description="Outbox, quarantine and state files; relative to the project root.")
     hold_loads: bool = Field(default=False, description="Stage batches but do not load them until `outbox release`.")
     keep_loaded_batches: int = Field(default=50, ge=0, description="Loaded batches kept in the outbox for review; older ones are pruned.")
+    max_load_attempts: int = Field(default=3, ge=1, le=100, description="Failed load attempts (one per run) before a batch moves to outbox/dead/.")
 
 
 class OptOut(Strict):

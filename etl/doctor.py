@@ -2,7 +2,8 @@
 
 Checks, in order: the configuration is valid; every secret reference resolves (values are never
 printed); every source is reachable with sufficient permissions; the warehouse is reachable; its
-tables match `kql/tables` (schema drift); the last ETL run succeeded; the data is fresh. A later
+tables match `kql/tables` (schema drift); the last ETL run succeeded; the data is fresh; the outbox
+holds no dead or stuck batch and the quarantine is not growing. A later
 check that depends on an earlier failed one is skipped rather than reported as a second failure.
 """
 
@@ -19,7 +20,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from etl.config import AzureDevOpsSource, ConfigError, InboxSource, Settings, SimulatorSource, load_config
-from etl.freshness import check_freshness, format_age
+from etl.freshness import check_freshness, format_age, outbox_problems
+from etl.load import RunStatus
 from etl.schema import TableSchema, load_tables
 from etl.secret_refs import SecretError, SecretRef, mask
 from etl.sources.azure_devops.client import (
@@ -41,8 +43,9 @@ HTTP_TIMEOUT_SECONDS = 15
 #: Kusto types that the store reports under another name of the same type.
 _SAME_TYPE = {"double": "real", "decimal": "real", "guid": "string", "int32": "int", "int64": "long",
               "boolean": "bool", "system.string": "string"}
-_OK_RUN_STATES = {"loaded", "no new data", "succeeded", "ok"}
-_WARN_RUN_STATES = {"held", "dry-run", "pending"}
+_OK_RUN_STATES = {RunStatus.LOADED, RunStatus.NO_NEW_DATA, "succeeded", "ok"}
+#: Anything else (failed, retrying, dead) fails the check.
+_WARN_RUN_STATES = {RunStatus.HELD, RunStatus.DRY_RUN, RunStatus.INCOMPLETE, RunStatus.DROPPED, "pending"}
 
 
 @dataclass(frozen=True)
@@ -296,7 +299,18 @@ def run_doctor(
     for source in settings.sources:
         checks += check_source(source, settings, failed, token_provider)
     checks += _warehouse_checks(settings, max_age, require_data, now)
+    checks += check_outbox(settings, max_age, now)
     return checks
+
+
+def check_outbox(settings: Settings, max_age: timedelta, now: datetime) -> list[Check]:
+    """FAIL per dead batch, stuck pending batch and growing quarantine in the staging directory; else one ok."""
+    staging = settings.path(settings.staging.dir)
+    problems = outbox_problems(staging, max_age, now, settings.staging.max_load_attempts)
+    if problems:
+        return [Check("FAIL", "outbox", line) for line in problems]
+    return [Check("ok", "outbox", f"no dead or stuck batch, no new quarantine within {format_age(max_age)} "
+                  f"({_display(staging)})")]
 
 
 def _warehouse_checks(settings: Settings, max_age: timedelta, require_data: bool, now: datetime) -> list[Check]:

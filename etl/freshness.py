@@ -1,10 +1,14 @@
-"""Is the store's data recent? The watchdog a scheduled pipeline runs after the ETL.
+"""Is the store's data recent, and is nothing stuck? The watchdog a scheduled pipeline runs after the ETL.
 
 Freshness is measured on the newest build's `FinishTime` in `LatestTimelineBuilds`, not on
 `IngestedAt`: a run that ingests nothing new still writes rows elsewhere (EtlRuns) and may re-ingest
 old builds, so IngestedAt can look fresh while Azure DevOps data has stopped arriving. FinishTime
 only advances when new builds really reach the store. On a quiet organization (no builds for hours,
 e.g. a weekend) the watchdog trips, which is why the age limit is a parameter.
+
+Fresh data is not enough: `outbox_problems` names what the ETL could not finish on this machine —
+dead batches, pending batches that failed to load or waited longer than the age limit, and
+quarantine entries added within it (a growing quarantine).
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
+from etl.stage.outbox import BatchStatus, Outbox
+from etl.stage.quarantine import Quarantine
 from etl.warehouse.base import Warehouse
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.I)
@@ -101,3 +108,28 @@ def check_freshness(warehouse: Warehouse, max_age: timedelta, now: datetime | No
     """Compare the newest build's FinishTime with *now* (default: the current UTC time)."""
     newest, builds = newest_build(warehouse)
     return Freshness(newest, builds, max_age, now or datetime.now(UTC))
+
+
+def outbox_problems(staging_dir: Path, max_age: timedelta, now: datetime, max_attempts: int) -> list[str]:
+    """One line per dead batch, stuck pending batch and growing quarantine under *staging_dir*; empty when none."""
+    outbox = Outbox(staging_dir)
+    naive_now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    lines = []
+    for m in outbox.batches(BatchStatus.DEAD):
+        lines.append(f"dead batch {m.batch_id} ({m.where} {m.watermark_from} → {m.watermark_to}) after {m.attempts} "
+                     f"failed loads: {m.last_error}; fix the cause, then `ci-telemetry outbox retry {m.batch_id}` "
+                     f"(or `outbox drop {m.batch_id} --reason ...` to read its window again)")
+    for m in outbox.batches(BatchStatus.PENDING):
+        staged = datetime.fromisoformat(m.staged_at)
+        if m.attempts:
+            lines.append(f"pending batch {m.batch_id} ({m.where}) failed {m.attempts} of {max_attempts} load "
+                         f"attempts: {m.last_error}")
+        elif naive_now - staged > max_age:
+            lines.append(f"pending batch {m.batch_id} ({m.where}) staged {format_age(naive_now - staged)} ago has not "
+                         f"loaded (limit {format_age(max_age)}); run `ci-telemetry etl`")
+    recent = Quarantine(staging_dir).recent(naive_now - max_age)
+    if recent:
+        shown = ", ".join(recent[:3]) + (f" (+{len(recent) - 3} more)" if len(recent) > 3 else "")
+        lines.append(f"quarantine grew by {len(recent)} in the last {format_age(max_age)}: {shown} "
+                     f"under {outbox.root.parent / 'quarantine'}")
+    return lines

@@ -1,57 +1,124 @@
-"""Load one staged batch into the warehouse, then — only then — commit its watermark and run log row."""
+"""Load one staged batch into the warehouse, then — only then — commit its ledgers, watermark and run-log row.
+
+`etl_runs_row` is the one place an `EtlRuns` row is built, whatever happened: a batch loaded (or
+loaded incomplete), a load attempt failed (retrying), a batch went dead or was dropped, a source
+had nothing new or failed.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from etl.stage.outbox import TABLE_ORDER, Manifest, Outbox
+from etl.stage.outbox import COMMIT_TABLES, TABLE_ORDER, BatchStatus, Manifest, Outbox
 from etl.state import commit_watermark
-from etl.timeutil import to_utc_naive
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse
 
 RowsProgress = Callable[[int], None]
 
 
-def load_batch(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
-               progress: RowsProgress | None = None) -> dict[str, int]:
-    """Ingest every table of *manifest*'s batch, commit the watermark, write EtlRuns, mark it loaded.
+class RunStatus(StrEnum):
+    """The `Status` of an `EtlRuns` row (the stored strings are the values)."""
 
-    A failure in any table raises before the watermark moves: the batch stays pending and the next
-    run loads it again (upserts by key, so nothing doubles).
-    """
+    LOADED = "loaded"
+    INCOMPLETE = "incomplete"
+    NO_NEW_DATA = "no new data"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    DEAD = "dead"
+    DROPPED = "dropped"
+    HELD = "held"
+    DRY_RUN = "dry-run"
+
+
+def etl_runs_row(
+    *,
+    run_id: str,
+    source: str,
+    organization: str,
+    project: str,
+    status: RunStatus,
+    started_at: Any,
+    finished_at: datetime,
+    watermark_from: Any = None,
+    watermark_to: Any = None,
+    builds: int = 0,
+    counts: dict[str, int] | None = None,
+    quarantined: int = 0,
+    errors: Iterable[str] = (),
+    attempts: int = 0,
+) -> dict[str, Any]:
+    """The one shape of an EtlRuns row."""
+    return {
+        "RunId": run_id, "Source": source, "Organization": organization, "Project": project,
+        "StartedAt": started_at, "FinishedAt": finished_at, "WatermarkFrom": watermark_from,
+        "WatermarkTo": watermark_to, "Builds": builds, "RowCounts": json.dumps(counts or {}, sort_keys=True),
+        "Quarantined": quarantined, "Errors": json.dumps(list(errors)), "Status": str(status),
+        "Attempts": attempts, "IngestedAt": finished_at,
+    }
+
+
+def batch_row(manifest: Manifest, status: RunStatus, now: datetime, errors: Iterable[str] = ()) -> dict[str, Any]:
+    """The EtlRuns row of one batch (RunId is the batch id, so its newest state replaces the older ones)."""
+    return etl_runs_row(
+        run_id=manifest.batch_id, source=manifest.source, organization=manifest.organization,
+        project=manifest.project, status=status, started_at=manifest.started_at or manifest.staged_at,
+        finished_at=now, watermark_from=manifest.watermark_from, watermark_to=manifest.watermark_to,
+        builds=manifest.builds, counts=manifest.counts, quarantined=manifest.quarantined,
+        errors=[*manifest.errors, *manifest.incomplete, *errors], attempts=manifest.attempts)
+
+
+def record(warehouse: Warehouse, row: dict[str, Any]) -> None:
+    """Write one EtlRuns row (its own idempotency tag: the run id and status)."""
+    warehouse.ingest("EtlRuns", [row], f"{row['RunId']}-{row['Status']}-run")
+
+
+def load_facts(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
+               progress: RowsProgress | None = None) -> dict[str, int]:
+    """Ingest every fact table of the batch (upserts by key: loading twice changes nothing); rows per table."""
     loaded: dict[str, int] = {}
     for table in TABLE_ORDER:
         for chunk in outbox.rows(manifest.batch_id, table):
-            n = warehouse.ingest(table, chunk, manifest.batch_id)
-            loaded[table] = loaded.get(table, 0) + n
+            loaded[table] = loaded.get(table, 0) + warehouse.ingest(table, chunk, manifest.batch_id)
             if progress:
                 progress(len(chunk))
-    now = datetime.now(UTC).replace(tzinfo=None)
-    run_id = manifest.run_id or manifest.batch_id
-    if manifest.watermark_to:
-        # An incomplete batch commits only up to its first incomplete build, so the next run reads it again.
-        to = to_utc_naive(manifest.watermark_to)
-        if manifest.watermark_hold:
-            to = min(to, to_utc_naive(manifest.watermark_hold))
-        commit_watermark(warehouse, manifest.source, manifest.organization, manifest.project,
-                         to, run_id, now, manifest.batch_id)
-    warehouse.ingest("EtlRuns", [{
-        "RunId": manifest.batch_id,
-        "Source": manifest.source,
-        "Organization": manifest.organization,
-        "Project": manifest.project,
-        "StartedAt": manifest.started_at or manifest.staged_at,
-        "FinishedAt": now,
-        "WatermarkFrom": manifest.watermark_from,
-        "WatermarkTo": manifest.watermark_to,
-        "Builds": manifest.builds,
-        "RowCounts": json.dumps(manifest.counts, sort_keys=True),
-        "Quarantined": manifest.quarantined,
-        "Errors": json.dumps(manifest.errors + manifest.audit),
-        "Status": "incomplete" if manifest.audit else "loaded",
-        "IngestedAt": manifest.staged_at,
-    }], manifest.batch_id + "-run")
-    outbox.set_status(manifest, "loaded", loaded_at=now.isoformat())
     return loaded
+
+
+def commit_batch(warehouse: Warehouse, outbox: Outbox, manifest: Manifest, *, advance: bool,
+                 now: datetime | None = None) -> RunStatus:
+    """After the facts: the ledgers, the watermark (when *advance*), the EtlRuns row. Returns the row's status.
+
+    An incomplete batch never advances the watermark: its window is read again by the next run.
+    """
+    now = now or utc_now()
+    for table in COMMIT_TABLES:
+        for chunk in outbox.rows(manifest.batch_id, table):
+            rows = [{**r, "BatchId": manifest.batch_id, "SeenAt": manifest.staged_at,
+                     "IngestedAt": manifest.staged_at} for r in chunk]
+            warehouse.ingest(table, rows, f"{manifest.batch_id}-{table}")
+    status = RunStatus.INCOMPLETE if manifest.incomplete else RunStatus.LOADED
+    if advance and status is RunStatus.LOADED and manifest.watermark_to:
+        commit_watermark(warehouse, manifest.source, manifest.organization, manifest.project,
+                         manifest.watermark_to, manifest.run_id or manifest.batch_id, now, manifest.batch_id)
+    record(warehouse, batch_row(manifest, status, now))
+    return status
+
+
+def mark_done(outbox: Outbox, manifest: Manifest, status: RunStatus, now: datetime | None = None) -> None:
+    """The batch's last step: its manifest says loaded (or incomplete); a crash before this loads it again."""
+    final = BatchStatus.INCOMPLETE if status is RunStatus.INCOMPLETE else BatchStatus.LOADED
+    outbox.set_status(manifest, final, loaded_at=(now or utc_now()).isoformat(), last_error=None)
+
+
+def load_batch(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
+               progress: RowsProgress | None = None) -> dict[str, int]:
+    """Facts, then commit (advancing the watermark), then mark loaded — one batch on its own (benchmarks)."""
+    counts = load_facts(warehouse, outbox, manifest, progress)
+    status = commit_batch(warehouse, outbox, manifest, advance=True)
+    mark_done(outbox, manifest, status)
+    return counts

@@ -295,6 +295,8 @@ FIELD_POLICY: dict[tuple[str, str], tuple[str, str]] = {
              RowCounts=(KEPT, "table names and counts the ETL computes"),
              Errors=(REDACTED, "error lines can quote values from payloads"), Status=_ENUM),
     **_table("EtlWatermarks", Source=_CONFIG, Organization=_CONFIG, Project=_CONFIG, RunId=_ID),
+    **_table("EtlInboxFiles", Source=_CONFIG, ContentHash=_ID, BatchId=_ID,
+             FileName=(REDACTED, "file names are chosen by whoever uploads")),
 }
 
 TEXT_TYPES = ("string", "dynamic", "guid")

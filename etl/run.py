@@ -1,44 +1,61 @@
-"""One ETL run: for every source, extract → stage (outbox) → normalize → load → commit the watermark.
+"""One ETL run: for each source, for each batch — stage, load, commit the watermark, derive.
 
-Batches are bounded (one page of builds each), so memory does not grow with history and a crash
-loses at most the batch in flight: its staged files stay `pending` and the next run loads them
-before extracting anything. A source that fails (authentication, a load error, an exhausted retry
-budget) stops alone with one error line; the other sources still run, and the run exits non-zero.
+    resume the pending batches a previous run left (a crash, a failed load)
+    for each configured source (the registry maps its `kind` to a reader):
+        for each scope (source / organization / project) and each of its batches:
+            stage     extract and normalize every item into the outbox; a bad item is quarantined alone
+            load      ingest the fact tables (upserts by key)
+            commit    ledgers, the watermark (only past a complete, gap-free window), the EtlRuns row
+            derive    known-issue matching over the batch's builds, then the batch is marked loaded
+
+Isolation: an item that cannot be read, normalized or staged is quarantined and the batch goes
+on; a load that fails leaves the batch pending (retried once per later run) and after
+`staging.max_load_attempts` moves it to `outbox/dead/`; a scope or source that cannot be read
+stops alone with one line and an EtlRuns row. The watermark never moves past a window that did not
+load completely, so the next run reads it again. The run exits non-zero when anything failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from etl.classify import classifier_for
-from etl.config import AzureDevOpsSource, InboxSource, Settings, SimulatorSource
-from etl.load import load_batch
-from etl.normalize import NormalizeContext, normalize_bundle, raw_for_staging, scrub_raw
-from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
+from etl.config import Settings
+from etl.load import RunStatus, batch_row, commit_batch, etl_runs_row, load_facts, mark_done, record
+from etl.normalize.batch import normalize_batch
+from etl.normalize.context import NormalizeContext
 from etl.privacy import apply_policy, scrub_payload, scrubber_for
 from etl.secret_refs import mask
-from etl.sources.azure_devops.client import AdoClient, AuthError, RetryPolicy, SourceError, client_for_source
-from etl.sources.azure_devops.extract import AzureDevOpsExtractor, BuildPage
-from etl.sources.inbox import read_inbox
-from etl.stage.outbox import TABLE_ORDER, Manifest, Outbox, batch_id_for
+from etl.sources import SourceEnv, open_source
+from etl.sources.base import Batch, Scope, ScopeFailed, SourceFailed, Start
+from etl.sources.inbox import LEDGER_TABLE
+from etl.stage.outbox import TABLE_ORDER, BatchStatus, Manifest, Outbox, batch_id_for
 from etl.stage.quarantine import Quarantine
-from etl.state import read_watermarks
-from etl.timeutil import to_utc_naive
+from etl.state import contiguous, read_files_seen, read_watermarks
+from etl.timeutil import to_utc_naive, utc_now
 from etl.warehouse import open_warehouse
-from etl.warehouse.base import Warehouse, WarehouseError
+from etl.warehouse.base import Warehouse
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str, int], None]
+_FAILED = (RunStatus.FAILED, RunStatus.RETRYING, RunStatus.DEAD)
 
 
 def _noop(_: str, __: int) -> None:
     return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 @dataclass
@@ -58,30 +75,41 @@ class SourceOutcome:
     batches: int = 0
     builds: int = 0
     quarantined: int = 0
-    status: str = "ok"  # ok | no new data | incomplete | failed | held | dry-run
+    status: RunStatus = RunStatus.LOADED
     error: str | None = None
+
+    def worse(self, status: RunStatus) -> None:
+        """Keep the most serious status seen (failed > dead > retrying > incomplete > held/dry-run > loaded)."""
+        order = [RunStatus.LOADED, RunStatus.NO_NEW_DATA, RunStatus.DRY_RUN, RunStatus.HELD, RunStatus.INCOMPLETE,
+                 RunStatus.RETRYING, RunStatus.DEAD, RunStatus.FAILED]
+        if order.index(status) > order.index(self.status):
+            self.status = status
 
 
 @dataclass
 class RunSummary:
-    """What a run did: rows staged and loaded per table, quarantined payloads, errors, duration."""
+    """What a run did: rows staged and loaded per table, quarantined payloads, load failures, errors, duration."""
 
     run_id: str
     started: float = field(default_factory=time.monotonic)
     duration_seconds: float = 0.0
-    staged: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLE_ORDER})
-    loaded: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TABLE_ORDER})
+    staged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_ORDER, 0))
+    loaded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_ORDER, 0))
     quarantined: int = 0
     errors: list[str] = field(default_factory=list)
     outcomes: list[SourceOutcome] = field(default_factory=list)
     resumed_batches: list[str] = field(default_factory=list)
+    #: Batches whose load failed this run (they stay pending), and those that went (or stayed) dead.
+    load_failures: list[str] = field(default_factory=list)
+    dead_batches: list[str] = field(default_factory=list)
+    incomplete_batches: list[str] = field(default_factory=list)
     dry_run: bool = False
-    #: Known-issue ledger rows written (rule × build attempt evaluated) after the loads.
+    #: Known-issue ledger rows written (rule × build attempt evaluated) for the batches loaded.
     known_issue_rows: int = 0
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes)
+        return any(o.status in _FAILED for o in self.outcomes) or bool(self.load_failures or self.dead_batches)
 
     def add_loaded(self, counts: dict[str, int]) -> None:
         for table, n in counts.items():
@@ -96,25 +124,21 @@ class RunSummary:
         lines += ["", "| Source | Project | Batches | Builds | Quarantined | Status |", "|---|---|---:|---:|---:|---|"]
         for o in self.outcomes:
             lines.append(f"| {o.source} | {o.project} | {o.batches} | {o.builds} | {o.quarantined} | {o.status} |")
-        lines += ["", f"Quarantined payloads: {self.quarantined}. Errors: {len(self.errors)}. "
-                      f"Known-issue evaluations: {self.known_issue_rows}. Duration: {self.duration_seconds:.1f} s."]
+        lines += ["", self.counts_line() + f" Duration: {self.duration_seconds:.1f} s."]
         if self.resumed_batches:
             lines.append(f"Resumed pending batches: {', '.join(self.resumed_batches)}.")
         for err in self.errors:
             lines.append(f"- error: {err}")
         return "\n".join(lines) + "\n"
 
-
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    def counts_line(self) -> str:
+        return (f"Quarantined payloads: {self.quarantined}. Failed loads: {len(self.load_failures)}. "
+                f"Dead batches: {len(self.dead_batches)}. Incomplete batches: {len(self.incomplete_batches)}. "
+                f"Errors: {len(self.errors)}. Known-issue evaluations: {self.known_issue_rows}.")
 
 
 class EtlRun:
-    """State of one run across its sources."""
+    """One run's state: the store, the outbox, the quarantine, and what happened so far."""
 
     def __init__(self, settings: Settings, options: RunOptions, progress: Progress = _noop,
                  on_error: Callable[[str], None] | None = None) -> None:
@@ -124,324 +148,286 @@ class EtlRun:
         self.on_error = on_error or (lambda line: None)
         self.scrubber = scrubber_for(settings)
         self.classifier = classifier_for(settings)
-        self.staging = settings.path(settings.staging.dir)
-        self.outbox = Outbox(self.staging, rows_policy=functools.partial(apply_policy, self.scrubber))
-        self.quarantine = Quarantine(self.staging, scrub=functools.partial(scrub_payload, self.scrubber),
-                                     report=self._error_line)
-        self.summary = RunSummary(run_id=_now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
+        self.outbox = Outbox(settings.path(settings.staging.dir),
+                             rows_policy=functools.partial(apply_policy, self.scrubber))
+        self.quarantine = Quarantine(settings.path(settings.staging.dir),
+                                     scrub=functools.partial(scrub_payload, self.scrubber), report=self.error_line)
+        self.summary = RunSummary(run_id=utc_now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
                                   dry_run=options.dry_run)
-        self.started_at = _now()
-        self.hold = settings.staging.hold_loads
+        self.started_at = utc_now()
+        self.loads = not options.dry_run and not settings.staging.hold_loads
         self.warehouse: Warehouse | None = None
-        self.watermarks: dict[tuple[str, str, str], datetime] = {}
-        #: The oldest window start loaded by this run: known issues are evaluated from there on.
-        self.loaded_since: datetime | None = None
+        #: Batch ids loaded or attempted in this run: each is tried at most once per run.
+        self.attempted: set[str] = set()
+        self._known_issues: list[Any] | None = None
 
-    def _error_line(self, line: str) -> None:
-        line = mask(self.scrubber.redact(line) or "")  # error lines quote URLs and values from payloads
-        self.summary.errors.append(line)
-        self.on_error(line)
+    # -- the loop --------------------------------------------------------------------------------
 
-    # -- loading ---------------------------------------------------------------------------------
+    def execute(self) -> RunSummary:
+        """Resume pending batches, then run every source; always returns a summary."""
+        with self._store():
+            if self.loads:
+                self.resume_pending()
+            for cfg in self.settings.sources:
+                self.run_source(cfg)
+            if not self.options.dry_run:
+                self.outbox.prune(self.settings.staging.keep_loaded_batches)
+        return self.summary
 
-    def _load(self, manifest: Manifest) -> None:
-        assert self.warehouse is not None
-        counts = load_batch(self.warehouse, self.outbox, manifest, progress=lambda n: self.progress("rows", n))
-        self.summary.add_loaded(counts)
-        if manifest.watermark_from:
-            since = to_utc_naive(manifest.watermark_from)
-            self.loaded_since = since if self.loaded_since is None else min(self.loaded_since, since)
-
-    def match_known_issues(self) -> None:
-        """Evaluate the known-issue rules over the build attempts this run loaded (the ledger makes it idempotent)."""
-        from etl.classify.known_issues import evaluate_known_issues, known_issues_for
-
-        if self.loaded_since is None or self.warehouse is None:
-            return
+    def run_source(self, cfg: Any) -> None:
+        """Every scope of one source; a failing source stops alone with one line and an EtlRuns row."""
+        scope = Scope(cfg.name)
         try:
-            outcome = evaluate_known_issues(self.warehouse, known_issues_for(self.settings), self.loaded_since)
-        except (WarehouseError, ValueError) as exc:
-            # The facts are loaded and the watermark committed; a broken rule file must not undo that.
-            self._error_line(f"known issues: {exc}")
-            return
-        self.summary.known_issue_rows = outcome.rows
+            with open_source(cfg, SourceEnv(self.settings, self.progress)) as source:
+                for scope in source.scopes():
+                    try:
+                        self.run_scope(source, scope)
+                    except ScopeFailed as exc:
+                        self.failed(scope, str(exc))
+        except SourceFailed as exc:
+            self.failed(scope, str(exc))
+        except Exception as exc:  # a bug or an unforeseen error in one source must not stop the others
+            log.debug("source %s failed", cfg.name, exc_info=True)
+            self.failed(scope, f"{cfg.name}: unexpected {_one_line(exc)}")
 
-    def resume_pending(self) -> None:
-        """Load batches a previous run staged but did not finish loading (a crash, a failed ingest)."""
-        for manifest in self.outbox.batches("pending"):
-            self._load(manifest)
-            self.summary.resumed_batches.append(manifest.batch_id)
+    def run_scope(self, source: Any, scope: Scope) -> None:
+        outcome = SourceOutcome(scope.source, scope.project)
+        self.summary.outcomes.append(outcome)
+        start = self.start_for(scope)
+        frontier, gap = start.watermark, False
+        for batch in source.batches(scope, start):
+            manifest = self.stage(batch, outcome)
+            if manifest is None:  # dead, or its load already failed in this run: later windows must not jump it
+                gap = True
+                continue
+            if manifest.status != BatchStatus.PENDING:
+                continue  # held or dry run
+            status = self.load(manifest, advance=not gap and contiguous(manifest.watermark_from, frontier))
+            outcome.worse(status)
+            if status is RunStatus.LOADED and manifest.watermark_to:
+                frontier = to_utc_naive(manifest.watermark_to)
+            else:
+                gap = True
+        if outcome.batches == 0:
+            outcome.status = RunStatus.NO_NEW_DATA
+            self.record_row(scope, RunStatus.NO_NEW_DATA, since=start.watermark)
 
-    # -- staging ---------------------------------------------------------------------------------
+    # -- the steps -------------------------------------------------------------------------------
 
-    def _stage(self, source: str, organization: str, project: str, wm_from: datetime, wm_to: datetime,
-               builds: int, fill: Callable[[Any, NormalizeContext], None],
-               after_fill: Callable[[Manifest], None] | None = None) -> Manifest:
-        from_iso, to_iso = _iso(wm_from), _iso(wm_to)
-        batch_id = batch_id_for(source, organization, project, from_iso, to_iso)
-        # Re-staging a window keeps its first staging time, so its rows (IngestedAt) are byte-identical.
-        staged_at = self.outbox.existing_staged_at(batch_id) or _iso(_now())
-        manifest = Manifest(batch_id, source, organization, project, from_iso, to_iso, staged_at,
-                            builds=builds, run_id=self.summary.run_id, started_at=_iso(self.started_at))
+    def stage(self, batch: Batch, outcome: SourceOutcome) -> Manifest | None:
+        """Extract, normalize and stage one batch; None when its id is dead or was already tried this run."""
+        scope, window = batch.scope, batch.window
+        wm_from = window.start.isoformat() if window else None
+        wm_to = window.end.isoformat() if window else None
+        batch_id = batch_id_for(scope.source, scope.organization, scope.project, wm_from or batch.key, wm_to or "")
+        outcome.batches += 1
+        if self.outbox.is_dead(batch_id):
+            dead = self.outbox.get(batch_id)
+            self.summary.dead_batches.append(batch_id)
+            outcome.worse(RunStatus.DEAD)
+            self.error_line(f"batch {batch_id} ({scope.label}) is dead: {dead.last_error}; not loaded, its window "
+                            f"is kept (`ci-telemetry outbox retry {batch_id}` or `outbox drop`)")
+            return None
+        if batch_id in self.attempted:
+            return None
+        previous = self.outbox.existing(batch_id)
+        # Re-staging a window keeps its first staging time (its rows stay byte-identical) and its attempts.
+        manifest = Manifest(batch_id, scope.source, scope.organization, scope.project, wm_from, wm_to,
+                            previous.staged_at if previous else utc_now().isoformat(), builds=batch.builds,
+                            run_id=self.summary.run_id, started_at=self.started_at.isoformat())
+        if previous is not None and previous.status == BatchStatus.PENDING:
+            manifest.attempts, manifest.last_error = previous.attempts, previous.last_error
         staged = self.outbox.start(manifest)
-        ctx = NormalizeContext(source, organization, datetime.fromisoformat(staged_at), self.scrubber,
-                               self.classifier, self.quarantine)
+        ctx = NormalizeContext(scope.source, scope.organization, datetime.fromisoformat(manifest.staged_at),
+                               self.scrubber, self.classifier, self.quarantine)
         before = self.quarantine.count
         try:
-            fill(staged, ctx)
+            for item, normalized in normalize_batch(ctx, batch):
+                try:
+                    staged.add_item(normalized.raw, normalized.tables)
+                except Exception as exc:  # a value that cannot be serialized: this item only
+                    ctx.quarantine(scope.source, item.obj, "(payload)", f"staging failed: {_one_line(exc)}", None)
+                    continue
+                if any(normalized.tables.values()):  # a file whose rows loaded is not read again; a rejected one is
+                    staged.add_rows(LEDGER_TABLE, item.ledger)
         except BaseException:
             staged.abort()
             raise
         manifest.quarantined = self.quarantine.count - before
         manifest.errors = self.quarantine.lines[before:]
-        if after_fill is not None:
-            after_fill(manifest)
-        status = "dry-run" if self.options.dry_run else "held" if self.hold else "pending"
+        # Count-audit findings: the batch loads, is marked incomplete, and its window is read again.
+        manifest.incomplete = [mask(f"{scope.source}: {line}") for line in batch.incomplete]
+        for line in manifest.incomplete:
+            self.error_line(line)
+        status = BatchStatus.DRY_RUN if self.options.dry_run else BatchStatus.PENDING if self.loads \
+            else BatchStatus.HELD
         staged.commit(status)
         for table, n in staged.counts.items():
             self.summary.staged[table] = self.summary.staged.get(table, 0) + n
-        return manifest
-
-    def _finish_batch(self, manifest: Manifest, outcome: SourceOutcome) -> None:
-        outcome.batches += 1
         outcome.builds += manifest.builds
         outcome.quarantined += manifest.quarantined
-        if manifest.audit:
-            outcome.status = "incomplete"
-        if manifest.status == "pending":
-            self._load(manifest)
-        elif outcome.status == "ok":
-            outcome.status = manifest.status
+        if status is not BatchStatus.PENDING:
+            outcome.worse(RunStatus.DRY_RUN if self.options.dry_run else RunStatus.HELD)
+        return manifest
 
-    def _no_new_data(self, source: str, organization: str, project: str, since: datetime) -> None:
-        """An EtlRuns row saying the source was read and had nothing new (freshness monitors read this)."""
-        if self.options.dry_run or self.warehouse is None:
+    def load(self, manifest: Manifest, advance: bool) -> RunStatus:
+        """Load, commit, derive, mark loaded; any failure leaves the batch pending (or dead after N attempts)."""
+        assert self.warehouse is not None
+        self.attempted.add(manifest.batch_id)
+        try:
+            counts = load_facts(self.warehouse, self.outbox, manifest, progress=lambda n: self.progress("rows", n))
+            status = commit_batch(self.warehouse, self.outbox, manifest, advance=advance)
+            self.derive(manifest)
+            mark_done(self.outbox, manifest, status)
+        except Exception as exc:  # any load failure is this batch's alone; the next batches go on
+            return self.load_failed(manifest, _one_line(exc))
+        self.summary.add_loaded(counts)
+        if status is RunStatus.INCOMPLETE:
+            self.summary.incomplete_batches.append(manifest.batch_id)
+        return status
+
+    def derive(self, manifest: Manifest) -> None:
+        """Known-issue matching over the builds this batch loaded (idempotent: the ledger skips what is done)."""
+        from etl.classify.known_issues import evaluate_known_issues
+
+        assert self.warehouse is not None
+        builds, since = set(), None
+        for chunk in self.outbox.rows(manifest.batch_id, "TimelineBuilds"):
+            for row in chunk:
+                builds.add((row["Organization"], row["Project"], int(row["BuildId"])))
+                queued = to_utc_naive(row.get("QueueTime"))
+                if queued is not None:
+                    since = queued if since is None else min(since, queued)
+        rules = self.known_issues()
+        if not builds or since is None or not rules:
             return
-        now = _iso(_now())
-        self.warehouse.ingest("EtlRuns", [{
-            "RunId": f"{self.summary.run_id}-{source}", "Source": source, "Organization": organization,
-            "Project": project, "StartedAt": _iso(self.started_at), "FinishedAt": now, "WatermarkFrom": _iso(since),
-            "WatermarkTo": _iso(since), "Builds": 0, "RowCounts": "{}", "Quarantined": 0, "Errors": "[]",
-            "Status": "no new data", "IngestedAt": now}], f"{self.summary.run_id}-{source}-{project}")
+        outcome = evaluate_known_issues(self.warehouse, rules, since, builds=builds,
+                                        tag=f"known-issues-{manifest.batch_id}")
+        self.summary.known_issue_rows += outcome.rows
 
-    def _failed_run_row(self, source: str, organization: str, project: str, error: str) -> None:
-        if self.options.dry_run or self.warehouse is None:
-            return
-        now = _iso(_now())
-        with contextlib.suppress(WarehouseError):
-            self.warehouse.ingest("EtlRuns", [{
-                "RunId": f"{self.summary.run_id}-{source}", "Source": source, "Organization": organization,
-                "Project": project, "StartedAt": _iso(self.started_at), "FinishedAt": now, "Builds": 0,
-                "RowCounts": "{}", "Quarantined": 0, "Errors": [error], "Status": "failed", "IngestedAt": now}],
-                f"{self.summary.run_id}-{source}-{project}-failed")
+    def known_issues(self) -> list[Any]:
+        """The known-issue rules, read once per run; an unreadable rule file is one error line, not a failed load."""
+        if self._known_issues is None:
+            from etl.classify.known_issues import known_issues_for
 
-    # -- sources ---------------------------------------------------------------------------------
+            try:
+                self._known_issues = known_issues_for(self.settings)
+            except ValueError as exc:
+                self._known_issues = []
+                self.error_line(f"known issues: {exc}; fix the file, then `ci-telemetry classify --rebuild`")
+        return self._known_issues
 
-    def _since(self, key: tuple[str, str, str], default: datetime) -> datetime:
-        if self.options.since is not None:
-            return self.options.since
-        return self.watermarks.get(key) or default
+    def load_failed(self, manifest: Manifest, reason: str) -> RunStatus:
+        """Count the failed attempt; after the last allowed one the batch moves to outbox/dead/."""
+        limit = self.settings.staging.max_load_attempts
+        manifest.attempts += 1
+        manifest.last_error = mask(reason)
+        dead = manifest.attempts >= limit
+        if dead:
+            self.outbox.kill(manifest)
+            self.summary.dead_batches.append(manifest.batch_id)
+        else:
+            self.outbox.set_status(manifest, BatchStatus.PENDING)
+            self.summary.load_failures.append(manifest.batch_id)
+        status = RunStatus.DEAD if dead else RunStatus.RETRYING
+        self.error_line(f"batch {manifest.batch_id} ({manifest.where}): load attempt {manifest.attempts} of {limit} "
+                        f"failed: {reason}" + ("; moved to outbox/dead" if dead else "; retried by the next run"))
+        try:  # the store may be what failed; the manifest already holds the attempt
+            record(self.warehouse, batch_row(manifest, status, utc_now(), [manifest.last_error]))  # type: ignore[arg-type]
+        except Exception: # best effort: the outbox is the record of truth here
+            log.debug("cannot record the failed load of %s", manifest.batch_id, exc_info=True)
+        return status
 
-    def _readable_builds(self, source: str, project: str, page: list[Any]) -> list[dict[str, Any]]:
-        """The listed builds with a numeric id and a readable finish time; the others are quarantined."""
+    def resume_pending(self) -> None:
+        """Load batches a previous run staged but did not finish (a crash, a failed load), oldest first."""
+        for manifest in self.outbox.batches(BatchStatus.PENDING):
+            self.load(manifest, advance=contiguous(manifest.watermark_from, self._watermark(manifest)))
+            self.summary.resumed_batches.append(manifest.batch_id)
+
+    def release(self, batch_id: str | None) -> list[tuple[str, RunStatus, int]]:
+        """Load held batches (all, or one), oldest first, exactly as the run loop loads a batch; (id, status, rows)."""
+        held = self.outbox.batches(BatchStatus.HELD)
+        if batch_id is not None:
+            held = [m for m in held if m.batch_id == batch_id]
+            if not held:
+                raise KeyError(f"no held batch {batch_id!r} (see `ci-telemetry outbox list`)")
         out = []
-        for item in page:
-            ident = item.get("id") if isinstance(item, dict) else None
-            try:
-                int(ident)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                self.quarantine(source, f"{project} build list item", "id", f"missing or not a number {ident!r}", item)
-                continue
-            try:
-                to_utc_naive(item.get("finishTime"))
-            except (TypeError, ValueError):
-                self.quarantine(source, f"build {ident}", "finishTime",
-                                f"invalid datetime {item.get('finishTime')!r}", item)
-                continue
-            out.append(item)
+        with self._store():
+            for manifest in held:
+                self.outbox.set_status(manifest, BatchStatus.PENDING)
+                before = sum(self.summary.loaded.values())
+                status = self.load(manifest, advance=contiguous(manifest.watermark_from, self._watermark(manifest)))
+                out.append((manifest.batch_id, status, sum(self.summary.loaded.values()) - before))
         return out
 
-    def run_ado(self, name: str, client: AdoClient, projects: list[str], extractor: AzureDevOpsExtractor,
-                default_since: datetime) -> None:
-        """Every project of one organization, batch by batch (one page of builds per batch)."""
-        organization = client.organization
-        opt_out = set(self.settings.privacy.opt_out.projects)
-        for project in projects:
-            if project in opt_out:
-                continue  # opted out: not one request is made for it
-            outcome = SourceOutcome(name, project)
-            self.summary.outcomes.append(outcome)
-            since = self._since((name, organization, project), default_since)
-            wm_from = since
-            # The finish time of the first build whose audit failed: no watermark of this project
-            # moves past it in this run, so the next run extracts that build again.
-            hold: list[datetime] = []
-            try:
-                for listed in extractor.list_builds(project, since):
-                    if not listed and not listed.audit:
-                        continue
-                    page = self._readable_builds(name, project, listed)
-                    finish = [to_utc_naive(b.get("finishTime")) for b in page]
-                    wm_to = max([*(t for t in finish if t is not None), wm_from])
-                    wanted = BuildPage([b for b in page if extractor.wanted(b)], listed.audit)
-                    findings: list[str] = []
+    def retry(self, batch_id: str) -> RunStatus:
+        """Load a dead batch now, its attempts reset (`outbox retry`)."""
+        manifest = self.outbox.revive(batch_id)
+        with self._store():
+            return self.load(manifest, advance=contiguous(manifest.watermark_from, self._watermark(manifest)))
 
-                    def fill(staged: Any, ctx: NormalizeContext, wanted: BuildPage = wanted, project: str = project,
-                             findings: list[str] = findings, hold: list[datetime] = hold,
-                             start: datetime = wm_from) -> None:
-                        for bundle in extractor.iter_bundles(project, wanted):
-                            if bundle.audit:
-                                findings.extend(bundle.audit)
-                                hold.append(to_utc_naive(bundle.build.get("finishTime")) or start)
-                            staged.add_raw(raw_for_staging(self.scrubber, bundle))
-                            for table, rows in normalize_bundle(ctx, bundle).items():
-                                staged.add_rows(table, rows)
-                        if wanted.audit and not wanted:  # a listing finding with no build to carry it
-                            findings.extend(wanted.audit)
-                            hold.append(start)
+    def drop(self, batch_id: str, reason: str) -> Manifest:
+        """Delete a dead batch with the operator's reason; its window is read again by the next run."""
+        manifest = self.outbox.drop(batch_id, reason)
+        with self._store():
+            record(self.warehouse, batch_row(manifest, RunStatus.DROPPED, utc_now(),  # type: ignore[arg-type]
+                                             [f"dropped by an operator: {reason}"]))
+        return manifest
 
-                    def after_fill(manifest: Manifest, findings: list[str] = findings,
-                                   hold: list[datetime] = hold) -> None:
-                        manifest.audit = [f"{name}: {line}" for line in findings]
-                        if hold:
-                            manifest.watermark_hold = _iso(min(hold))
+    # -- helpers ---------------------------------------------------------------------------------
 
-                    manifest = self._stage(name, organization, project, wm_from, wm_to, len(wanted), fill, after_fill)
-                    for line in manifest.audit:
-                        self._error_line(line)
-                    self._finish_batch(manifest, outcome)
-                    wm_from = wm_to
-            except (SourceError, WarehouseError) as exc:
-                # A failing source stops here (its watermark stays at the last loaded batch); others go on.
-                outcome.status, outcome.error = "failed", str(exc)
-                self._error_line(str(exc))
-                self._failed_run_row(name, organization, project, str(exc))
-                if isinstance(exc, AuthError):
-                    return  # the same credentials will fail for every other project too
-                continue
-            if outcome.batches == 0:
-                outcome.status = "no new data"
-                self._no_new_data(name, organization, project, since)
-
-    def run_inbox(self, cfg: InboxSource) -> None:
-        """The inbox directory as one batch of the documents modified since the watermark."""
-        outcome = SourceOutcome(cfg.name, "")
-        self.summary.outcomes.append(outcome)
-        since = self._since((cfg.name, "", ""), datetime(1970, 1, 1))
-        docs = list(read_inbox(self.settings.path(cfg.path), since, cfg.max_document_bytes,
-                               self.settings.limits))
-        if not docs:
-            outcome.status = "no new data"
-            self._no_new_data(cfg.name, "", "", since)
-            return
-        wm_to = max(d.modified for d in docs)
-
-        def fill(staged: Any, ctx: NormalizeContext) -> None:
-            for doc in docs:
-                obj = f"inbox file {doc.path.name}"
-                if doc.error:
-                    ctx.quarantine(cfg.name, obj, doc.field, doc.error, doc.body)
-                    continue
-                body = doc.body
-                staged.add_raw(scrub_raw(self.scrubber, {"file": doc.path.name, "body": body}))
-                try:
-                    row, stages, samples = normalize_metrics_document(
-                        ctx, str(body["key"]), doc.file_name, body, None,
-                        project=body.get("project"), organization=body.get("organization"), obj=obj,
-                        observed_at=doc.modified)
-                except MetricsDocumentError as exc:
-                    ctx.quarantine(cfg.name, obj, exc.field, exc.reason, body)
-                    continue
-                staged.add_rows("BuildMetrics", [row])
-                staged.add_rows("BuildStages", stages)
-                staged.add_rows("MetricSamples", samples)
-
-        try:
-            manifest = self._stage(cfg.name, "", "", since, wm_to, 0, fill)
-            self._finish_batch(manifest, outcome)
-        except WarehouseError as exc:
-            outcome.status, outcome.error = "failed", str(exc)
-            self._error_line(str(exc))
-
-    def client_for(self, cfg: AzureDevOpsSource) -> AdoClient:
-        return client_for_source(cfg)
-
-    def extractor_for(self, cfg: AzureDevOpsSource | SimulatorSource, client: AdoClient) -> AzureDevOpsExtractor:
-        definitions = cfg.definitions if isinstance(cfg, AzureDevOpsSource) else []
-        branches = cfg.branches if isinstance(cfg, AzureDevOpsSource) else []
-        return AzureDevOpsExtractor(
-            client, definitions=definitions, branches=branches,
-            opt_out_definitions=self.settings.privacy.opt_out.definitions, page_size=cfg.page_size,
-            test_results=cfg.test_results, metrics_artifacts=cfg.metrics_artifacts,
-            max_parallel_requests=cfg.max_parallel_requests, progress=self.progress,
-            limits=self.settings.limits)
-
-    def run_source(self, cfg: Any) -> None:
-        if isinstance(cfg, InboxSource):
-            self.run_inbox(cfg)
-            return
-        if isinstance(cfg, SimulatorSource):
-            with simulated_organization(cfg) as server:
-                client = AdoClient(cfg.name, server.url, auth="none", max_parallel_requests=cfg.max_parallel_requests,
-                                   policy=RetryPolicy(max_retries=8, backoff_seconds=0.05, max_backoff_seconds=1.0,
-                                                      max_total_wait_seconds=30.0))
-                default = _now() - timedelta(days=cfg.days + 2)
-                try:
-                    self.run_ado(cfg.name, client, list(server.projects), self.extractor_for(cfg, client), default)
-                finally:
-                    client.close()
-            return
-        try:
-            client = self.client_for(cfg)
-        except (AuthError, Exception) as exc:  # a secret that cannot be resolved stops this source only
-            line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            line = line if line.startswith(cfg.name) else f"{cfg.name}: {line}"
-            self.summary.outcomes.append(SourceOutcome(cfg.name, ",".join(cfg.projects), status="failed", error=line))
-            self._error_line(line)
-            return
-        try:
-            default = _now() - timedelta(days=cfg.initial_lookback_days)
-            self.run_ado(cfg.name, client, list(cfg.projects), self.extractor_for(cfg, client), default)
-        finally:
-            client.close()
-
-    def execute(self) -> RunSummary:
-        """Resume pending batches, then run every source; always returns a summary."""
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[Warehouse]:
+        """The warehouse, open (schema applied on a local store) for the duration of a run or command."""
         self.warehouse = open_warehouse(self.settings)
         try:
             if self.settings.warehouse.kind == "local":
                 self.warehouse.apply_schema()  # idempotent; lets `etl` run on a fresh store
-            if not self.options.dry_run and not self.hold:
-                try:
-                    self.resume_pending()
-                except WarehouseError as exc:
-                    # The store refuses the oldest pending batch: nothing newer may load before it.
-                    self._error_line(f"resuming pending batches: {exc}")
-                    self.summary.outcomes.append(SourceOutcome("(outbox)", "", status="failed", error=str(exc)))
-                    return self.summary
-            self.watermarks = read_watermarks(self.warehouse)
-            for cfg in self.settings.sources:
-                self.run_source(cfg)
-            self.match_known_issues()
-            if not self.options.dry_run:
-                self.outbox.prune(self.settings.staging.keep_loaded_batches)
+            yield self.warehouse
         finally:
             self.summary.quarantined = self.quarantine.count
             self.summary.duration_seconds = time.monotonic() - self.summary.started
             self.warehouse.close()
-        return self.summary
 
+    def _watermark(self, manifest: Manifest) -> datetime | None:
+        assert self.warehouse is not None
+        return read_watermarks(self.warehouse).get((manifest.source, manifest.organization, manifest.project))
 
-@contextlib.contextmanager
-def simulated_organization(cfg: SimulatorSource) -> Iterator[Any]:
-    """The simulator served on loopback for the duration of the run."""
-    from etl.simulator import start_server
+    def start_for(self, scope: Scope) -> Start:
+        """The committed watermark (or --since) and, for ledger-keeping sources, the files already read."""
+        assert self.warehouse is not None
+        key = (scope.source, scope.organization, scope.project)
+        mark = self.options.since or read_watermarks(self.warehouse).get(key)
+        return Start(mark, read_files_seen(self.warehouse, scope.source))
 
-    server = start_server(seed=cfg.seed, days=cfg.days, builds_per_day=cfg.builds_per_day)
-    try:
-        yield server
-    finally:
-        server.stop()
+    def error_line(self, line: str) -> None:
+        line = mask(self.scrubber.redact(line) or "")  # error lines quote URLs and values from payloads
+        self.summary.errors.append(line)
+        self.on_error(line)
+
+    def failed(self, scope: Scope, line: str) -> None:
+        """A scope or source that could not be read: one line, one outcome, one EtlRuns row."""
+        line = mask(line if line.startswith(scope.source) else f"{scope.source}: {line}")
+        existing = [o for o in self.summary.outcomes if (o.source, o.project) == (scope.source, scope.project)]
+        outcome = existing[-1] if existing else SourceOutcome(scope.source, scope.project)
+        if not existing:
+            self.summary.outcomes.append(outcome)
+        outcome.status, outcome.error = RunStatus.FAILED, line
+        self.error_line(line)
+        try:
+            self.record_row(scope, RunStatus.FAILED, errors=[line])
+        except Exception: # the store may be unreachable too; the line is printed either way
+            log.debug("cannot record the failure of %s", scope.label, exc_info=True)
+
+    def record_row(self, scope: Scope, status: RunStatus, since: datetime | None = None,
+                   errors: list[str] | None = None) -> None:
+        """An EtlRuns row for a scope with no batch (nothing new, or failed); freshness monitors read these."""
+        if self.options.dry_run or self.warehouse is None:
+            return
+        record(self.warehouse, etl_runs_row(
+            run_id=f"{self.summary.run_id}-{scope.source}", source=scope.source, organization=scope.organization,
+            project=scope.project, status=status, started_at=self.started_at, finished_at=utc_now(),
+            watermark_from=since, watermark_to=since, errors=errors or []))
 
 
 def run_etl(settings: Settings, options: RunOptions | None = None, progress: Progress = _noop,
@@ -450,24 +436,7 @@ def run_etl(settings: Settings, options: RunOptions | None = None, progress: Pro
     return EtlRun(settings, options or RunOptions(), progress, on_error).execute()
 
 
-def release_held(settings: Settings, batch_id: str | None = None,
-                 progress: Progress = _noop) -> list[tuple[str, dict[str, int]]]:
-    """Mark held batches pending and load them (all, or one by id); returns (batch id, rows loaded)."""
-    outbox = Outbox(settings.path(settings.staging.dir))
-    held = outbox.batches("held")
-    if batch_id is not None:
-        held = [m for m in held if m.batch_id == batch_id]
-        if not held:
-            raise KeyError(f"no held batch {batch_id!r} (see `ci-telemetry outbox list`)")
-    warehouse = open_warehouse(settings)
-    out = []
-    try:
-        if settings.warehouse.kind == "local":
-            warehouse.apply_schema()
-        for manifest in held:
-            outbox.set_status(manifest, "pending")
-            counts = load_batch(warehouse, outbox, manifest, progress=lambda n: progress("rows", n))
-            out.append((manifest.batch_id, counts))
-    finally:
-        warehouse.close()
-    return out
+def release_held(settings: Settings, batch_id: str | None = None, progress: Progress = _noop,
+                 on_error: Callable[[str], None] | None = None) -> list[tuple[str, RunStatus, int]]:
+    """Load held batches (all, or one by id) with their watermarks and known issues; (batch id, status, rows)."""
+    return EtlRun(settings, RunOptions(), progress, on_error).release(batch_id)

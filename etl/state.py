@@ -1,7 +1,12 @@
-"""Watermarks: how far each (source, organization, project) has been loaded.
+"""What the store remembers between runs: watermarks and the inbox's file ledger.
 
-Kept in the warehouse itself (table EtlWatermarks, read through `LatestEtlWatermarks`), written
-only after every table of a batch has loaded, and never moved backwards.
+Watermarks say how far each (source, organization, project) has been loaded. They are kept in the
+warehouse itself (table EtlWatermarks, read through `LatestEtlWatermarks`), written only after
+every table of a batch has loaded, never moved backwards, and never moved past a gap: a batch
+advances the watermark only when its window starts at or before it (`contiguous`), so a window
+that failed to load, went dead or came back incomplete is read again by the next run.
+
+The file ledger (EtlInboxFiles) holds the content hash of every inbox file read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,19 @@ def read_watermarks(warehouse: Warehouse) -> dict[WatermarkKey, datetime]:
         if value is not None:
             out[(str(row.Source), str(row.Organization), str(row.Project))] = value
     return out
+
+
+def read_files_seen(warehouse: Warehouse, source: str) -> frozenset[str]:
+    """Content hashes of the files *source* has read (the inbox ledger)."""
+    frame = warehouse.query("declare query_parameters(source:string); LatestEtlInboxFiles "
+                            "| where Source == source | project ContentHash", {"source": source})
+    return frozenset(str(v) for v in frame["ContentHash"]) if not frame.empty else frozenset()
+
+
+def contiguous(window_start: Any, frontier: datetime | None) -> bool:
+    """Whether a batch starting at *window_start* may advance a watermark standing at *frontier* (no gap)."""
+    start = to_utc_naive(window_start) if window_start else None
+    return start is None or frontier is None or start <= frontier
 
 
 def watermark(warehouse: Warehouse, source: str, organization: str, project: str) -> datetime | None:

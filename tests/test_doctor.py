@@ -81,7 +81,9 @@ def test_every_check_passes_on_a_fresh_store_with_a_reachable_source(
     fill(warehouse, NOW - timedelta(minutes=30))
     checks = run_doctor(config(), now=NOW)
     assert summary(checks) == [("ok", "config"), ("ok", "secrets"), ("ok", "source"), ("ok", "warehouse"),
-                               ("ok", "schema"), ("ok", "etl"), ("ok", "freshness")]
+                               ("ok", "schema"), ("ok", "etl"), ("ok", "freshness"), ("ok", "outbox")]
+    staging = config().parent.parent / "data" / "staging"
+    assert checks[7].detail == f"no dead or stuck batch, no new quarantine within 2h ({staging})"
     assert checks[2].detail == f"contoso: {ado_url} reachable; builds and test runs readable in 1 project(s)"
     assert checks[5].detail == "last run per source/project: 1 loaded (newest 2026-06-01T11:30:00Z)"
     assert checks[6].detail == "newest build finished 2026-06-01T11:30:00Z, 30m ago (limit 2h)"
@@ -174,7 +176,8 @@ def test_an_empty_store_warns_no_data_yet_without_failing(warehouse: LocalWareho
 
 def test_an_empty_store_fails_when_data_is_required(warehouse: LocalWarehouse, config: Callable[..., Path]) -> None:
     warehouse.close()
-    assert summary(run_doctor(config(), require_data=True, now=NOW))[-2:] == [("FAIL", "etl"), ("FAIL", "freshness")]
+    assert summary(run_doctor(config(), require_data=True, now=NOW))[-3:] == [("FAIL", "etl"), ("FAIL", "freshness"),
+                                                                              ("ok", "outbox")]
 
 
 def test_an_invalid_config_is_the_only_failure_reported(write_config: Callable[..., Path]) -> None:
@@ -205,7 +208,7 @@ def test_doctor_command_prints_one_line_per_check_and_exits_zero_when_all_pass(
     fill(warehouse, datetime.now(UTC) - timedelta(minutes=10))
     result = CliRunner().invoke(app, ["doctor", "--config", str(config())])
     assert result.exit_code == 0, result.output
-    assert [line[:5] for line in result.output.splitlines()] == ["ok   "] * 7
+    assert [line[:5] for line in result.output.splitlines()] == ["ok   "] * 8
     assert GOOD_PAT not in result.output
 
 

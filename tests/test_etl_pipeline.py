@@ -241,10 +241,14 @@ def test_failing_ingest_keeps_watermark_and_rerun_completes_without_duplicates(f
     summary = run_etl(settings)
     assert summary.failed
     assert query(settings, "LatestEtlWatermarks | count").iloc[0, 0] == 0
-    assert [m.status for m in Outbox(settings.path(settings.staging.dir)).batches()] == ["pending"]
+    # Every batch was tried (one failing batch does not stop the others) and waits for the next run.
+    batches = Outbox(settings.path(settings.staging.dir)).batches()
+    assert [(m.status, m.attempts) for m in batches] == [("pending", 1)] * 3
+    assert batches[0].last_error == ("WarehouseError: local ingestion into TestResults failed: disk full")
     monkeypatch.setattr(LocalWarehouse, "ingest", real)
     second = run_etl(settings)
-    assert len(second.resumed_batches) == 1
+    assert second.resumed_batches == [m.batch_id for m in batches]
+    assert not second.failed
     assert counts(settings) == expected
 
 
@@ -355,3 +359,28 @@ def test_cli_since_rejects_a_non_date(configure, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["etl", "--config", str(tmp_path / "config" / "test.yaml"), "--since", "soon"])
     assert result.exit_code == 2
     assert "error: --since 'soon': expected a date or datetime" in result.output
+
+
+def test_a_build_whose_details_cannot_be_read_is_quarantined_and_the_others_load(fake, configure, monkeypatch) -> None:
+    import zipfile
+
+    from etl.sources.azure_devops.extract import AzureDevOpsExtractor
+
+    srv, expected = fake
+    real = AzureDevOpsExtractor._metrics
+
+    def corrupt(self: AzureDevOpsExtractor, project: str, bundle: Any, artifact: str) -> None:
+        if bundle.build_id == 103:
+            raise zipfile.BadZipFile("Bad CRC-32 for file 'metrics.json'")
+        real(self, project, bundle, artifact)
+
+    monkeypatch.setattr(AzureDevOpsExtractor, "_metrics", corrupt)
+    settings = configure(ado_source(srv.url))
+    lines: list[str] = []
+    summary = run_etl(settings, on_error=lines.append)
+    assert lines == ["ado build 103: field (payload): BadZipFile: Bad CRC-32 for file 'metrics.json'"]
+    assert not summary.failed and summary.quarantined == 1
+    assert counts(settings)["TimelineBuilds"] == expected["TimelineBuilds"] - 1
+    # A quarantined build does not hold the watermark back: it is kept, with its reason, for review.
+    frame = query(settings, "LatestEtlWatermarks() | project Watermark")
+    assert str(frame.iloc[0].Watermark) == "2026-11-01 10:30:00.123456"

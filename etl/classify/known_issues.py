@@ -18,7 +18,7 @@ import fnmatch
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -253,14 +253,22 @@ def attempt_texts(warehouse: Any, since: datetime) -> tuple[list[dict[str, Any]]
 
 
 def evaluate_known_issues(
-    warehouse: Any, issues: list[CompiledIssue], since: datetime, *, now: datetime | None = None, dry_run: bool = False
+    warehouse: Any, issues: list[CompiledIssue], since: datetime, *, now: datetime | None = None, dry_run: bool = False,
+    builds: Collection[tuple[str, str, int]] | None = None, tag: str = "known-issues",
 ) -> KnownIssueOutcome:
-    """Write a ledger row for every (rule, build attempt) in range whose rule version has none yet."""
+    """Write a ledger row for every (rule, build attempt) in range whose rule version has none yet.
+
+    *builds* limits the evaluation to those (organization, project, build id): the ETL evaluates the
+    builds of each batch it loads, and only once all of that batch's texts are in the store.
+    """
     now = now or utc_now()
     outcome = KnownIssueOutcome({i.issue.id: 0 for i in issues}, {i.issue.id: 0 for i in issues})
     if not issues:
         return outcome
-    builds, texts = attempt_texts(warehouse, since)
+    found, texts = attempt_texts(warehouse, since)
+    wanted = None if builds is None else set(builds)
+    builds_in_range = [b for b in found
+                       if wanted is None or (b["Organization"], b["Project"], int(b["BuildId"])) in wanted]
     done = {
         (r["RuleId"], r["RuleVersion"], r["Organization"], r["Project"], int(r["BuildId"]), int(r["Attempt"]))
         for r in _records(warehouse.query(_LEDGER, {"since": since}))
@@ -270,7 +278,7 @@ def evaluate_known_issues(
         attempts_seen[key[:3]].add(key[3])
     pending: list[dict[str, Any]] = []
     written = 0
-    for b in builds:
+    for b in builds_in_range:
         build = (b["Organization"], b["Project"], int(b["BuildId"]))
         attempts = set(range(1, int(_value(b["Attempts"]) or 1) + 1)) | attempts_seen.get(build, set())
         branches = (_value(b["SourceBranch"]), _value(b["TargetBranch"]))
@@ -285,15 +293,15 @@ def evaluate_known_issues(
                 outcome.present[rule.issue.id] += int(present)
                 pending.append(_ledger_row(rule, b, attempt, present, count, sample, now))
                 if len(pending) >= BATCH_ROWS and not dry_run:
-                    written += _flush(warehouse, pending, now, written)
+                    written += _flush(warehouse, pending, now, written, tag)
     if pending and not dry_run:
-        _flush(warehouse, pending, now, written)
+        _flush(warehouse, pending, now, written, tag)
     return outcome
 
 
-def _flush(warehouse: Any, rows: list[dict[str, Any]], now: datetime, offset: int) -> int:
+def _flush(warehouse: Any, rows: list[dict[str, Any]], now: datetime, offset: int, tag: str) -> int:
     count = len(rows)
-    warehouse.ingest("KnownIssueMatches", list(rows), f"known-issues-{now:%Y%m%dT%H%M%S}-{offset}")
+    warehouse.ingest("KnownIssueMatches", list(rows), f"{tag}-{now:%Y%m%dT%H%M%S}-{offset}")
     rows.clear()
     return count
 

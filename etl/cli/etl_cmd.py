@@ -41,10 +41,11 @@ def render_summary(summary: RunSummary, console: Console) -> None:
     for col in ("Source", "Project", "Batches", "Builds", "Quarantined", "Status"):
         sources.add_column(col, justify="right" if col in ("Batches", "Builds", "Quarantined") else "left")
     for o in summary.outcomes:
-        sources.add_row(o.source, o.project, str(o.batches), str(o.builds), str(o.quarantined), o.status)
+        sources.add_row(o.source, o.project, str(o.batches), str(o.builds), str(o.quarantined), str(o.status))
     console.print(sources)
-    console.print(f"quarantined: {summary.quarantined}  errors: {len(summary.errors)}  "
-                  f"known-issue evaluations: {summary.known_issue_rows}  "
+    console.print(f"quarantined: {summary.quarantined}  failed loads: {len(summary.load_failures)}  "
+                  f"dead batches: {len(summary.dead_batches)}  incomplete batches: {len(summary.incomplete_batches)}  "
+                  f"errors: {len(summary.errors)}  known-issue evaluations: {summary.known_issue_rows}  "
                   f"duration: {summary.duration_seconds:.1f} s", highlight=False)
 
 
@@ -58,7 +59,9 @@ def etl(
     """Pull new builds, timelines, tests and metrics from every source, stage them in the outbox, load them.
 
     Each batch is staged (data/staging/outbox) before it loads; the watermark moves only once all
-    its tables are loaded. Exits non-zero when a source failed; the other sources still load.
+    its tables are loaded. A bad build or document is quarantined alone; a batch that fails to load
+    is retried by later runs, then moved to outbox/dead (see `outbox retry`, `outbox drop`).
+    Exits non-zero when a source or a load failed; the other sources and batches still load.
 
     Example: ci-telemetry etl --since 2026-11-01 --summary-file etl-summary.md
     """

@@ -21,11 +21,13 @@ def freshness(
     """Exit 1 with one line when the newest ingested build finished longer ago than --max-age (or there is none).
 
     Measured on FinishTime in LatestTimelineBuilds, not IngestedAt: only new builds move it.
-    Exit codes: 0 fresh, 1 stale or empty, 2 bad option, configuration or unreachable store.
+    Also exit 1, one line each, while the outbox holds dead batches or a stuck pending batch, or
+    the quarantine grew within --max-age.
+    Exit codes: 0 fresh, 1 stale, empty or stuck, 2 bad option, configuration or unreachable store.
 
     Example: ci-telemetry freshness --max-age 2h --config config/production.yaml
     """
-    from etl.freshness import check_freshness, parse_age
+    from etl.freshness import check_freshness, outbox_problems, parse_age
     from etl.warehouse import connected
 
     try:
@@ -39,7 +41,11 @@ def freshness(
     with user_errors(), connected(settings, read_only=settings.warehouse.kind == "local") as warehouse:
         result = check_freshness(warehouse, limit)
     typer.echo(result.line())
-    raise typer.Exit(FRESH if result.fresh else STALE)
+    problems = outbox_problems(settings.path(settings.staging.dir), limit, result.now,
+                               settings.staging.max_load_attempts)
+    for line in problems:
+        typer.echo(f"stuck: {line}")
+    raise typer.Exit(FRESH if result.fresh and not problems else STALE)
 
 
 def register(app: typer.Typer) -> None:

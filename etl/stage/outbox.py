@@ -5,12 +5,16 @@ Layout under `settings.staging.dir`:
     outbox/<batch_id>/manifest.json     what the batch is, its counts, watermark range and status
     outbox/<batch_id>/raw.jsonl         the scrubbed raw payloads, one build bundle per line
     outbox/<batch_id>/<Table>.jsonl     the rows that load into <Table>
+    outbox/dead/<batch_id>/...          a batch that failed to load `staging.max_load_attempts` times
+    outbox/dropped/<batch_id>.json      the manifest of a dead batch an operator dropped, with the reason
 
 The manifest is written last (atomically): a directory without one was interrupted while staging
-and is ignored. Status: `pending` (staged, loads next), `held` (staging.hold_loads; waits for
-`outbox release`), `loaded`, `dry-run` (never loads). The batch id is a hash of source,
-organization, project and watermark range, so re-running the same window reuses the same id —
-the same idempotency key for the warehouse.
+and is ignored. Status (`BatchStatus`): `pending` (staged, loads next), `held` (staging.hold_loads;
+waits for `outbox release`), `loaded`, `incomplete` (loaded, but the source reported missing
+data: its window is read again), `dry-run` (never loads), `dead` (see above; `outbox retry` or
+`outbox drop`). The batch id is a hash of source, organization, project and watermark range (or
+the source's own key), so re-running the same window reuses the same id — the same idempotency
+key for the warehouse, and the same count of load attempts.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
+
+from etl.timeutil import utc_now
 
 #: (table, rows) -> rows as stored: `etl.privacy.apply_policy` bound to the run's scrubber.
 RowsPolicy = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -39,7 +45,26 @@ TABLE_ORDER = (
     "BuildStages",
     "MetricSamples",
 )
-STATUSES = ("pending", "held", "loaded", "dry-run")
+#: Ledgers committed with the watermark, after every fact table has loaded.
+COMMIT_TABLES = ("EtlInboxFiles",)
+
+
+class BatchStatus(StrEnum):
+    """Where a staged batch stands (the stored strings are the values)."""
+
+    PENDING = "pending"
+    HELD = "held"
+    LOADED = "loaded"
+    INCOMPLETE = "incomplete"
+    DRY_RUN = "dry-run"
+    DEAD = "dead"
+
+
+STATUSES = tuple(BatchStatus)
+
+
+class StagedFileError(ValueError):
+    """A staged file cannot be read back (a garbled line): the batch fails to load, it does not crash the run."""
 
 
 def batch_id_for(source: str, organization: str, project: str, watermark_from: str, watermark_to: str) -> str:
@@ -60,18 +85,25 @@ class Manifest:
     watermark_from: str | None
     watermark_to: str | None
     staged_at: str
-    status: str = "pending"
+    status: str = BatchStatus.PENDING
     builds: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     errors: list[str] = field(default_factory=list)
-    #: Audit findings (what was read disagrees with a count the service stated): the batch is incomplete.
-    audit: list[str] = field(default_factory=list)
-    #: The watermark commits no further than this (the first build an audit found incomplete).
-    watermark_hold: str | None = None
     run_id: str | None = None
     started_at: str | None = None
     loaded_at: str | None = None
+    #: Count-audit findings of the source: the batch loads, but its window will be read again.
+    incomplete: list[str] = field(default_factory=list)
+    #: Failed load attempts so far, and the last one's reason (one line).
+    attempts: int = 0
+    last_error: str | None = None
+    #: Why an operator dropped the batch (`outbox drop`).
+    dropped_reason: str | None = None
+
+    @property
+    def where(self) -> str:
+        return "/".join(p for p in (self.source, self.organization, self.project) if p)
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -119,6 +151,21 @@ class StagedBatch:
         fh.writelines(json.dumps(row, default=str) + "\n" for row in rows)
         self.counts[table] = self.counts.get(table, 0) + len(rows)
 
+    def add_item(self, raw: dict[str, Any] | None, tables: dict[str, list[dict[str, Any]]]) -> None:
+        """One item's raw payload and rows, all or nothing: everything is serialized before anything is written.
+
+        Raises (ValueError, TypeError, RecursionError...) without writing when a value cannot be serialized.
+        """
+        policy = self._policy or (lambda _table, rows: rows)
+        lines = {name: [json.dumps(row, default=str) + "\n" for row in policy(name, rows)]
+                 for name, rows in tables.items() if rows}
+        raw_line = json.dumps(raw, sort_keys=True, default=str) + "\n" if raw is not None else None
+        if raw_line is not None:
+            self._file("raw").write(raw_line)
+        for name, text in lines.items():
+            self._file(name).writelines(text)
+            self.counts[name] = self.counts.get(name, 0) + len(text)
+
     def commit(self, status: str) -> Manifest:
         """Flush everything and write the manifest (the batch exists from this moment)."""
         for fh in self._files.values():
@@ -143,29 +190,44 @@ class Outbox:
     def __init__(self, staging_dir: Path, rows_policy: RowsPolicy | None = None) -> None:
         self.root = Path(staging_dir) / "outbox"
         self.rows_policy = rows_policy
+        self.dead_root = self.root / "dead"
+        self.dropped_root = self.root / "dropped"
 
     def path(self, batch_id: str) -> Path:
         return self.root / batch_id
 
-    def existing_staged_at(self, batch_id: str) -> str | None:
-        """The staging time of an already-staged batch with this id (kept so re-staging is byte-identical)."""
-        path = self.path(batch_id) / "manifest.json"
+    def _dir_of(self, batch_id: str) -> Path:
+        dead = self.dead_root / batch_id
+        return dead if (dead / "manifest.json").exists() else self.path(batch_id)
+
+    def existing(self, batch_id: str) -> Manifest | None:
+        """The manifest of an already-staged (or dead) batch with this id, if readable."""
+        path = self._dir_of(batch_id) / "manifest.json"
         if path.exists():
             try:
-                return Manifest.read(path).staged_at
+                return Manifest.read(path)
             except (ValueError, TypeError, OSError):
                 return None
         return None
+
+    def existing_staged_at(self, batch_id: str) -> str | None:
+        """The staging time of an already-staged batch with this id (kept so re-staging is byte-identical)."""
+        found = self.existing(batch_id)
+        return found.staged_at if found else None
+
+    def is_dead(self, batch_id: str) -> bool:
+        return (self.dead_root / batch_id / "manifest.json").exists()
 
     def start(self, manifest: Manifest) -> StagedBatch:
         return StagedBatch(self.path(manifest.batch_id), manifest, self.rows_policy)
 
     def batches(self, status: str | None = None) -> list[Manifest]:
-        """Every committed batch (optionally of one status), oldest watermark first."""
+        """Every committed batch (optionally of one status; dead ones included), oldest watermark first."""
         if not self.root.exists():
             return []
         out = []
-        for manifest_path in self.root.glob("*/manifest.json"):
+        paths = list(self.root.glob("*/manifest.json")) + list(self.dead_root.glob("*/manifest.json"))
+        for manifest_path in paths:
             try:
                 m = Manifest.read(manifest_path)
             except (ValueError, TypeError, OSError):
@@ -175,8 +237,8 @@ class Outbox:
         return sorted(out, key=lambda m: (m.watermark_to or "", m.staged_at, m.batch_id))
 
     def get(self, batch_id: str) -> Manifest:
-        """One batch's manifest; KeyError naming the id when there is none."""
-        path = self.path(batch_id) / "manifest.json"
+        """One batch's manifest (dead ones included); KeyError naming the id when there is none."""
+        path = self._dir_of(batch_id) / "manifest.json"
         if not path.exists():
             raise KeyError(f"no staged batch {batch_id!r} under {self.root}")
         return Manifest.read(path)
@@ -185,28 +247,69 @@ class Outbox:
         manifest.status = status
         for name, value in changes.items():
             setattr(manifest, name, value)
-        _write_atomic(self.path(manifest.batch_id) / "manifest.json",
+        _write_atomic(self._dir_of(manifest.batch_id) / "manifest.json",
                       json.dumps(asdict(manifest), indent=2, sort_keys=True))
         return manifest
 
+    def kill(self, manifest: Manifest) -> Manifest:
+        """Move a batch to `outbox/dead/` (after its last allowed load attempt failed)."""
+        self.dead_root.mkdir(parents=True, exist_ok=True)
+        target = self.dead_root / manifest.batch_id
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(self.path(manifest.batch_id), target)
+        return self.set_status(manifest, BatchStatus.DEAD)
+
+    def revive(self, batch_id: str) -> Manifest:
+        """Move a dead batch back to the outbox as pending, its attempts reset (`outbox retry`)."""
+        if not self.is_dead(batch_id):
+            raise KeyError(f"no dead batch {batch_id!r} (see `ci-telemetry outbox list --status dead`)")
+        manifest = self.get(batch_id)
+        target = self.path(batch_id)
+        if target.exists():
+            shutil.rmtree(target)  # a re-staging of the same window; the dead copy is the one asked for
+        os.replace(self.dead_root / batch_id, target)
+        return self.set_status(manifest, BatchStatus.PENDING, attempts=0)
+
+    def drop(self, batch_id: str, reason: str) -> Manifest:
+        """Delete a dead batch, keeping its manifest and *reason* under `outbox/dropped/`."""
+        if not self.is_dead(batch_id):
+            raise KeyError(f"no dead batch {batch_id!r} (see `ci-telemetry outbox list --status dead`)")
+        manifest = self.get(batch_id)
+        manifest.dropped_reason = reason
+        self.dropped_root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.dropped_root / f"{batch_id}.json", json.dumps(asdict(manifest), indent=2, sort_keys=True))
+        shutil.rmtree(self.dead_root / batch_id)
+        return manifest
+
     def rows(self, batch_id: str, table: str, chunk: int = 20_000) -> Iterator[list[dict[str, Any]]]:
-        """A staged table's rows in chunks (bounded memory for large batches)."""
-        path = self.path(batch_id) / f"{table}.jsonl"
+        """A staged table's rows in chunks (bounded memory for large batches); StagedFileError on a garbled line."""
+        path = self._dir_of(batch_id) / f"{table}.jsonl"
         if not path.exists():
             return
         buf: list[dict[str, Any]] = []
         with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                buf.append(json.loads(line))
-                if len(buf) >= chunk:
-                    yield buf
-                    buf = []
+            number = 0
+            try:
+                for line in fh:
+                    number += 1
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+                    buf.append(row)
+                    if len(buf) >= chunk:
+                        yield buf
+                        buf = []
+            except (ValueError, UnicodeDecodeError) as exc:
+                where = f"line {number}" if not isinstance(exc, UnicodeDecodeError) else f"after line {number}"
+                raise StagedFileError(f"staged file {batch_id}/{table}.jsonl {where}: not a JSON row "
+                                      f"({str(exc).splitlines()[0][:200]})") from None
         if buf:
             yield buf
 
     def prune(self, keep_loaded: int) -> list[str]:
-        """Delete the oldest loaded batches beyond *keep_loaded*; returns the ids removed."""
-        loaded = self.batches("loaded")
+        """Delete the oldest loaded (or incomplete) batches beyond *keep_loaded*; returns the ids removed."""
+        loaded = [m for m in self.batches() if m.status in (BatchStatus.LOADED, BatchStatus.INCOMPLETE)]
         drop = loaded[: max(0, len(loaded) - keep_loaded)]
         for m in drop:
             shutil.rmtree(self.path(m.batch_id), ignore_errors=True)
@@ -214,4 +317,4 @@ class Outbox:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+    return utc_now().isoformat()

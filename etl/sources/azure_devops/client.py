@@ -57,6 +57,10 @@ class AuthError(SourceError):
         self.status = status
 
 
+class Unreachable(SourceError):
+    """The host did not answer (connection refused, DNS, timeouts) after every retry. Stops that source only."""
+
+
 class NotFound(SourceError):
     """404: the object does not exist (e.g. a build that uploaded no artifact)."""
 
@@ -327,7 +331,8 @@ class AdoClient:
             attempts = retrying.statistics.get("attempt_number", 1)
             if exc.reason.startswith("HTTP "):
                 raise SourceError(f"{self.source}: {exc.reason} for {url} after {attempts} attempts") from None
-            raise SourceError(f"{self.source}: {url}: gave up after {attempts} attempts: {exc.reason}") from None
+            error = SourceError if exc.reason == "response is not valid JSON" else Unreachable
+            raise error(f"{self.source}: {url}: gave up after {attempts} attempts: {exc.reason}") from None
 
     def get(self, url: str, params: dict[str, Any] | None = None, *, stream: bool = False) -> requests.Response:
         """GET (a download: body not decoded) with retries; raises AuthError, NotFound or SourceError."""

@@ -1,0 +1,86 @@
+"""Normalizing a batch: each item's payload → (scrubbed raw payload, rows per table).
+
+`normalize_payload` dispatches on the payload's type; a new source with a new payload type adds
+one `@normalize_payload.register` function beside its reader. An item the source could not read,
+or whose normalization raises, is quarantined with a one-line reason naming the source, the object
+and the field; the batch goes on with the next item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import singledispatch
+from typing import Any
+
+from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
+from etl.normalize.context import NormalizeContext
+from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
+from etl.sources.azure_devops.extract import BuildBundle
+from etl.sources.base import Batch, Item
+from etl.sources.inbox import InboxDocument
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class Normalized:
+    """What one item stages: its scrubbed raw payload (None: nothing to keep) and its rows per table."""
+
+    raw: dict[str, Any] | None
+    tables: Rows = field(default_factory=dict)
+
+
+@singledispatch
+def normalize_payload(payload: Any, ctx: NormalizeContext, obj: str) -> Normalized:
+    """Rows of one payload; register a function per payload type."""
+    raise TypeError(f"no normalizer registered for payload type {type(payload).__name__}")
+
+
+@normalize_payload.register
+def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized:
+    return Normalized(raw_for_staging(ctx.scrubber, payload), normalize_bundle(ctx, payload))
+
+
+@normalize_payload.register
+def _document(payload: InboxDocument, ctx: NormalizeContext, obj: str) -> Normalized:
+    body = payload.body
+    raw = scrub_raw(ctx.scrubber, {"file": payload.path.name, "body": body})
+    try:
+        row, stages, samples = normalize_metrics_document(
+            ctx, str(body["key"]), payload.file_name, body, None,
+            project=body.get("project"), organization=body.get("organization"), obj=obj,
+            observed_at=payload.modified)
+    except MetricsDocumentError as exc:
+        ctx.quarantine(ctx.source, obj, exc.field, exc.reason, body)
+        return Normalized(raw)
+    return Normalized(raw, {"BuildMetrics": [row], "BuildStages": stages, "MetricSamples": samples})
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item, Normalized]]:
+    """Each item of *batch* normalized; unreadable and failing items are quarantined and yield no rows.
+
+    Exceptions from reading the items themselves (the source ending a scope or itself) propagate.
+    """
+    for item in batch.items:
+        if item.reason is not None:
+            ctx.quarantine(ctx.source, item.obj, item.field_name, item.reason, item.payload)
+            yield item, Normalized(None)
+            continue
+        try:
+            normalized = normalize_payload(item.payload, ctx, item.obj)
+        except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
+            ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {_one_line(exc)}", _raw(item))
+            yield item, Normalized(None)
+            continue
+        yield item, normalized
+
+
+def _raw(item: Item) -> Any:
+    payload = item.payload
+    return payload.to_raw() if isinstance(payload, BuildBundle) else getattr(payload, "body", payload)
