@@ -59,6 +59,7 @@ class Monitors(_Strict):
 
     defaults: Defaults = Field(default_factory=Defaults)
     monitors: list[Monitor] = Field(default_factory=list)
+    notify: dict[str, Any] = Field(default_factory=dict, description="Where alerts go (tracker, webhook); validated by etl.alerting.config.")
 
     @model_validator(mode="after")
     def _known_techniques(self) -> Monitors:
