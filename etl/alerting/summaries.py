@@ -46,6 +46,14 @@ class Summary:
         }
 
 
+def mode(alert: dict) -> str:
+    """alert or monitor: the `mode` key `read_alerts` adds, else Details.mode (alert when absent)."""
+    if alert.get("mode"):
+        return str(alert["mode"])
+    details = alert.get("Details")
+    return str(details.get("mode") or "alert") if isinstance(details, dict) else "alert"
+
+
 def _key(alert: dict) -> tuple[str, str, str, str]:
     return tuple(str(alert.get(k) or "") for k in GROUP_KEYS)  # type: ignore[return-value]
 
@@ -77,7 +85,7 @@ def group(alerts: list[dict], recorded: list[dict]) -> list[Summary]:
         assigned.update(ids)
         summaries.append(s)
     fresh = sorted(
-        (a for a in alerts if a.get("mode", "alert") == "alert" and a["AlertId"] not in assigned),
+        (a for a in alerts if mode(a) == "alert" and a["AlertId"] not in assigned),
         key=lambda a: (_key(a), int(a.get("BuildBefore") or 0), int(a.get("BuildAfter") or 0), a["AlertId"]),
     )
     for alert in fresh:
