@@ -391,3 +391,24 @@ def test_a_literal_token_in_notify_is_rejected_naming_the_field(tmp_path: Path) 
 def test_the_shipped_monitors_file_has_a_valid_notify_section() -> None:
     notify = load_notify(Path(__file__).resolve().parent.parent / "config" / "monitors.yaml")
     assert (notify.tracker, notify.nudge_days) == ("none", (3, 7))
+
+
+def test_a_daily_sync_reads_each_summary_once_per_utc_day(warehouse: LocalWarehouse, github: FakeGitHub) -> None:
+    store(warehouse, alert("a1", 10, 12))
+    notify = gh_notify(github)
+    tracker = tracker_for(notify)
+    file_summaries(warehouse, notify, tracker, DAY0)
+    checked = [sync(warehouse, notify, tracker, DAY0 + timedelta(hours=h), daily=True).checked for h in (1, 2, 17, 19)]
+    assert checked == [1, 0, 0, 1]  # 07:00, 08:00, 23:00 on Dec 1; 01:00 on Dec 2
+
+
+def test_both_scheduled_etl_pipelines_run_notify_then_the_daily_sync_after_retention() -> None:
+    root = Path(__file__).resolve().parent.parent / "pipelines"
+    for name in ("azure-pipelines/etl.yml", "github/etl.yml"):
+        doc = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+        steps = doc["jobs"][0]["steps"] if isinstance(doc["jobs"], list) else doc["jobs"]["etl"]["steps"]
+        scripts = [str(s.get("run") or (s.get("inputs") or {}).get("inlineScript") or "") for s in steps]
+        retention = next(i for i, s in enumerate(scripts) if "retention apply" in s)
+        workflow = [i for i, s in enumerate(scripts) if "alerts notify" in s]
+        assert len(workflow) == 1 and workflow[0] > retention, name
+        assert "ci-telemetry alerts sync --daily" in scripts[workflow[0]], name

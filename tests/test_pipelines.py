@@ -34,6 +34,8 @@ CONTRACT: dict[str, set[str]] = {
     "retention apply": {"--config", "-c", "--dry-run"},
     "schema apply": {"--config", "-c"},
     "alerts detect": {"--days", "--config", "-c"},
+    "alerts notify": {"--config", "-c"},
+    "alerts sync": {"--daily", "--config", "-c"},
 }
 
 
@@ -133,13 +135,15 @@ def test_the_extractor_joins_continuations_and_ignores_expressions() -> None:
 
 def test_the_pipelines_run_the_commands_of_the_operations_contract() -> None:
     used = {" ".join(split(i.tokens)[0]) for i in INVOCATIONS}
-    assert used == {"etl", "freshness", "retention apply", "doctor", "report", "collect", "alerts detect"}
+    assert used == {"etl", "freshness", "retention apply", "doctor", "report", "collect", "alerts detect",
+                    "alerts notify", "alerts sync"}
 
 
 @pytest.mark.parametrize("file", ["azure-pipelines/etl.yml", "github/etl.yml"])
 def test_each_scheduled_etl_runs_alerts_detect_after_the_etl_and_its_watchdog(file: str) -> None:
     names = [" ".join(split(tokens)[0]) for script in scripts(load(file)) for tokens in invocations_in(script)]
-    assert list(dict.fromkeys(names)) == ["etl", "freshness", "alerts detect", "retention apply", "doctor"]
+    assert list(dict.fromkeys(names)) == ["etl", "freshness", "alerts detect", "retention apply", "alerts notify",
+                                          "alerts sync", "doctor"]
 
 
 @pytest.mark.parametrize("invocation", INVOCATIONS, ids=str)

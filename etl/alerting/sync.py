@@ -37,13 +37,19 @@ def nudges_due(notify: Notify, quiet_since: datetime, now: datetime) -> int:
     return sum(1 for days in notify.nudge_days if now - quiet_since >= timedelta(days=days))
 
 
-def sync(warehouse: Warehouse, notify: Notify, tracker: Tracker, now: datetime | None = None) -> SyncOutcome:
-    """Read every open filed summary's item; resolve its alerts when the item is done, nudge it when quiet."""
+def sync(warehouse: Warehouse, notify: Notify, tracker: Tracker, now: datetime | None = None, daily: bool = False) -> SyncOutcome:
+    """Read every open filed summary's item; resolve its alerts when the item is done, nudge it when quiet.
+
+    *daily* skips the summaries already synced on this UTC day, so an hourly schedule syncs each once a day.
+    """
     now = now or utcnow()
     out = SyncOutcome()
     alerts = {a["AlertId"]: a for a in read_alerts(warehouse)}
     for row in read_summaries(warehouse):
         if not row.get("TrackerId") or row.get("Status") != "open" or row.get("Tracker") != tracker.kind:
+            continue
+        synced = row.get("SyncedAt")
+        if daily and synced is not None and synced.date() == now.date():
             continue
         out.checked += 1
         item_id = str(row["TrackerId"])

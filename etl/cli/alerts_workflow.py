@@ -93,13 +93,14 @@ def notify_command(
 
 @alerts_app.command("sync")
 def sync_command(
+    daily: Annotated[bool, typer.Option("--daily", help="Skip summaries already synced this UTC day (for an hourly schedule).")] = False,
     now: NowOption = "",
     config: ConfigOption = None,  # type: ignore[assignment]
 ) -> None:
     """Read each filed work item or issue: a closed one resolves its alerts (FIXED, WONTFIX, INVALID,
     WORKSFORME); one untouched for 3 or 7 days gets one reminder comment each time. Run daily.
 
-    Example: ci-telemetry alerts sync
+    Example: ci-telemetry alerts sync --daily
     """
     from etl.alerting.sync import sync
     from etl.alerting.trackers import tracker_for
@@ -115,7 +116,7 @@ def sync_command(
     with user_errors():
         warehouse = open_warehouse(settings)
         try:
-            outcome = sync(warehouse, notify, tracker, when)
+            outcome = sync(warehouse, notify, tracker, when, daily=daily)
         finally:
             warehouse.close()
     for line in outcome.resolved:
