@@ -412,3 +412,11 @@ def test_both_scheduled_etl_pipelines_run_notify_then_the_daily_sync_after_reten
         workflow = [i for i, s in enumerate(scripts) if "alerts notify" in s]
         assert len(workflow) == 1 and workflow[0] > retention, name
         assert "ci-telemetry alerts sync --daily" in scripts[workflow[0]], name
+
+
+def test_a_link_template_with_an_unknown_placeholder_is_rejected_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "monitors.yaml"
+    path.write_text(yaml.safe_dump({"notify": {"compare_url": "https://x/{base}...{after}"}}))
+    with pytest.raises(ValueError) as exc:
+        load_notify(path)
+    assert str(exc.value) == f"{path}: notify: compare_url: only {{before}}, {{after}} may be filled in"

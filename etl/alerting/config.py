@@ -63,8 +63,14 @@ class Notify(_Strict):
             raise ValueError("tracker is azure-devops but the azure_devops section is missing")
         if self.tracker == "github" and self.github is None:
             raise ValueError("tracker is github but the github section is missing")
-        if list(self.nudge_days) != sorted(set(self.nudge_days)):
-            raise ValueError("nudge_days must be increasing, e.g. [3, 7]")
+        if list(self.nudge_days) != sorted(set(self.nudge_days)) or any(d < 1 for d in self.nudge_days):
+            raise ValueError("nudge_days must be increasing whole days, e.g. [3, 7]")
+        for name, template, fields in (("report_url", self.report_url, ("metric", "alert_id", "summary_id")),
+                                       ("compare_url", self.compare_url, ("before", "after"))):
+            try:
+                template.format(**dict.fromkeys(fields, "x"))
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"{name}: only {', '.join('{' + f + '}' for f in fields)} may be filled in") from None
         return self
 
 
@@ -76,7 +82,7 @@ def load_notify(path: Path | str) -> Notify:
         return Notify.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"notify.{'.'.join(str(p) for p in e['loc'])}: "
+            "notify" + "".join(f".{p}" for p in e["loc"]) + ": "
             + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
             for e in exc.errors()
         )
