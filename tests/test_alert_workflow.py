@@ -420,3 +420,25 @@ def test_a_link_template_with_an_unknown_placeholder_is_rejected_naming_the_fiel
     with pytest.raises(ValueError) as exc:
         load_notify(path)
     assert str(exc.value) == f"{path}: notify: compare_url: only {{before}}, {{after}} may be filled in"
+
+
+def test_ci_text_in_a_github_issue_body_cannot_break_the_table_or_inject_html(warehouse: LocalWarehouse, github: FakeGitHub) -> None:
+    row = alert("a1", 10, 12, definition="ci\\agent")
+    row["Series"] = "web/<img src=x>|`x`"
+    store(warehouse, row)
+    notify = gh_notify(github)
+    file_summaries(warehouse, notify, tracker_for(notify), DAY0)
+    body = github.issues[1347]["body"]
+    assert "definition ci\\\\agent" in body
+    assert "| regression | web/&lt;img src=x>\\|'x' | 100 | 125 | +25.0% | 10..12 | a1 |" in body
+
+
+def test_a_missing_credential_is_one_line_and_the_summaries_are_still_recorded(
+    warehouse: LocalWarehouse, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALERTS_GH_TOKEN")
+    store(warehouse, alert("a1", 10, 12))
+    notify = gh_notify(github)
+    outcome = file_summaries(warehouse, notify, tracker_for(notify), DAY0)
+    assert outcome.errors == ["secret env://ALERTS_GH_TOKEN: environment variable ALERTS_GH_TOKEN is not set"]
+    assert (outcome.recorded, github.issues, [s["TrackerId"] for s in read_summaries(warehouse)]) == (1, {}, [""])

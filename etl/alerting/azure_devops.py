@@ -35,6 +35,10 @@ class AzureDevOpsWorkItems:
     def where(self) -> str:
         return f"azure-devops {self.config.organization_url.rstrip('/')}/{self.config.project}"
 
+    def reveal_credential(self) -> None:
+        """Resolve the token now, so text rendered before the first call is already masked for it."""
+        self.config.token.reveal()
+
     def _headers(self, content_type: str = "application/json") -> dict[str, str]:
         token = base64.b64encode(f":{self.config.token.reveal()}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}", "Content-Type": content_type, "Accept": "application/json"}

@@ -39,6 +39,12 @@ def file_summaries(warehouse: Warehouse, notify: Notify, tracker: Tracker | None
     """Group open alert-mode alerts into summaries, record them, and file each unfiled one on *tracker*."""
     now = now or utcnow()
     out = Outcome()
+    if tracker is not None:
+        try:
+            guarded(tracker.where, tracker.reveal_credential)
+        except TrackerError as exc:
+            out.errors.append(str(exc))
+            tracker = None  # still record the summaries; they are filed on a run that has the credential
     alerts = [a for a in read_alerts(warehouse) if a["mode"] == "alert"]
     open_ids = {a["AlertId"] for a in alerts if a.get("Status") == "open"}
     recorded = read_summaries(warehouse)

@@ -34,6 +34,10 @@ class GitHubIssues:
     def where(self) -> str:
         return f"github {self.config.repository}"
 
+    def reveal_credential(self) -> None:
+        """Resolve the token now, so text rendered before the first call is already masked for it."""
+        self.config.token.reveal()
+
     def _headers(self) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {self.config.token.reveal()}",

@@ -73,7 +73,10 @@ def body_markdown(summary: Summary, notify: Notify) -> str:
     compare, report = links(summary, notify)
 
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        # CI names are text, not Markdown: no table breaks, escapes, raw HTML or stray code spans.
+        for raw, safe in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), ("`", "'"), ("\n", " ")):
+            text = text.replace(raw, safe)
+        return text
 
     lines = [
         f"**Metric:** `{cell(metric)}` in {cell(organization)}/{cell(project)}, definition {cell(definition)}",

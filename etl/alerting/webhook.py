@@ -43,8 +43,9 @@ def payload(kind: str, day: datetime, changes: list[dict]) -> dict:
 def post(webhook: Webhook, day: datetime, changes: list[dict], timeout: float = 30.0) -> None:
     """Post one digest; a refused or failed post raises a one-line TrackerError naming the reference only."""
     where = f"webhook {webhook.kind} {webhook.url.reference}"
+    url = webhook.url.reveal()  # before the payload is built, so the payload is masked for it too
     try:
-        response = session(0).post(webhook.url.reveal(), data=json.dumps(payload(webhook.kind, day, changes), default=str),
+        response = session(0).post(url, data=json.dumps(payload(webhook.kind, day, changes), default=str),
                                    headers={"Content-Type": "application/json"}, timeout=timeout)
     except requests.RequestException as exc:
         # The exception text holds the URL, and a webhook URL is its own credential.
