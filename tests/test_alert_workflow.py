@@ -442,3 +442,13 @@ def test_a_missing_credential_is_one_line_and_the_summaries_are_still_recorded(
     outcome = file_summaries(warehouse, notify, tracker_for(notify), DAY0)
     assert outcome.errors == ["secret env://ALERTS_GH_TOKEN: environment variable ALERTS_GH_TOKEN is not set"]
     assert (outcome.recorded, github.issues, [s["TrackerId"] for s in read_summaries(warehouse)]) == (1, {}, [""])
+
+
+def test_each_flaky_test_is_a_summary_and_an_issue_of_its_own(warehouse: LocalWarehouse, github: FakeGitHub) -> None:
+    flaky = [{**alert(f"f{i}", 0, 0, kind="flaky", metric="flip_rate", pct=0.0), "Series": f"Tests.T{i}", "After": 0.14}
+             for i in (1, 2)]
+    store(warehouse, *flaky)
+    notify = gh_notify(github)
+    file_summaries(warehouse, notify, tracker_for(notify), DAY0)
+    assert sorted(i["title"] for i in github.issues.values()) == [
+        "Flaky test Tests.T1 in web/ci (flip rate 14.0%)", "Flaky test Tests.T2 in web/ci (flip rate 14.0%)"]

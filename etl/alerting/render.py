@@ -32,6 +32,10 @@ def _num(value: object) -> str:
 def title(summary: Summary) -> str:
     """One line: what changed, where, and the build range."""
     _, project, definition, metric = summary.key
+    if summary.alerts and all(a.get("Kind") == "flaky" for a in summary.alerts):
+        test = summary.alerts[0]
+        return mask(f"Flaky test {test.get('Series')} in {project}/{definition} "
+                    f"(flip rate {float(test.get('After') or 0):.1%})")
     worst = max(summary.alerts, key=lambda a: abs(float(a.get("ChangePercent") or 0)), default={})
     kinds = sorted({str(a.get("Kind") or "") for a in summary.alerts})
     what = "regression" if "regression" in kinds else (kinds[0] if kinds else "change")

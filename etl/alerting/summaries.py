@@ -2,7 +2,8 @@
 
 A summary holds the alert-mode alerts of one metric and one definition (every platform) whose build ranges
 (BuildBefore, BuildAfter] overlap. Alerts already in a recorded summary stay there; a new alert joins the
-recorded summary it overlaps, else new alerts form new summaries. A summary's id is fixed when it is first
+recorded summary it overlaps, else new alerts form new summaries. A flaky-test alert (no build range) is a
+summary of its own. A summary's id is fixed when it is first
 recorded, so a widened range never re-files it.
 """
 
@@ -90,8 +91,10 @@ def group(alerts: list[dict], recorded: list[dict]) -> list[Summary]:
     )
     for alert in fresh:
         first, last = int(alert.get("BuildBefore") or 0), int(alert.get("BuildAfter") or 0)
-        home = next(
-            (s for s in summaries if s.key == _key(alert) and s.ledger.get("Status", "open") == "open"
+        # A flaky test has no build range (0..0): each is its own summary, one item per test.
+        alone = alert.get("Kind") == "flaky"
+        home = None if alone else next(
+            (s for s in summaries if s.key == _key(alert) and all(a.get("Kind") != "flaky" for a in s.alerts) and s.ledger.get("Status", "open") == "open"
              and _overlaps(first, last, s.build_first, s.build_last)),
             None,
         )
