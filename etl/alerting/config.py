@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from etl.secrets import SecretRef
+from etl.secret_refs import SecretRef
 from etl.yamlfile import read_yaml
 
 

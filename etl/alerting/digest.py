@@ -8,7 +8,8 @@ from datetime import datetime
 
 from etl.alerting import webhook
 from etl.alerting.config import Webhook
-from etl.alerting.ledger import read_alerts, read_digests, utcnow, write_digest
+from etl.alerting.ledger import read_alerts, read_digests, write_digest
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse
 
 
@@ -28,7 +29,7 @@ def channel(hook: Webhook) -> str:
 def post_digest(warehouse: Warehouse, hook: Webhook, now: datetime | None = None, timeout: float = 30.0) -> DigestOutcome:
     """Post today's digest unless one was posted today; it lists the open monitor-mode changes no earlier
     digest listed. Raises TrackerError (one line) when the post fails; nothing is recorded then."""
-    now = now or utcnow()
+    now = now or utc_now()
     day = datetime(now.year, now.month, now.day)
     name = channel(hook)
     digests = [d for d in read_digests(warehouse) if d.get("Channel") == name]

@@ -13,9 +13,10 @@ from datetime import datetime
 from etl.alerting import render
 from etl.alerting.config import Notify
 from etl.alerting.http import TrackerError
-from etl.alerting.ledger import read_alerts, read_summaries, update_alerts, utcnow, write_summary
+from etl.alerting.ledger import read_alerts, read_summaries, update_alerts, write_summary
 from etl.alerting.summaries import Summary, group
 from etl.alerting.trackers import Tracker, guarded
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse
 
 
@@ -37,7 +38,7 @@ def _changed(summary: Summary) -> bool:
 
 def file_summaries(warehouse: Warehouse, notify: Notify, tracker: Tracker | None, now: datetime | None = None) -> Outcome:
     """Group open alert-mode alerts into summaries, record them, and file each unfiled one on *tracker*."""
-    now = now or utcnow()
+    now = now or utc_now()
     out = Outcome()
     if tracker is not None:
         try:

@@ -13,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from etl.secrets import mask
+from etl.secret_refs import mask
 
 
 class TrackerError(RuntimeError):

@@ -9,17 +9,13 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse, run_query_file
-
-
-def utcnow() -> datetime:
-    """Now, naive UTC (the store's datetime convention)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _plain(value: Any) -> Any:
@@ -76,13 +72,13 @@ def read_digests(warehouse: Warehouse) -> list[dict]:
 
 def write_summary(warehouse: Warehouse, row: dict, now: datetime | None = None) -> None:
     """Record one summary's state now (one call per change, so a crash loses at most the change in flight)."""
-    row = {**row, "IngestedAt": now or utcnow()}
+    row = {**row, "IngestedAt": now or utc_now()}
     warehouse.ingest("AlertSummaries", [row], batch_id=f"summary-{row['SummaryId']}-{uuid.uuid4().hex[:8]}")
 
 
 def write_digest(warehouse: Warehouse, row: dict, now: datetime | None = None) -> None:
     """Record that one channel's digest for one day was posted."""
-    row = {**row, "IngestedAt": now or utcnow()}
+    row = {**row, "IngestedAt": now or utc_now()}
     warehouse.ingest("AlertDigests", [row], batch_id=f"digest-{row['Channel']}-{row['Day']:%Y%m%d}")
 
 
@@ -93,7 +89,7 @@ def update_alerts(warehouse: Warehouse, alerts: list[dict], now: datetime | None
     """Re-ingest *alerts* (rows from `read_alerts`) with *changes* applied (e.g. Url, Status, Resolution)."""
     if not alerts:
         return
-    stamp = now or utcnow()
+    stamp = now or utc_now()
     rows = [
         {**{k: v for k, v in a.items() if k not in _ALERT_COLUMNS_DROPPED}, **changes, "IngestedAt": stamp}
         for a in alerts

@@ -10,7 +10,7 @@ import html
 
 from etl.alerting.config import Notify
 from etl.alerting.summaries import Summary
-from etl.secrets import mask
+from etl.secret_refs import mask
 
 MARKER = "ci-telemetry alert summary"
 

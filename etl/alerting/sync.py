@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from etl.alerting import render, states
 from etl.alerting.config import Notify
 from etl.alerting.http import TrackerError
-from etl.alerting.ledger import read_alerts, read_summaries, update_alerts, utcnow, write_summary
+from etl.alerting.ledger import read_alerts, read_summaries, update_alerts, write_summary
 from etl.alerting.trackers import Tracker, guarded
+from etl.timeutil import utc_now
 from etl.warehouse.base import Warehouse
 
 #: A tracker change this close to the workflow's own write is taken to be that write.
@@ -42,7 +43,7 @@ def sync(warehouse: Warehouse, notify: Notify, tracker: Tracker, now: datetime |
 
     *daily* skips the summaries already synced on this UTC day, so an hourly schedule syncs each once a day.
     """
-    now = now or utcnow()
+    now = now or utc_now()
     out = SyncOutcome()
     alerts = {a["AlertId"]: a for a in read_alerts(warehouse)}
     for row in read_summaries(warehouse):

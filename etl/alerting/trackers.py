@@ -10,7 +10,7 @@ import requests
 
 from etl.alerting.config import Notify
 from etl.alerting.http import TrackerError, TrackerItem
-from etl.secrets import SecretError, mask
+from etl.secret_refs import SecretError, mask
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import requests
 
 from etl.alerting.config import Webhook
 from etl.alerting.http import TrackerAuthError, TrackerError, session
-from etl.secrets import mask
+from etl.secret_refs import mask
 
 
 def _line(a: dict) -> str:

@@ -13,7 +13,7 @@ import typer
 
 from etl.cli.alerts import alerts_app
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.secrets import mask
+from etl.secret_refs import mask
 
 NowOption = Annotated[
     str,
