@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from etl.normalize.builds import BuildFacts
+from etl.normalize.builds import BuildFacts, _iso, _seconds
 from etl.normalize.context import NormalizeContext
 from etl.sources.github_actions.models import Artifact, Job, Repository, Step, WorkflowRun
 
@@ -59,16 +58,6 @@ def step_action(name: str) -> tuple[str | None, str | None]:
     """(owner/name, ref) of a step GitHub named `Run owner/name@ref`; (None, None) for any other step."""
     m = _USES.match(name)
     return (m.group(1), m.group(2)) if m else (None, None)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
 
 
 def _branch(name: str | None) -> str | None:
