@@ -381,7 +381,7 @@ class EtlRun:
         """The warehouse, open (schema applied on a local store) for the duration of a run or command."""
         self.warehouse = open_warehouse(self.settings)
         try:
-            if self.settings.warehouse.kind == "local":
+            if self.warehouse.applies_schema_on_run:
                 self.warehouse.apply_schema()  # idempotent; lets `etl` run on a fresh store
             yield self.warehouse
         finally:

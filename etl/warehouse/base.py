@@ -25,6 +25,9 @@ class Warehouse(Protocol):
     #: True when the store drops expired rows itself (Kusto's retention policy); False when the retention
     #: step must delete them (the local DuckDB store).
     expires_rows: bool
+    #: True when a run may apply the schema itself (idempotent and cheap: the local store, so `etl` works on
+    #: a fresh file); False on a cluster, where `schema apply` is an administrator's step.
+    applies_schema_on_run: bool
 
     def query(self, kql: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a KQL query; user values go in *parameters* (declared with `declare query_parameters`)."""

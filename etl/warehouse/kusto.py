@@ -350,6 +350,7 @@ class KustoWarehouse:
     """An Azure Data Explorer database (or any endpoint speaking its REST protocol)."""
 
     expires_rows = True  # each table's retention policy, set by apply_schema
+    applies_schema_on_run = False  # `schema apply` needs Database Admin; the hourly ETL only ingests
 
     def __init__(
         self,

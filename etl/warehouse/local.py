@@ -62,6 +62,7 @@ class LocalWarehouse:
     """A DuckDB file with KQL on top."""
 
     expires_rows = False  # DuckDB has no retention policy: `ci-telemetry retention` deletes expired rows
+    applies_schema_on_run = True
 
     def __init__(self, path: Path | str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = Path(path)
