@@ -27,7 +27,7 @@ browser:
 		|| echo "chromium not installed: the browser test will be skipped"; }
 
 # Microsoft's KQL parser (npm @kusto/language-service-next, pinned by package-lock.json) for
-# tests/test_kql_parser.py. That test fails, not skips, without it.
+# tests/warehouse/test_kql_parser.py. That test fails, not skips, without it.
 NODE_STAMP := node_modules/.installed-stamp
 KQLCHECK_HELP := "Node.js 18+ and npm are needed for the KQL parser test: apt-get install nodejs npm, then make kqlcheck"
 $(NODE_STAMP): package.json package-lock.json

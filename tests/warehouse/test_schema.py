@@ -85,7 +85,7 @@ def test_schema_apply_dry_run_prints_the_cluster_script_without_connecting() -> 
     from etl.warehouse.kusto import schema_script
 
     # The production example names a cluster that cannot be reached from here: --dry-run never tries.
-    config = Path(__file__).resolve().parent.parent / "config" / "example-production.yaml"
+    config = Path(__file__).resolve().parents[2] / "config" / "example-production.yaml"
     result = CliRunner().invoke(app, ["schema", "apply", "--config", str(config), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert result.output == schema_script(load_config(config).retention)

@@ -30,7 +30,7 @@ from etl.sources.github_actions.models import (
     WorkflowRunEvent,
 )
 from tests.conftest import SAMPLES
-from tests.test_normalize_samples import assert_fits, make_ctx
+from tests.normalize.test_normalize_samples import assert_fits, make_ctx
 
 GHA = SAMPLES / "github-actions"
 REST = GHA / "rest-api-description"

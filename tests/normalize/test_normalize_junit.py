@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from etl.normalize.junit import JUnitError, normalize_junit, parse_junit, parse_seconds, read_junit, run_id_for
-from tests.test_normalize_samples import FACTS, Sink, assert_fits, make_ctx
+from tests.normalize.test_normalize_samples import FACTS, Sink, assert_fits, make_ctx
 
-DATA = Path(__file__).parent / "data" / "junit"
+DATA = Path(__file__).parents[1] / "data" / "junit"
 
 
 def report(name: str):

@@ -13,7 +13,7 @@ from etl.classify import DEFAULT_BUCKET_PATTERN, Classifier, RuleFileError, clas
 from etl.classify.rules import load_rule_file
 from etl.config import load_config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RULES = PROJECT_ROOT / "config" / "failure-rules.yaml"
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from etl.classify import CATEGORIES, Classifier
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = yaml.safe_load((ROOT / "tests" / "data" / "failure-corpus.yaml").read_text(encoding="utf-8"))["entries"]
 
 

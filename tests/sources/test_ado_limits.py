@@ -23,7 +23,7 @@ from etl.sources.azure_devops.client import AdoClient, AuthError, Page, RetryPol
 from etl.warehouse.local import LocalWarehouse
 from tests.conftest import table_counts
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 SIM = {"seed": 11, "days": 2, "builds_per_day": 4}
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")

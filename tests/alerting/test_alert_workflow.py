@@ -389,7 +389,7 @@ def test_a_literal_token_in_notify_is_rejected_naming_the_field(tmp_path: Path) 
 
 
 def test_the_shipped_monitors_file_has_a_valid_notify_section() -> None:
-    notify = load_notify(Path(__file__).resolve().parent.parent / "config" / "monitors.yaml")
+    notify = load_notify(Path(__file__).resolve().parents[2] / "config" / "monitors.yaml")
     assert (notify.tracker, notify.nudge_days) == ("none", (3, 7))
 
 
@@ -403,7 +403,7 @@ def test_a_daily_sync_reads_each_summary_once_per_utc_day(warehouse: LocalWareho
 
 
 def test_both_scheduled_etl_pipelines_run_notify_then_the_daily_sync_after_retention() -> None:
-    root = Path(__file__).resolve().parent.parent / "pipelines"
+    root = Path(__file__).resolve().parents[2] / "pipelines"
     for name in ("azure-pipelines/etl.yml", "github/etl.yml"):
         doc = yaml.safe_load((root / name).read_text(encoding="utf-8"))
         steps = doc["jobs"][0]["steps"] if isinstance(doc["jobs"], list) else doc["jobs"]["etl"]["steps"]

@@ -29,7 +29,7 @@ from etl.cli import app
 from etl.schema import KQL_DIR, function_files, load_tables, ordered_functions, view_name
 from etl.warehouse.kusto import SCRIPT_HEADER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKER = ROOT / "tools" / "kqlcheck" / "check.mjs"
 PARSER_PACKAGE = ROOT / "node_modules" / "@kusto" / "language-service-next" / "package.json"
 #: What the Makefile says when node is missing; the test fails with it rather than skipping.

@@ -16,7 +16,7 @@ from etl.classify.known_issues import KnownIssue, compile_issue, evaluate_known_
 from etl.cli import app
 from etl.warehouse.local import LocalWarehouse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def issue(**fields) -> KnownIssue:

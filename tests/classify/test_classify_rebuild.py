@@ -15,7 +15,7 @@ from etl.cli import app
 from etl.config import load_config
 from etl.warehouse.local import LocalWarehouse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 QUEUED = NOW - timedelta(days=1)
 SINCE = (NOW - timedelta(days=3)).date().isoformat()
