@@ -15,15 +15,23 @@ __all__ = ["Warehouse", "WarehouseError", "connected", "open_warehouse", "read_q
 
 
 def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
-    """The configured backend, connected."""
+    """The configured backend, connected; a writable one applies the privacy policy to every row it ingests."""
     wh = settings.warehouse
+    backend: Warehouse
     if wh.kind == "local":
         from etl.warehouse.local import LocalWarehouse
 
-        return LocalWarehouse(settings.path(wh.path), read_only=read_only, memory_limit=wh.memory_limit)
-    from etl.warehouse.kusto import KustoWarehouse
+        backend = LocalWarehouse(settings.path(wh.path), read_only=read_only, memory_limit=wh.memory_limit)
+    else:
+        from etl.warehouse.kusto import KustoWarehouse
 
-    return KustoWarehouse(wh, retention=settings.retention)
+        backend = KustoWarehouse(wh, retention=settings.retention)
+    if read_only:
+        return backend
+    from etl.privacy import scrubber_for
+    from etl.warehouse.policy import PolicyWarehouse
+
+    return PolicyWarehouse(backend, lambda: scrubber_for(settings))  # type: ignore[return-value]
 
 
 @contextmanager
