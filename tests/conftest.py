@@ -65,3 +65,27 @@ def table_counts(settings: Settings, tables: tuple[str, ...]) -> dict[str, int]:
         return {t: int(wh.execute_sql(f'SELECT count(*) FROM "{t}"')[0][0]) for t in tables}
     finally:
         wh.close()
+
+
+def store_rows(settings: Settings, sql: str) -> list[tuple]:
+    """The rows of a SQL query over the settings' local store (the raw tables)."""
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    try:
+        return [tuple(r) for r in wh.execute_sql(sql)]
+    finally:
+        wh.close()
+
+
+def text_cells(path: Path) -> str:
+    """Every string and dynamic value of every table of a local store, read through SQL (the file may be compressed)."""
+    wh = LocalWarehouse(path, read_only=True)
+    try:
+        cells = []
+        for name, columns in wh.list_tables().items():
+            for column, kusto_type in columns:
+                if kusto_type in ("string", "dynamic"):
+                    rows = wh.execute_sql(f'SELECT CAST("{column}" AS VARCHAR) FROM "{name}" WHERE "{column}" IS NOT NULL')
+                    cells.extend(r[0] for r in rows)
+        return "\n".join(cells)
+    finally:
+        wh.close()

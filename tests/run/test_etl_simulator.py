@@ -20,7 +20,7 @@ from etl.run import run_etl
 from etl.schema import table
 from etl.simulator import start_server
 from etl.warehouse.local import LocalWarehouse
-from tests.conftest import table_counts
+from tests.conftest import table_counts, text_cells
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
@@ -103,21 +103,6 @@ def test_fault_storm_of_429_500_and_truncated_bodies_completes_with_the_same_row
         pd.testing.assert_frame_equal(left[t], right[t], obj=t)
 
 
-def text_cells(settings: Settings) -> str:
-    """Every text and dynamic value of every table, read through SQL (the file's bytes may be compressed)."""
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        cells = []
-        for name, columns in wh.list_tables().items():
-            for column, kusto_type in columns:
-                if kusto_type in ("string", "dynamic"):
-                    rows = wh.execute_sql(f'SELECT CAST("{column}" AS VARCHAR) FROM "{name}" WHERE "{column}" IS NOT NULL')
-                    cells.extend(r[0] for r in rows)
-        return "\n".join(cells)
-    finally:
-        wh.close()
-
-
 def test_no_planted_secret_reaches_the_store_the_outbox_or_the_logs(write_config, truth) -> None:
     with start_server(**SIM) as srv:
         settings = make_settings(write_config, sim_source(srv.url, srv.projects))
@@ -129,7 +114,7 @@ def test_no_planted_secret_reaches_the_store_the_outbox_or_the_logs(write_config
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     staged = b"".join(p.read_bytes() for p in settings.path(settings.staging.dir).rglob("*") if p.is_file())
     logs = run.stdout + run.stderr + summary.read_bytes()
-    cells = text_cells(settings).encode()
+    cells = text_cells(settings.path(settings.warehouse.path)).encode()
     assert truth["planted_secrets"] and len(cells) > 100_000
     # The planted values were there and were replaced, not merely absent.
     assert all(marker in cells for marker in (b"<secret>", b"<email>", b"<user>"))
@@ -176,7 +161,6 @@ def derived(settings: Settings, name: str, when: str) -> pd.DataFrame:
         return frame.sort_values(list(table(name).key)).reset_index(drop=True)
     finally:
         wh.close()
-
 
 
 def builds_per_definition(settings: Settings) -> dict[int, int]:

@@ -17,7 +17,7 @@ import pytest
 
 from etl.config import PROJECT_ROOT, load_config
 from etl.simulator import start_server
-from etl.warehouse.local import LocalWarehouse
+from tests.conftest import text_cells
 
 # Every value is fake; each has the shape a detector of etl.privacy must recognise.
 PLANTED = {
@@ -87,21 +87,6 @@ def needles() -> list[bytes]:
     return sorted(out)
 
 
-def text_cells(path: Path) -> bytes:
-    """Every string and dynamic value of every table, read through SQL."""
-    wh = LocalWarehouse(path, read_only=True)
-    try:
-        cells = []
-        for name, columns in wh.list_tables().items():
-            for column, kusto_type in columns:
-                if kusto_type in ("string", "dynamic"):
-                    rows = wh.execute_sql(f'SELECT CAST("{column}" AS VARCHAR) FROM "{name}" WHERE "{column}" IS NOT NULL')
-                    cells.extend(r[0] for r in rows)
-        return "\n".join(cells).encode()
-    finally:
-        wh.close()
-
-
 @pytest.mark.slow
 def test_planted_secrets_and_personal_data_appear_nowhere(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
@@ -133,7 +118,7 @@ def test_planted_secrets_and_personal_data_appear_nowhere(tmp_path: Path) -> Non
     staged = b"\n".join(p.read_bytes() for p in settings.path(settings.staging.dir).rglob("*") if p.is_file())
     logs = b"\n".join(r.stdout + r.stderr for r in runs) + summary.read_bytes()
     rendered = b"\n".join(p.read_bytes() for p in reports.rglob("*") if p.is_file())
-    cells = text_cells(tmp_path / "store.duckdb")
+    cells = text_cells(tmp_path / "store.duckdb").encode()
     # The planted values were loaded and replaced, not dropped: the markers are there in every place.
     assert all(m in cells for m in (b"<secret>", b"<email>", b"<user>", b"<host>", b"anon-"))
     assert b"<secret>" in staged and list((tmp_path / "staging" / "quarantine").rglob("*.json"))

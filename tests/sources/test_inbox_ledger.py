@@ -12,7 +12,7 @@ import pytest
 
 from etl.config import Settings, load_config
 from etl.run import run_etl
-from etl.warehouse.local import LocalWarehouse
+from tests.conftest import store_rows as sql
 
 
 def doc(key: str, seconds: float) -> dict[str, Any]:
@@ -32,14 +32,6 @@ def settings(write_config: Callable[..., Path], inbox: Path) -> Settings:
     return load_config(write_config({"sources": [{"kind": "inbox", "name": "uploads", "path": "inbox"}],
                                      "warehouse": {"kind": "local", "path": "data/wh.duckdb"},
                                      "staging": {"dir": "data/staging"}}))
-
-
-def sql(settings: Settings, text: str) -> list[tuple]:
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        return [tuple(r) for r in wh.execute_sql(text)]
-    finally:
-        wh.close()
 
 
 def durations(settings: Settings) -> list[tuple]:

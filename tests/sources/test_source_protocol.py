@@ -29,6 +29,7 @@ from etl.run import RunOptions, run_etl
 from etl.sources.base import Batch, Item, Scope, SourceFailed, Start, Window
 from etl.stage.outbox import Outbox
 from etl.warehouse.local import LocalWarehouse
+from tests.conftest import store_rows as sql
 
 T0 = datetime(2026, 11, 1)
 
@@ -123,14 +124,6 @@ def settings_for(write_config: Callable[..., Path]) -> Callable[..., Settings]:
 
 def readings(n: int, **marks: Any) -> tuple[Reading, ...]:
     return tuple(Reading(f"r{i}", T0.replace(hour=i), float(i), **marks.get(f"r{i}", {})) for i in range(1, n + 1))
-
-
-def sql(settings: Settings, text: str) -> list[tuple]:
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        return [tuple(r) for r in wh.execute_sql(text)]
-    finally:
-        wh.close()
 
 
 def watermark(settings: Settings) -> list[tuple]:
