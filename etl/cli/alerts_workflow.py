@@ -63,29 +63,25 @@ def notify_command(
     from etl.alerting.filing import file_summaries
     from etl.alerting.http import TrackerError
     from etl.alerting.trackers import tracker_for
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     when = _now(now)
     settings = load_settings(config)
     notify = _notify(settings)
     errors: list[str] = []
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            outcome = file_summaries(warehouse, notify, tracker_for(notify), when)
-            errors += outcome.errors
-            for line in outcome.filed:
-                typer.echo(f"filed {line}")
-            typer.echo(f"summaries: {len(outcome.filed)} filed, {outcome.already} already filed, "
-                       f"{outcome.recorded} recorded without a tracker item (tracker: {notify.tracker})")
-            if notify.webhook:
-                try:
-                    digest = post_digest(warehouse, notify.webhook, when, notify.timeout_seconds)
-                    typer.echo(f"digest: {digest.posted} change(s) posted" if digest.posted else f"digest: not posted ({digest.reason})")
-                except TrackerError as exc:
-                    errors.append(str(exc))
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        outcome = file_summaries(warehouse, notify, tracker_for(notify), when)
+        errors += outcome.errors
+        for line in outcome.filed:
+            typer.echo(f"filed {line}")
+        typer.echo(f"summaries: {len(outcome.filed)} filed, {outcome.already} already filed, "
+                   f"{outcome.recorded} recorded without a tracker item (tracker: {notify.tracker})")
+        if notify.webhook:
+            try:
+                digest = post_digest(warehouse, notify.webhook, when, notify.timeout_seconds)
+                typer.echo(f"digest: {digest.posted} change(s) posted" if digest.posted else f"digest: not posted ({digest.reason})")
+            except TrackerError as exc:
+                errors.append(str(exc))
     _report_errors(errors)
     if errors:
         raise typer.Exit(1)
@@ -104,7 +100,7 @@ def sync_command(
     """
     from etl.alerting.sync import sync
     from etl.alerting.trackers import tracker_for
-    from etl.warehouse import open_warehouse
+    from etl.warehouse import connected
 
     when = _now(now)
     settings = load_settings(config)
@@ -113,12 +109,8 @@ def sync_command(
     if tracker is None:
         typer.echo("sync: nothing to do (notify.tracker is none)")
         return
-    with user_errors():
-        warehouse = open_warehouse(settings)
-        try:
-            outcome = sync(warehouse, notify, tracker, when, daily=daily)
-        finally:
-            warehouse.close()
+    with user_errors(), connected(settings) as warehouse:
+        outcome = sync(warehouse, notify, tracker, when, daily=daily)
     for line in outcome.resolved:
         typer.echo(f"resolved {line}")
     for line in outcome.nudged:
