@@ -84,8 +84,7 @@ def load_facts(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
     for table in TABLE_ORDER:
         for chunk in outbox.rows(manifest.batch_id, table):
             # Staged rows were treated by the privacy policy as they were staged; skip the second pass.
-            ingest = getattr(warehouse, "ingest_treated", warehouse.ingest)
-            loaded[table] = loaded.get(table, 0) + ingest(table, chunk, manifest.batch_id)
+            loaded[table] = loaded.get(table, 0) + warehouse.ingest_treated(table, chunk, manifest.batch_id)
             if progress:
                 progress(len(chunk))
     return loaded

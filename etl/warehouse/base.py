@@ -40,6 +40,10 @@ class Warehouse(Protocol):
         """
         ...
 
+    def ingest_treated(self, table: str, rows: Rows, batch_id: str) -> int:
+        """`ingest` for rows the privacy policy already treated (staged batches): no second pass."""
+        ...
+
     def apply_schema(self) -> list[str]:
         """Create or merge every table and function of `kql/`; returns what changed (empty when none)."""
         ...

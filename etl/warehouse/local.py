@@ -116,6 +116,10 @@ class LocalWarehouse:
                 self.con.unregister("_batch")
         return len(frame)
 
+    def ingest_treated(self, table: str, rows: Rows, batch_id: str) -> int:
+        """`ingest`: a backend applies no policy itself (etl/warehouse/policy.py does)."""
+        return self.ingest(table, rows, batch_id)
+
     def apply_schema(self) -> list[str]:
         changes = []
         existing = self.list_tables()
