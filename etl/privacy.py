@@ -235,6 +235,7 @@ _NO_COMMIT = tuple(c for c in _BUILD_FILTERS if c != "SourceVersion")
 #: Columns of other types (numbers, times, booleans) cannot carry text and are stored as received.
 FIELD_POLICY: dict[tuple[str, str], tuple[str, str]] = {
     **_table("TimelineBuilds", _ALL_FILTERS,
+             System=_ENUM,
              BuildNumber=(REDACTED, "the number format can embed variables such as the requester"),
              Repository=_TEXT, Reason=_ENUM, Status=_ENUM, Result=_ENUM,
              RequestedFor=(PSEUDONYMIZED, "the person who queued the build"),

@@ -114,6 +114,7 @@ def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) ->
     }
     requested = build.requestedFor.uniqueName or build.requestedFor.displayName if build.requestedFor else None
     row = {
+        "System": "azure_devops",
         "Organization": ctx.organization,
         "Project": project,
         "BuildId": build.id,

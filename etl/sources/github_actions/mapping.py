@@ -99,6 +99,7 @@ def normalize_run(ctx: NormalizeContext, run: WorkflowRun, repository: Repositor
     }
     actor = run.triggering_actor or run.actor
     row = {
+        "System": "github_actions",
         "Organization": repo.owner.login,
         "Project": repo.name,
         "BuildId": run.id,
