@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from etl import resources
 from etl.secret_refs import SecretRef
+from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 from etl.yamlfile import read_yaml
 
 #: Where relative paths of the shipped config resolve: the checkout, or the current directory of an installed CLI.
@@ -83,7 +84,8 @@ class InboxSource(Strict):
     max_document_bytes: int = Field(default=5_000_000, ge=1, description="Larger documents are quarantined unread.")
 
 
-Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource, Field(discriminator="kind")]
+Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource | JenkinsSource | JenkinsSimulatorSource,
+                   Field(discriminator="kind")]
 
 
 class LocalWarehouse(Strict):
@@ -234,7 +236,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("azure_devops", "simulator", "inbox", "local", "kusto"):
+        elif part in ("azure_devops", "simulator", "inbox", "jenkins", "jenkins_simulator", "local", "kusto"):
             continue  # discriminator tags pydantic inserts; not the user's field names
         else:
             out += f".{part}" if out else str(part)

@@ -29,6 +29,8 @@ _REGISTRY: dict[str, Factory | str] = {
     "azure_devops": "etl.sources.azure_devops.source:open_azure_devops",
     "simulator": "etl.sources.simulated:open_simulator",
     "inbox": "etl.sources.inbox:open_inbox",
+    "jenkins": "etl.sources.jenkins.source:open_jenkins",
+    "jenkins_simulator": "etl.sources.jenkins.source:open_jenkins_simulator",
 }
 
 

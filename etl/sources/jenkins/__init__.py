@@ -1,0 +1,1 @@
+"""Jenkins as a source: pipeline builds, their stages and steps, test reports and archived artifacts."""
