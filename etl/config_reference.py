@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from etl.config import AzureDevOpsSource, InboxSource, Settings, SimulatorSource
+from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 
 
 def _type_name(annotation: Any) -> str:
@@ -62,6 +63,8 @@ def reference_markdown() -> str:
         ("`sources[]` with `kind: azure_devops`", AzureDevOpsSource, "sources[]."),
         ("`sources[]` with `kind: simulator`", SimulatorSource, "sources[]."),
         ("`sources[]` with `kind: inbox`", InboxSource, "sources[]."),
+        ("`sources[]` with `kind: jenkins`", JenkinsSource, "sources[]."),
+        ("`sources[]` with `kind: jenkins_simulator`", JenkinsSimulatorSource, "sources[]."),
         ("`warehouse` with `kind: local`", LocalWarehouse, "warehouse."),
         ("`warehouse` with `kind: kusto`", KustoWarehouse, "warehouse."),
     ]:

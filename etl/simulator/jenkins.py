@@ -402,10 +402,7 @@ def parse_tree(spec: str) -> dict[str, tuple[dict | None, tuple[int | None, int 
                     raise ValueError("bad range")
                 text = r.group(0)
                 a, b = r.group(1), r.group(2)
-                if "," in text:
-                    rng = (int(a) if a else None, int(b) if b else None)
-                else:
-                    rng = (int(a), int(a) + 1)
+                rng = (int(a) if a else None, int(b) if b else None) if "," in text else (int(a), int(a) + 1)
                 i = r.end()
             result[name] = (sub, rng)
             if i < len(spec) and spec[i] == ",":
@@ -425,7 +422,7 @@ def parse_tree(spec: str) -> dict[str, tuple[dict | None, tuple[int | None, int 
 
 def apply_tree(value: Any, tree: dict | None) -> Any:
     """*value* keeping only the fields *tree* names (Jenkins always keeps `_class`)."""
-    if tree is None or "*" in tree and len(tree) == 1 and tree["*"][0] is None:
+    if tree is None or ("*" in tree and len(tree) == 1 and tree["*"][0] is None):
         return value
     if isinstance(value, list):
         return [apply_tree(v, tree) for v in value]
@@ -497,7 +494,7 @@ def _handler(server_ref: list[JenkinsServer]) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # quiet
             return
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             srv = server_ref[0]
             with srv._lock:
                 srv.requests.append(self.path)
