@@ -130,3 +130,14 @@ def test_batches_are_bounded_and_ordered_by_completion(server) -> None:
     ("Archive the artifacts", "archiveArtifacts"), ("Some Plugin Step", "Some Plugin Step")])
 def test_step_display_names_map_to_step_functions_and_unknown_names_are_kept(display, function) -> None:
     assert step_function(display) == function
+
+
+def test_only_the_last_attempt_of_a_root_in_a_batch_writes_its_build_row(server) -> None:
+    retried = next(r for r in server.ground_truth()["retries"])
+    job = retried["job"]
+    scope = Scope("ci", "jenkins-test", job.split("/")[0])
+    items = [i for b in reader(server, batch_size=1000).batches(scope, Start(datetime(2000, 1, 1))) for i in b.items]
+    chain = [i.payload for i in items if i.reason is None and i.payload.job == job
+             and i.payload.root_number == retried["root"]]
+    assert [(p.attempt, p.superseded) for p in chain] == [
+        *((a, True) for a in range(1, len(chain))), (len(chain), False)]

@@ -78,6 +78,9 @@ class JenkinsBuild:
     test_report: dict[str, Any] | None = None
     metrics: list[Document] = field(default_factory=list)
     junit: list[Document] = field(default_factory=list)
+    #: A later attempt of the same root is in the same batch: it writes the root's build row, this one does not
+    #: (rows of one batch share their IngestedAt, so "latest wins" could not tell them apart in the cluster).
+    superseded: bool = False
 
     @property
     def project(self) -> str:
@@ -341,7 +344,7 @@ def _normalize(payload: JenkinsBuild, ctx: NormalizeContext, obj: str) -> Normal
         runs.extend(r)
         results.extend(rs)
     metrics, stage_rows, samples = _metrics(ctx, facts, payload, obj)
-    return Normalized(raw, {"TimelineBuilds": [build_row], "TimelineRecords": records, "TimelineIssues": issues,
+    return Normalized(raw, {"TimelineBuilds": [] if payload.superseded else [build_row], "TimelineRecords": records, "TimelineIssues": issues,
                             "TestRuns": runs, "TestResults": results, "BuildMetrics": metrics,
                             "BuildStages": stage_rows, "MetricSamples": samples})
 

@@ -198,9 +198,10 @@ class JenkinsReader:
 
     def _items(self, chunk: list[_Listed], bad: list[Item], known: dict[str, dict[int, _Listed]]) -> Iterator[Item]:
         yield from bad
+        superseded = _superseded(chunk, known)
         try:
             with ThreadPoolExecutor(self.cfg.max_parallel_requests) as pool:
-                for item in pool.map(lambda e: self._item(e, known.get(e.job, {})), chunk):
+                for item in pool.map(lambda e: self._item(e, known.get(e.job, {}), id(e) in superseded), chunk):
                     self.env.progress("builds", 1)
                     yield item
         except AuthError as exc:
@@ -208,10 +209,12 @@ class JenkinsReader:
         except JenkinsError as exc:
             raise ScopeFailed(str(exc)) from None
 
-    def _item(self, entry: _Listed, known: dict[int, _Listed]) -> Item:
+    def _item(self, entry: _Listed, known: dict[int, _Listed], superseded: bool = False) -> Item:
         obj = f"{entry.job} build {entry.build.number}"
         try:
-            return Item(obj, self.read_build(entry, known))
+            payload = self.read_build(entry, known)
+            payload.superseded = superseded
+            return Item(obj, payload)
         except (NotFound, TooLarge) as exc:
             return Item(obj, entry.raw, str(exc), "(build)")
         except ValidationError as exc:
@@ -262,6 +265,24 @@ class JenkinsReader:
             return Document(art.relativePath, error=str(exc))
         except NotFound:
             return Document(art.relativePath, error="listed but not found (HTTP 404)")
+
+
+def _superseded(chunk: list[_Listed], known: dict[str, dict[int, _Listed]]) -> set[int]:
+    """Ids of the entries of *chunk* followed, in the same chunk, by a later attempt of the same root build."""
+
+    def root(entry: _Listed) -> tuple[str, int]:
+        build, seen = entry.build, 0
+        while (link := build.retry_of()) is not None and seen < MAX_RETRY_CHAIN:
+            origin = known.get(entry.job, {}).get(link[1])
+            if origin is None:
+                return entry.job, link[1]
+            build, seen = origin.build, seen + 1
+        return entry.job, build.number
+
+    last: dict[tuple[str, int], int] = {}
+    for entry in chunk:
+        last[root(entry)] = id(entry)
+    return {id(e) for e in chunk} - set(last.values())
 
 
 def _matches(path: str, metrics: list[str], junit: list[str]) -> str | None:
