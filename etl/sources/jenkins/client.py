@@ -9,6 +9,7 @@ naming the source and the URL path, never the token.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -50,9 +51,9 @@ def job_path(full_name: str) -> str:
 
 @dataclass
 class RequestLog:
-    """Paths requested (with their query), in order: tests assert exact paging from it."""
+    """The latest paths requested (with their query), in order: tests assert exact paging from it."""
 
-    paths: list[str] = field(default_factory=list)
+    paths: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -90,6 +90,11 @@ class JenkinsBuild:
     def number(self) -> int:
         return int(self.build["number"])
 
+    @property
+    def body(self) -> dict[str, Any]:
+        """What the quarantine keeps when normalizing this build fails (`normalize_batch` reads `body`)."""
+        return self.to_raw()
+
     def to_raw(self) -> dict[str, Any]:
         """The JSON payloads as received (artifacts by path and size only)."""
         return {"job": self.job, "build": self.build, "root": self.root_number, "attempt": self.attempt,
