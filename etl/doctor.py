@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from etl.config import AzureDevOpsSource, ConfigError, InboxSource, Settings, SimulatorSource, load_config
+from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 from etl.freshness import check_freshness, format_age, outbox_problems
 from etl.load import RunStatus
 from etl.schema import TableSchema, load_tables
@@ -150,7 +151,7 @@ def probe_organization(name: str, client: AdoClient, projects: list[str], test_r
 
 
 def check_source(
-    source: AzureDevOpsSource | SimulatorSource | InboxSource,
+    source: AzureDevOpsSource | SimulatorSource | InboxSource | JenkinsSource | JenkinsSimulatorSource,
     settings: Settings,
     failed_secrets: set[str],
     token_provider: Callable[[], str] | None = None,
@@ -165,6 +166,10 @@ def check_source(
         return [Check("ok", "source", f"{source.name}: inbox {path} readable")]
     if isinstance(source, SimulatorSource):
         return _check_simulator(source)
+    if isinstance(source, JenkinsSource | JenkinsSimulatorSource):
+        from etl.sources.jenkins.probe import probe_source
+
+        return [Check(status, "source", detail) for status, detail in probe_source(source)]  # type: ignore[arg-type]
     if source.token is not None and source.token.reference in failed_secrets:
         return [Check("FAIL", "source", f"{source.name}: skipped, its token {source.token} did not resolve")]
     if source.auth == "pat" and source.token is None:
@@ -269,7 +274,7 @@ def check_data_freshness(
     result = check_freshness(warehouse, max_age, now)
     if result.newest is None:
         return Check("FAIL" if require_data else "warn", "freshness", "no data yet: no builds in the store")
-    if all(isinstance(s, SimulatorSource) for s in settings.sources):
+    if all(isinstance(s, SimulatorSource | JenkinsSimulatorSource) for s in settings.sources):
         # The simulator's builds end at a fixed point (its `end`, today 00:00 UTC by default), so age
         # says nothing about the pipeline; report it without judging it.
         return Check("ok", "freshness", f"{result.builds} simulated builds, newest finished "
