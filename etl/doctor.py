@@ -20,7 +20,6 @@ import pandas as pd
 from pydantic import BaseModel
 
 from etl.config import AzureDevOpsSource, ConfigError, InboxSource, Settings, SimulatorSource, load_config
-from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 from etl.freshness import check_freshness, format_age, outbox_problems
 from etl.load import RunStatus
 from etl.schema import TableSchema, load_tables
@@ -34,6 +33,7 @@ from etl.sources.azure_devops.client import (
     client_for_source,
     entra_token_provider,
 )
+from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 from etl.warehouse import open_warehouse
 from etl.warehouse.base import Warehouse, WarehouseError
 
