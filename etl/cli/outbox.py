@@ -73,7 +73,7 @@ def show(
             for chunk in outbox.rows(m.batch_id, table, chunk=rows):
                 typer.echo(f"-- {table}")
                 for row in chunk:
-                    typer.echo(json.dumps(row, sort_keys=True))
+                    typer.echo(json.dumps(row, sort_keys=True, default=str))
                 break
 
 

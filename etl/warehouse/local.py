@@ -1,7 +1,14 @@
 """The embedded store: one DuckDB file, queried in KQL through duckdb-kql.
 
-Tables are created from `kql/tables/*.kql` (their column lists and key lines) with a primary key,
-so a re-ingested batch replaces rows instead of adding them: one row per key, enforced on write.
+Tables are created from `kql/tables/*.kql` (their column lists and key lines). One row per key is
+kept on write: a batch is inserted from Arrow into a temporary staging table, then one set-based
+upsert deletes the target's rows with the staged keys and inserts the staged rows, in one
+transaction. The tables have no PRIMARY KEY index: DuckDB keeps such an index (an ART) in memory
+and probes it per row, so `INSERT OR REPLACE` cost per row doubled from 100k to 1M rows and memory
+grew with the table. The delete is pruned to the staged key range (DuckDB's min/max zone maps skip
+the rest of the table; batches arrive in time order, so build ids are nearly sorted), which keeps
+the cost of a batch flat in the table's size (bench/load_speed.py). A store created with the index
+by an earlier version is rebuilt without it by `apply_schema`.
 Stored functions are the `.create-or-alter function` definitions in `kql/functions/`, handed to
 duckdb-kql on every query.
 """
@@ -17,6 +24,8 @@ from typing import Any
 import duckdb
 import duckdb_kql
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb_kql.stored_functions import parse_functions
 
 from etl.schema import DUCKDB_TYPES, TableSchema, function_files, load_tables
@@ -50,12 +59,27 @@ def parsed_functions() -> Any:
     return parse_functions(function_definitions())
 
 
-def _create_sql(table: TableSchema) -> str:
+def _create_sql(table: TableSchema, name: str | None = None) -> str:
     cols = ", ".join(
         f'"{c.name}" {c.duckdb_type}' + (" NOT NULL" if c.name in table.key else "") for c in table.columns
     )
-    key = ", ".join(f'"{k}"' for k in table.key)
-    return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({key}))'
+    return f'CREATE TABLE IF NOT EXISTS "{name or table.name}" ({cols})'
+
+
+def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
+    """*data* with one row per key, the last one (a batch may hold a key twice: a record seen in two
+    timelines; the last one wins, as it would in the cluster's deduplicating view)."""
+    if data.num_rows < 2:
+        return data
+    indexed = data.select(list(table.key)).append_column("_row", pa.array(range(data.num_rows), pa.int64()))
+    last = indexed.group_by(list(table.key), use_threads=False).aggregate([("_row", "max")])
+    if last.num_rows == data.num_rows:
+        return data
+    rows = last.column("_row_max")
+    return data.take(pc.take(rows, pc.sort_indices(rows)))
+
+
+_STAGING = "_ingest_staging"
 
 
 class LocalWarehouse:
@@ -91,30 +115,48 @@ class LocalWarehouse:
                 raise WarehouseError(f"local query failed ({type(exc).__name__}): {exc} — in: {first}") from exc
 
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
+        """Upsert *rows* (dicts, a DataFrame or an Arrow table) into *table* by its key; returns rows written."""
         schema = load_tables()[table]
-        data = to_arrow(schema, rows)
+        data = last_row_per_key(schema, to_arrow(schema, rows))
         if data.num_rows == 0:
             return 0
-        # A batch may hold a key twice (a record seen in two timelines); the last one wins, as it
-        # would in the cluster's deduplicating view.
-        frame = data.to_pandas(types_mapper=None)
-        frame = frame.drop_duplicates(subset=list(schema.key), keep="last")
         names = ", ".join(f'"{c}"' for c in schema.column_names)
         select = ", ".join(
-            f'CAST("{c.name}" AS JSON)' if c.kusto_type == "dynamic" else f'"{c.name}"' for c in schema.columns
+            f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
+            for c in schema.columns
         )
+        # Only rows inside the staged key range can match: constant bounds let the scan skip every
+        # row group whose zone map lies outside it.
+        bounds, params = [], []
+        for key in schema.key:
+            low, high = pc.min_max(data.column(key)).values()
+            bounds.append(f't."{key}" BETWEEN ? AND ?')
+            params += [low.as_py(), high.as_py()]
+        same_key = " AND ".join([*(f't."{k}" = s."{k}"' for k in schema.key), *bounds])
         with self._lock:
             try:
-                self.con.register("_batch", frame)
+                self.con.register("_batch", data)
                 self.con.execute("BEGIN TRANSACTION")
-                self.con.execute(f'INSERT OR REPLACE INTO "{table}" ({names}) SELECT {select} FROM _batch')
+                self.con.execute(f'CREATE OR REPLACE TEMP TABLE {_STAGING} AS SELECT {select} FROM _batch')
+                self.con.execute(f'DELETE FROM "{table}" t USING {_STAGING} s WHERE {same_key}', params)
+                self.con.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM {_STAGING}')
+                self.con.execute(f"DROP TABLE {_STAGING}")
                 self.con.execute("COMMIT")
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
+                self._rollback()
                 raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
             finally:
                 self.con.unregister("_batch")
-        return len(frame)
+        return data.num_rows
+
+    def _rollback(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # the transaction never began
 
     def ingest_treated(self, table: str, rows: Rows, batch_id: str) -> int:
         """`ingest`: a backend applies no policy itself (etl/warehouse/policy.py does)."""
@@ -124,11 +166,17 @@ class LocalWarehouse:
         changes = []
         existing = self.list_tables()
         with self._lock:
+            indexed = {name for (name,) in self.con.execute(
+                "SELECT table_name FROM duckdb_constraints() WHERE schema_name = 'main' "
+                "AND constraint_type = 'PRIMARY KEY'").fetchall()}
             for table in load_tables().values():
                 if table.name not in existing:
                     self.con.execute(_create_sql(table))
                     changes.append(f"created table {table.name}")
                     continue
+                if table.name in indexed:
+                    self._drop_key_index(table.name)
+                    changes.append(f"rebuilt table {table.name} without its primary-key index")
                 have = dict(existing[table.name])
                 for column in table.columns:
                     # `.create-merge` semantics: add what is missing, never drop or retype.
@@ -138,6 +186,25 @@ class LocalWarehouse:
                         )
                         changes.append(f"added column {table.name}.{column.name}")
         return changes
+
+    def _drop_key_index(self, name: str) -> None:
+        """Rebuild a table created with a PRIMARY KEY (by an earlier version) without it, keeping its rows
+        and column order. DuckDB cannot drop a constraint, so the rows are copied in one transaction."""
+        old = f"{name}__with_key_index"
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(f'ALTER TABLE "{name}" RENAME TO "{old}"')
+            columns = self.con.execute(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [old]).fetchall()
+            defs = ", ".join(f'"{c}" {t}' + ("" if nullable == "YES" else " NOT NULL") for c, t, nullable in columns)
+            self.con.execute(f'CREATE TABLE "{name}" ({defs})')
+            self.con.execute(f'INSERT INTO "{name}" SELECT * FROM "{old}"')
+            self.con.execute(f'DROP TABLE "{old}"')
+            self.con.execute("COMMIT")
+        except duckdb.Error:
+            self.con.execute("ROLLBACK")
+            raise
 
     def list_tables(self) -> dict[str, list[tuple[str, str]]]:
         with self._lock:

@@ -37,8 +37,15 @@ class RowError(ValueError):
     """A row does not fit its table."""
 
 
+#: Field metadata marking a string column as the JSON text of a dynamic column (already valid JSON).
+DYNAMIC_METADATA = {b"kusto_type": b"dynamic"}
+
+
 def arrow_schema(table: TableSchema) -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.kusto_type]) for c in table.columns])
+    """The Arrow schema of *table*: one typed field per column, dynamic columns marked as JSON text."""
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.kusto_type],
+                               metadata=DYNAMIC_METADATA if c.kusto_type == "dynamic" else None)
+                      for c in table.columns])
 
 
 def _dynamic(value: Any) -> str | None:
@@ -111,6 +118,9 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
             return None
         return pa.array(values, type=arrow_type)
     if kusto_type == "datetime":
+        if all(type(v) is datetime or v is None for v in values):
+            # Typed datetimes (naive UTC or aware): Arrow converts aware ones to UTC itself.
+            return pa.array(values, type=arrow_type)
         if any(isinstance(v, pd.Timestamp | date) and not isinstance(v, datetime) for v in values if v is not None):
             return None
         # ISO8601 handles 'Z', offsets and Azure DevOps' 7 fractional digits; naive values are UTC.
@@ -141,8 +151,8 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
     must not silently drop data).
     """
     if isinstance(rows, pa.Table):
-        rows = rows.to_pylist()
-    elif isinstance(rows, pd.DataFrame):
+        return _from_arrow(table, rows)
+    if isinstance(rows, pd.DataFrame):
         rows = rows.to_dict(orient="records")
     rows = list(rows)
     known = set(table.column_names)
@@ -162,4 +172,62 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
         if column.name in table.key and array.null_count:
             raise RowError(f"{table.name}: key column {column.name} is null in some row")
         arrays[column.name] = array
-    return pa.table(arrays)
+    return pa.table(arrays, schema=arrow_schema(table))
+
+
+def _arrow_column(kusto_type: str, field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """An Arrow column as the table's type without leaving Arrow, or None when the per-value path must do it."""
+    target = ARROW_TYPES[kusto_type]
+    if kusto_type == "dynamic":
+        # Only text this module produced (marked) is known to be JSON; other text goes through `_dynamic`.
+        return column if column.type == target and field.metadata == DYNAMIC_METADATA else None
+    if column.type == target:
+        return column
+    if pa.types.is_null(column.type):
+        return pa.chunked_array([pa.nulls(len(column), target)])
+    if kusto_type == "datetime" and pa.types.is_timestamp(column.type):
+        # An aware timestamp is an instant: dropping its zone keeps the UTC value; finer units truncate.
+        naive = pa.timestamp(column.type.unit)
+        return column.cast(naive).cast(target, safe=False)
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    if kusto_type in ("long", "int", "real", "double", "decimal") and numeric:
+        return column.cast(target)  # safe: an overflow or a fractional whole number raises
+    if kusto_type in ("string", "guid") and pa.types.is_large_string(column.type):
+        return column.cast(target)
+    return None
+
+
+def _from_arrow(table: TableSchema, data: pa.Table) -> pa.Table:
+    """An Arrow table as *table*'s columns and types, column by column; a column that Arrow cannot
+    cast exactly goes through the per-value path (which names the offending row)."""
+    known = set(table.column_names)
+    extra = [name for name in data.column_names if name not in known]
+    if extra:
+        raise RowError(f"{table.name}: column(s) not in the table: {sorted(extra)}")
+    rows: list[dict[str, Any]] | None = None
+    arrays: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for column in table.columns:
+        if column.name not in data.column_names:
+            arrays[column.name] = pa.nulls(data.num_rows, ARROW_TYPES[column.kusto_type])
+            if column.name in table.key and data.num_rows:
+                raise RowError(f"{table.name}: key column {column.name} is null in some row")
+            continue
+        values = data.column(column.name)
+        try:
+            array = _arrow_column(column.kusto_type, data.schema.field(column.name), values)
+        except _FAST_PATH_ERRORS:
+            array = None
+        if array is None:
+            if rows is None:
+                rows = data.select([k for k in table.key if k in data.column_names]).to_pylist()
+            pylist = values.to_pylist()
+            try:
+                array = _fast_column(column.kusto_type, pylist)
+            except _FAST_PATH_ERRORS:
+                array = None
+            if array is None:
+                array = _slow_column(table, column.kusto_type, column.name, pylist, rows)
+        if column.name in table.key and array.null_count:
+            raise RowError(f"{table.name}: key column {column.name} is null in some row")
+        arrays[column.name] = array
+    return pa.table(arrays, schema=arrow_schema(table))
