@@ -15,6 +15,7 @@ duckdb-kql on every query.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from functools import cache
@@ -153,10 +154,8 @@ class LocalWarehouse:
         return data.num_rows
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):  # the transaction never began
             self.con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # the transaction never began
 
     def ingest_treated(self, table: str, rows: Rows, batch_id: str) -> int:
         """`ingest`: a backend applies no policy itself (etl/warehouse/policy.py does)."""

@@ -141,7 +141,18 @@ def _slow_column(table: TableSchema, kusto_type: str, name: str, values: list[An
         except (TypeError, ValueError) as exc:
             key = {k: rows[index].get(k) for k in table.key}
             raise RowError(f"{table.name} {key}: column {name}: {exc}") from None
-    return pa.array(out, type=ARROW_TYPES[kusto_type])
+    try:
+        return pa.array(out, type=ARROW_TYPES[kusto_type])
+    except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+        # A value converted but does not fit the column's width (a long over 2**63): name its row.
+        for index, value in enumerate(out):
+            try:
+                pa.array([value], type=ARROW_TYPES[kusto_type])
+            except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                key = {k: rows[index].get(k) for k in table.key}
+                raise RowError(f"{table.name} {key}: column {name}: {value!r} does not fit a "
+                               f"{kusto_type} ({exc})") from None
+        raise
 
 
 def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]) -> pa.Table:

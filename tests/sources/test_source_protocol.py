@@ -188,9 +188,32 @@ def test_an_item_that_fails_to_normalize_is_quarantined_and_the_rest_loads(setti
     assert [json.loads(f.read_text())["object"] for f in files] == ["reading r2"]
 
 
+def narrowed_store(settings: Settings) -> Settings:
+    """The store with BuildMetrics.BuildId narrowed to a 32-bit INTEGER by hand (schema drift the schema
+    step never undoes: it adds columns, never retypes), so a staged long over 2**31 cannot load, every time."""
+    wh = LocalWarehouse(settings.path(settings.warehouse.path))
+    wh.apply_schema()
+    wh.execute_sql('ALTER TABLE "BuildMetrics" ALTER COLUMN "BuildId" TYPE INTEGER')
+    wh.close()
+    return settings
+
+
+def test_a_value_that_does_not_fit_its_column_is_quarantined_as_it_is_staged(settings_for) -> None:
+    # BuildId 10**30 does not fit a Kusto long: the typed staging refuses that item alone.
+    settings = settings_for(ReadingsConfig("bench", readings(4, r3={"build_id": 10**30})))
+    lines: list[str] = []
+    summary = run_etl(settings, on_error=lines.append)
+    assert summary.quarantined == 1 and not summary.failed
+    assert keys(settings) == ["r1", "r2", "r4"]
+    assert lines == ["bench reading r3: field (payload): staging failed: RowError: BuildMetrics {'Source': 'bench', "
+                     "'Key': 'r3'}: column BuildId: 1000000000000000000000000000000 does not fit a long (Python int "
+                     "too large to convert to C long)"]
+
+
 def test_a_batch_that_cannot_load_is_retried_then_dead_and_the_others_load(settings_for) -> None:
-    # BuildId 10**30 does not fit a Kusto long: the store refuses the batch holding it, every time.
-    settings = settings_for(ReadingsConfig("bench", readings(5, r3={"build_id": 10**30})), max_load_attempts=3)
+    # BuildId 2**33 fits a long but not the store's narrowed column: the store refuses that batch, every time.
+    settings = narrowed_store(settings_for(ReadingsConfig("bench", readings(5, r3={"build_id": 2**33})),
+                                           max_load_attempts=3))
     outbox = Outbox(settings.path(settings.staging.dir))
     for attempt in (1, 2):
         lines: list[str] = []
@@ -205,7 +228,7 @@ def test_a_batch_that_cannot_load_is_retried_then_dead_and_the_others_load(setti
     run_etl(settings, on_error=lines.append)
     dead = outbox.batches("dead")
     assert [m.batch_id for m in dead] == [bad[0].batch_id]
-    assert (outbox.dead_root / bad[0].batch_id / "BuildMetrics.jsonl").exists()
+    assert (outbox.dead_root / bad[0].batch_id / "BuildMetrics.parquet").exists()
     assert lines[0].endswith("; moved to outbox/dead")
     assert runs(settings)[1][:3] == ("2026-11-01 04:00:00", "dead", 3)
     problems = check_outbox(settings, max_age=timedelta(hours=2), now=datetime.now(UTC))
@@ -220,8 +243,8 @@ def test_a_batch_that_cannot_load_is_retried_then_dead_and_the_others_load(setti
 
 
 def test_outbox_drop_deletes_a_dead_batch_and_the_next_run_reads_its_window_again(settings_for, tmp_path) -> None:
-    poisoned = ReadingsConfig("bench", readings(4, r3={"build_id": 10**30}))
-    settings = settings_for(poisoned, max_load_attempts=1)
+    poisoned = ReadingsConfig("bench", readings(4, r3={"build_id": 2**33}))
+    settings = narrowed_store(settings_for(poisoned, max_load_attempts=1))
     run_etl(settings)
     outbox = Outbox(settings.path(settings.staging.dir))
     dead = outbox.batches("dead")[0].batch_id
@@ -236,6 +259,7 @@ def test_outbox_drop_deletes_a_dead_batch_and_the_next_run_reads_its_window_agai
         "poisoned by a bug since fixed"
     assert sql(settings, f'SELECT "Status", CAST("Errors" AS VARCHAR) FROM "EtlRuns" WHERE "RunId" = \'{dead}\'') == [
         ("dropped", '["dropped by an operator: poisoned by a bug since fixed"]')]
+    # The cause is gone (r3 no longer carries the oversized id): the window is read again and loads.
     run_etl(settings_for(ReadingsConfig("bench", readings(4)), max_load_attempts=1))
     assert keys(settings) == ["r1", "r2", "r3", "r4"]
     assert watermark(settings) == [("bench", "2026-11-01 04:00:00")]
@@ -263,12 +287,12 @@ def test_outbox_retry_loads_a_dead_batch_once_the_cause_is_gone(settings_for, tm
     assert [m.status for m in outbox.batches()] == ["loaded"]
 
 
-def test_a_garbled_staged_line_fails_that_batch_without_a_traceback_until_it_is_dead(settings_for) -> None:
+def test_a_garbled_staged_file_fails_that_batch_without_a_traceback_until_it_is_dead(settings_for) -> None:
     held = settings_for(ReadingsConfig("bench", readings(4)), hold_loads=True)
     run_etl(held)
     outbox = Outbox(held.path(held.staging.dir))
     first, second = outbox.batches("held")
-    (outbox.path(first.batch_id) / "BuildMetrics.jsonl").write_text('{"Key": "r1", "Sour\n')
+    (outbox.path(first.batch_id) / "BuildMetrics.parquet").write_text('{"Key": "r1", "Sour\n')
     for m in (first, second):
         outbox.set_status(m, "pending")
     # The source is gone (nothing re-reads that window): the staged copy is all there is.
@@ -277,8 +301,9 @@ def test_a_garbled_staged_line_fails_that_batch_without_a_traceback_until_it_is_
         lines: list[str] = []
         run_etl(quiet, on_error=lines.append)
         assert lines[0] == (f"batch {first.batch_id} (bench/lab/bench): load attempt {attempt} of 3 failed: "
-                            f"StagedFileError: staged file {first.batch_id}/BuildMetrics.jsonl line 1: not a JSON row "
-                            "(Invalid control character at: line 1 column 20 (char 19))"
+                            f"StagedFileError: staged file {first.batch_id}/BuildMetrics.parquet: not a readable "
+                            "Parquet file (Parquet magic bytes not found in footer. Either the file is corrupted or "
+                            "this is not a parquet file.)"
                             + ("; moved to outbox/dead" if attempt == 3 else "; retried by the next run"))
     assert keys(quiet) == ["r3", "r4"]
     assert [m.batch_id for m in outbox.batches("dead")] == [first.batch_id]

@@ -347,3 +347,20 @@ def test_json_lines_leave_null_columns_out() -> None:
            "IngestedAt": "2026-01-01"}
     data = to_arrow(schema, [row])
     assert _lines(to_json_lines(schema, data)) == [{**row, "IngestedAt": "2026-01-01T00:00:00Z"}]
+
+
+def test_rows_staged_in_the_outbox_are_sent_as_the_same_json_lines(service: FakeIngestionService, tmp_path) -> None:
+    from etl.stage.outbox import Manifest, Outbox
+
+    outbox = Outbox(tmp_path)
+    staged = outbox.start(Manifest("b1", "ado", "contoso", "Engineering", None, None, "2026-01-03T00:00:00"))
+    staged.add_rows("TimelineBuilds", [dict(r) for r in ROWS])
+    staged.commit("pending")
+    [chunk] = list(outbox.tables("b1", "TimelineBuilds"))
+    wh = _warehouse(service)
+    try:
+        assert wh.ingest_treated("TimelineBuilds", chunk, "b1") == 2
+    finally:
+        wh.close()
+    [blob] = service.blobs.values()
+    assert _lines(gzip.decompress(blob)) == EXPECTED_LINES
