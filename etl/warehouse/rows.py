@@ -33,6 +33,11 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+#: How a column converts: "plain" ones straight from Python values (Arrow's own conversion), the rest
+#: through their own paths (datetimes may be ISO-8601 text, dynamic values become JSON text).
+_COLUMN_KIND = {t: "plain" for t in ARROW_TYPES} | {"datetime": "datetime", "timespan": "timespan", "dynamic": "dynamic"}
+
+
 class RowError(ValueError):
     """A row does not fit its table."""
 
@@ -167,17 +172,29 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
         rows = rows.to_dict(orient="records")
     rows = list(rows)
     known = set(table.column_names)
-    for index, row in enumerate(rows):
-        if not known.issuperset(row):
-            extra = set(row) - known
-            raise RowError(f"{table.name}: row {index} has column(s) not in the table: {sorted(extra)}")
+    if not known.issuperset(set().union(*rows)):
+        for index, row in enumerate(rows):
+            if not known.issuperset(row):
+                extra = set(row) - known
+                raise RowError(f"{table.name}: row {index} has column(s) not in the table: {sorted(extra)}")
+    # Columns whose values Arrow takes exactly as the per-value path would are converted in one C++
+    # pass over the rows; datetimes (text or datetimes) and dynamic values get their own paths.
+    plain = arrow_schema(table)
+    plain = pa.schema([f for f in plain if _COLUMN_KIND[table.column(f.name).kusto_type] == "plain"])
+    try:
+        converted: pa.Table | None = pa.Table.from_pylist(rows, schema=plain)
+    except _FAST_PATH_ERRORS:
+        converted = None  # some value needs the per-column path (its error names the row)
     arrays = {}
     for column in table.columns:
-        values = [row.get(column.name) for row in rows]
-        try:
-            array = _fast_column(column.kusto_type, values)
-        except _FAST_PATH_ERRORS:
-            array = None
+        if converted is not None and column.name in plain.names:
+            array = converted.column(column.name)
+        else:
+            values = [row.get(column.name) for row in rows]
+            try:
+                array = _fast_column(column.kusto_type, values)
+            except _FAST_PATH_ERRORS:
+                array = None
         if array is None:
             array = _slow_column(table, column.kusto_type, column.name, values, rows)
         if column.name in table.key and array.null_count:

@@ -104,7 +104,7 @@ def test_an_item_with_a_value_that_does_not_fit_its_column_stages_nothing(tmp_pa
     staged.commit("pending")
     assert [r["BuildId"] for chunk in outbox.rows("b1", "TimelineBuilds") for r in chunk] == [1]
     assert list(outbox.rows("b1", "TimelineRecords")) == []
-    assert (tmp_path / "outbox" / "b1" / "raw.jsonl").read_text() == '{"id": 1}\n'
+    assert (tmp_path / "outbox" / "b1" / "raw.jsonl").read_text() == '{"id":1}\n'
     assert outbox.get("b1").counts == {"TimelineBuilds": 1}
 
 
