@@ -83,9 +83,12 @@ def load_facts(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
     loaded: dict[str, int] = {}
     for table in TABLE_ORDER:
         # Typed Arrow chunks straight from the staged Parquet (one row group at a time: bounded memory).
-        for chunk in outbox.tables(manifest.batch_id, table):
+        for index, chunk in enumerate(outbox.tables(manifest.batch_id, table)):
+            # Each chunk is its own idempotency key (the row groups of a staged file are fixed): on the
+            # cluster a second chunk tagged like the first would be skipped as already ingested.
+            tag = manifest.batch_id if index == 0 else f"{manifest.batch_id}.{index}"
             # Staged rows were treated by the privacy policy as they were staged; skip the second pass.
-            loaded[table] = loaded.get(table, 0) + warehouse.ingest_treated(table, chunk, manifest.batch_id)
+            loaded[table] = loaded.get(table, 0) + warehouse.ingest_treated(table, chunk, tag)
             if progress:
                 progress(chunk.num_rows)
     return loaded

@@ -144,7 +144,7 @@ def drop(
     Its manifest and the reason stay under outbox/dropped/ and in an EtlRuns row `dropped`. The
     watermark never passed its window, so the next `etl` reads that window again with the current code.
 
-    Example: ci-telemetry outbox drop 20261123T060000-3f2a9c1b7d4e --reason "garbled TimelineRecords.jsonl"
+    Example: ci-telemetry outbox drop 20261123T060000-3f2a9c1b7d4e --reason "garbled TimelineRecords.parquet"
     """
     from etl.run import EtlRun, RunOptions
 

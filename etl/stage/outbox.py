@@ -350,26 +350,25 @@ class Outbox:
         shutil.rmtree(self.dead_root / batch_id)
         return manifest
 
-    def tables(self, batch_id: str, table: str, chunk: int = ROW_GROUP_ROWS) -> Iterator[pa.Table]:
-        """A staged table's rows as Arrow tables of at most *chunk* rows, typed as staged (bounded memory).
+    def tables(self, batch_id: str, table: str, chunk: int | None = None) -> Iterator[pa.Table]:
+        """A staged table's rows as Arrow tables, typed as staged: one per row group (at most `ROW_GROUP_ROWS`
+        rows, the same groups every time the file is read), or of at most *chunk* rows.
 
         StagedFileError naming the file when it cannot be read back.
         """
         path = self._dir_of(batch_id) / f"{table}.parquet"
         if not path.exists():
             return
-        name = f"{batch_id}/{table}.parquet"
         try:
             parquet = pq.ParquetFile(path)
-            batches = parquet.iter_batches(batch_size=chunk)
-            while True:
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    return
+            if chunk is None:
+                for group in range(parquet.num_row_groups):
+                    yield parquet.read_row_group(group)
+                return
+            for batch in parquet.iter_batches(batch_size=chunk):
                 yield pa.Table.from_batches([batch], schema=parquet.schema_arrow)
         except (OSError, pa.ArrowException) as exc:
-            raise StagedFileError(f"staged file {name}: not a readable Parquet file "
+            raise StagedFileError(f"staged file {batch_id}/{table}.parquet: not a readable Parquet file "
                                   f"({str(exc).splitlines()[0][:200]})") from None
 
     def rows(self, batch_id: str, table: str, chunk: int = 20_000) -> Iterator[list[dict[str, Any]]]:

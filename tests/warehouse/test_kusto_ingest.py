@@ -364,3 +364,23 @@ def test_rows_staged_in_the_outbox_are_sent_as_the_same_json_lines(service: Fake
         wh.close()
     [blob] = service.blobs.values()
     assert _lines(gzip.decompress(blob)) == EXPECTED_LINES
+
+
+def test_each_staged_chunk_of_a_table_is_sent_with_its_own_idempotency_tag(service: FakeIngestionService, tmp_path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl.load import load_facts
+    from etl.stage import outbox as outbox_module
+    from etl.stage.outbox import Manifest, Outbox
+
+    monkeypatch.setattr(outbox_module, "ROW_GROUP_ROWS", 1)
+    outbox = Outbox(tmp_path)
+    manifest = Manifest("b1", "ado", "contoso", "Engineering", None, None, "2026-01-03T00:00:00")
+    staged = outbox.start(manifest)
+    staged.add_rows("TimelineBuilds", [dict(r) for r in ROWS])
+    staged.commit("pending")
+    wh = _warehouse(service)
+    try:
+        assert load_facts(wh, outbox, manifest) == {"TimelineBuilds": 2}
+    finally:
+        wh.close()
+    assert [json.loads(m["AdditionalProperties"]["ingestIfNotExists"]) for m in service.messages] == [["b1"], ["b1.1"]]
