@@ -5,10 +5,12 @@ batch (10 builds × 2,000 records, each build one `add_item` with its raw payloa
 commits the batch and loads it with `etl.load.load_facts` into a real DuckDB file, so the table
 grows to the size. In the same process, as the reference, the very same rows (the staged Arrow
 tables) are inserted with a plain `INSERT INTO t SELECT * FROM arrow` into a fresh DuckDB file with
-no key. Printed: rows/s of stage+load, of the load alone, of the reference, their ratio, the load's
-rate over the first and the last tenth of the batches (flat when cost per row does not grow with
-the table), the share of staging spent serializing raw payloads, and peak RSS (which must not grow
-with the number of batches).
+no key (the reference), and with the previous load, `INSERT OR REPLACE` into a table with a
+PRIMARY KEY. Printed: rows/s of stage+load, of the staging and the load alone and of both
+references, by wall clock and by CPU time (other jobs on a shared machine slow the first, not the
+second), the load's CPU cost per row over the first and the last tenth of the batches (the same
+when cost per row does not grow with the table), the share of staging spent writing raw payloads,
+and peak RSS with its trend over the batches (which must not grow with their number).
 
 Run: .venv/bin/python bench/load_speed.py [--sizes 100000 1000000]
 (The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT, default 256MB, as in
@@ -64,6 +66,11 @@ def raw_payload(rows: list[dict]) -> dict:
          "log": {"id": r["LogId"], "url": r["LogUrl"]}} for r in rows]}]}
 
 
+def _clock() -> tuple[float, float]:
+    """(wall, CPU of every thread of this process): other jobs on the machine slow the first, not the second."""
+    return time.perf_counter(), time.process_time()
+
+
 def child(total: int) -> None:
     import duckdb
     import psutil
@@ -79,62 +86,84 @@ def child(total: int) -> None:
     wh = LocalWarehouse(work / "wh.duckdb", memory_limit=limit)
     wh.apply_schema()
     builds = total // RECORDS_PER_BUILD
-    stage_s = load_s = raw_s = 0.0
-    load_times: list[float] = []
+    stage = [0.0, 0.0]  # wall, CPU
+    load = [0.0, 0.0]
+    raw_cpu = 0.0
+    load_cpu: list[float] = []
     rss_trend: list[int] = []
     batch_ids: list[str] = []
     for start in range(0, builds, BUILDS_PER_BATCH):
         ids = range(start + 1, min(builds, start + BUILDS_PER_BATCH) + 1)
-        items = [records(i) for i in ids]
-        raws = [raw_payload(rows) for rows in items]
-        t0 = time.perf_counter()
-        for raw in raws:
-            _raw_line(raw)  # what add_item spends on the raw line
-        raw_s += time.perf_counter() - t0
         manifest = Manifest(f"bench-{start:08d}", "bench", "org", "proj", None, None, "2026-11-23T06:00:00",
                             builds=len(ids))
-        t0 = time.perf_counter()
         staged = outbox.start(manifest)
-        for raw, rows in zip(raws, items, strict=True):
+        for build_id in ids:  # generated one build at a time, as a run normalizes them; generation is not timed
+            rows = records(build_id)
+            raw = raw_payload(rows)
+            c0 = time.process_time()
+            _raw_line(raw)  # what add_item spends on the raw line
+            raw_cpu += time.process_time() - c0
+            w0, c0 = _clock()
             staged.add_item(raw, {"TimelineRecords": rows})
+            w1, c1 = _clock()
+            stage[0], stage[1] = stage[0] + w1 - w0, stage[1] + c1 - c0
+            del rows, raw
+        w0, c0 = _clock()
         staged.commit("pending")
-        t1 = time.perf_counter()
+        w1, c1 = _clock()
         load_facts(wh, outbox, manifest)
-        t2 = time.perf_counter()
-        stage_s, load_s = stage_s + t1 - t0, load_s + t2 - t1
-        load_times.append(t2 - t1)
+        w2, c2 = _clock()
+        stage[0], stage[1] = stage[0] + w1 - w0, stage[1] + c1 - c0
+        load[0], load[1] = load[0] + w2 - w1, load[1] + c2 - c1
+        load_cpu.append(c2 - c1)
         batch_ids.append(manifest.batch_id)
-        del items, raws
         rss_trend.append(psutil.Process().memory_info().rss >> 20)
     loaded = int(wh.execute_sql('SELECT count(*) FROM "TimelineRecords"')[0][0])
     distinct = int(wh.execute_sql('SELECT count(*) FROM (SELECT DISTINCT "Organization", "Project", "BuildId", '
                                   '"RecordId", "Attempt" FROM "TimelineRecords")')[0][0])
     wh.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # before the reference runs
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # before the references run
 
-    # The reference: the same rows, already Arrow, inserted by DuckDB alone into a table with no key.
+    # The references, in the same process over the very same (staged, Arrow) rows: DuckDB alone
+    # inserting into a table with no key, and the previous load (INSERT OR REPLACE into a keyed table).
     schema = load_tables()["TimelineRecords"]
-    con = duckdb.connect(str(work / "reference.duckdb"))
-    con.execute(f"SET memory_limit = '{limit}'")
-    con.execute(_create_sql(schema))
-    ref_s = 0.0
-    for batch_id in batch_ids:
-        for data in outbox.tables(batch_id, "TimelineRecords"):
-            t0 = time.perf_counter()
-            con.register("_batch", data)
-            con.execute('INSERT INTO "TimelineRecords" SELECT * FROM _batch')
-            con.unregister("_batch")
-            ref_s += time.perf_counter() - t0
-    con.close()
-    tenth = max(1, len(load_times) // 10)
+    key = ", ".join(f'"{k}"' for k in schema.key)
+    references = {}
+    for name, create, insert in (
+        ("plain", _create_sql(schema), "INSERT INTO"),
+        ("keyed", _create_sql(schema).removesuffix(")") + f", PRIMARY KEY ({key}))", "INSERT OR REPLACE INTO"),
+    ):
+        con = duckdb.connect(str(work / f"{name}.duckdb"))
+        con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(create)
+        spent = [0.0, 0.0]
+        per_batch: list[float] = []
+        for batch_id in batch_ids:
+            for data in outbox.tables(batch_id, "TimelineRecords"):
+                w0, c0 = _clock()
+                con.register("_batch", data)
+                con.execute(f'{insert} "TimelineRecords" SELECT * FROM _batch')
+                con.unregister("_batch")
+                w1, c1 = _clock()
+                spent[0], spent[1] = spent[0] + w1 - w0, spent[1] + c1 - c0
+                per_batch.append(c1 - c0)
+        con.close()
+        references[name] = (spent, per_batch)
+    tenth = max(1, len(load_cpu) // 10)
     rows_per_batch = RECORDS_PER_BUILD * BUILDS_PER_BATCH
+
+    def growth(per_batch: list[float]) -> list[float]:
+        """CPU microseconds per row over the first and the last tenth of the batches."""
+        return [sum(part) / (rows_per_batch * tenth) * 1e6 for part in (per_batch[:tenth], per_batch[-tenth:])]
+
     print(json.dumps({
-        "rows": builds * RECORDS_PER_BUILD, "loaded": loaded, "distinct": distinct, "batches": len(load_times),
-        "pipeline_rate": loaded / (stage_s + load_s), "stage_rate": loaded / stage_s, "load_rate": loaded / load_s,
-        "reference_rate": loaded / ref_s, "raw_share": raw_s / stage_s,
-        "load_rate_first": rows_per_batch * tenth / sum(load_times[:tenth]),
-        "load_rate_last": rows_per_batch * tenth / sum(load_times[-tenth:]),
-        "peak_rss_mb": peak, "rss_trend": rss_trend[:: max(1, len(rss_trend) // 10)],
+        "rows": builds * RECORDS_PER_BUILD, "loaded": loaded, "distinct": distinct, "batches": len(load_cpu),
+        "wall": {"pipeline": loaded / (stage[0] + load[0]), "stage": loaded / stage[0], "load": loaded / load[0],
+                 **{name: loaded / spent[0] for name, (spent, _) in references.items()}},
+        "cpu": {"pipeline": loaded / (stage[1] + load[1]), "stage": loaded / stage[1], "load": loaded / load[1],
+                **{name: loaded / spent[1] for name, (spent, _) in references.items()}},
+        "growth": {"load": growth(load_cpu), **{name: growth(per) for name, (_, per) in references.items()}},
+        "raw_share": raw_cpu / stage[1], "peak_rss_mb": peak, "rss_trend": rss_trend[:: max(1, len(rss_trend) // 10)],
     }))
 
 
@@ -146,18 +175,24 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    print(f"{'rows':>10} {'batches':>7} {'stage+load/s':>13} {'stage/s':>9} {'load/s':>9} {'DuckDB insert/s':>16} "
-          f"{'load/ref':>8} {'load/s 1st 10%':>15} {'last 10%':>9} {'raw json':>8} {'peak RSS':>9}")
     for size in args.sizes:
         out = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).resolve().parent.parent)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["loaded"] == r["distinct"] == r["rows"], r
-        print(f"{r['rows']:>10,} {r['batches']:>7} {r['pipeline_rate']:>13,.0f} {r['stage_rate']:>9,.0f} "
-              f"{r['load_rate']:>9,.0f} {r['reference_rate']:>16,.0f} {r['load_rate'] / r['reference_rate']:>7.2f}x "
-              f"{r['load_rate_first']:>15,.0f} {r['load_rate_last']:>9,.0f} {r['raw_share']:>7.0%} "
-              f"{r['peak_rss_mb']:>6} MB")
-        print(f"{'':>10} RSS after batches (MB, sampled): {r['rss_trend']}")
+        print(f"{r['rows']:,} TimelineRecords rows in {r['batches']} batches; peak RSS {r['peak_rss_mb']} MB, "
+              f"RSS after batches (MB, sampled) {r['rss_trend']}; raw JSON lines {r['raw_share']:.0%} of staging CPU")
+        print(f"  {'rows/s':<9} {'stage+load':>11} {'stage':>9} {'load':>9} {'DuckDB insert':>14} "
+              f"{'load/insert':>12} {'INSERT OR REPLACE':>18}")
+        for clock in ("wall", "cpu"):
+            c = r[clock]
+            print(f"  {clock:<9} {c['pipeline']:>11,.0f} {c['stage']:>9,.0f} {c['load']:>9,.0f} {c['plain']:>14,.0f} "
+                  f"{c['load'] / c['plain']:>11.2f}x {c['keyed']:>18,.0f}")
+        g = r["growth"]
+        print("  CPU µs/row, first → last tenth of the batches: "
+              + ", ".join(f"{name} {first:.1f} → {last:.1f} ({last / first:.2f}x)"
+                          for name, (first, last) in (("upsert", g["load"]), ("DuckDB insert", g["plain"]),
+                                                      ("INSERT OR REPLACE", g["keyed"]))))
 
 
 if __name__ == "__main__":

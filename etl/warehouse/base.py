@@ -36,6 +36,9 @@ class Warehouse(Protocol):
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
         """Load *rows* into *table* so that each key holds one row; returns rows sent.
 
+        *rows* are dicts, a DataFrame or an Arrow table (column-wise writers: staged Parquet row
+        groups, bulk generators); each is typed to the table's schema by `etl.warehouse.rows.to_arrow`.
+
         *batch_id* is the idempotency key: ingesting the same batch twice changes nothing.
         """
         ...
