@@ -3,10 +3,11 @@
 For each size (100k and 1M rows by default) a fresh subprocess stages TimelineRecords rows batch by
 batch (10 builds × 2,000 records, each build one `add_item` with its raw payload, as a run does),
 commits the batch and loads it with `etl.load.load_facts` into a real DuckDB file, so the table
-grows to the size. In the same process, as the reference, the very same rows (the staged Arrow
-tables) are inserted with a plain `INSERT INTO t SELECT * FROM arrow` into a fresh DuckDB file with
-no key (the reference), and with the previous load, `INSERT OR REPLACE` into a table with a
-PRIMARY KEY. Printed: rows/s of stage+load, of the staging and the load alone and of both
+grows to the size. A second subprocess does the same and, right after each batch loads, inserts
+the very same rows (the staged Arrow tables) with a plain `INSERT INTO t SELECT * FROM arrow` into a
+DuckDB file with no key (the reference), and with the previous load, `INSERT OR REPLACE` into a
+table with a PRIMARY KEY: all three see the same table sizes under the same machine load. Peak RSS
+comes from the first subprocess (no reference store in it). Printed: rows/s of stage+load, of the staging and the load alone and of both
 references, by wall clock and by CPU time (other jobs on a shared machine slow the first, not the
 second), the load's CPU cost per row over the first and the last tenth of the batches (the same
 when cost per row does not grow with the table), the share of staging spent writing raw payloads,
@@ -29,6 +30,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 RECORDS_PER_BUILD = 2000
 BUILDS_PER_BATCH = 10
@@ -71,7 +73,9 @@ def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def child(total: int) -> None:
+def child(total: int, references: bool) -> None:
+    """Stage and load *total* rows; with *references*, insert every batch into the two reference stores
+    right after it loads (the same table sizes under the same machine load), else measure RSS alone."""
     import duckdb
     import psutil
 
@@ -85,13 +89,26 @@ def child(total: int) -> None:
     limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "256MB")
     wh = LocalWarehouse(work / "wh.duckdb", memory_limit=limit)
     wh.apply_schema()
+    # The references: DuckDB alone inserting into a table with no key, and the previous load
+    # (INSERT OR REPLACE into a table with a PRIMARY KEY), fed the very same staged Arrow tables.
+    schema = load_tables()["TimelineRecords"]
+    key = ", ".join(f'"{k}"' for k in schema.key)
+    refs: dict[str, tuple[Any, str]] = {}
+    if references:
+        for name, create, insert in (
+            ("plain", _create_sql(schema), "INSERT INTO"),
+            ("keyed", _create_sql(schema).removesuffix(")") + f", PRIMARY KEY ({key}))", "INSERT OR REPLACE INTO"),
+        ):
+            con = duckdb.connect(str(work / f"{name}.duckdb"))
+            con.execute(f"SET memory_limit = '{limit}'")
+            con.execute(create)
+            refs[name] = (con, insert)
     builds = total // RECORDS_PER_BUILD
     stage = [0.0, 0.0]  # wall, CPU
-    load = [0.0, 0.0]
+    spent = {name: [0.0, 0.0] for name in ("load", *refs)}
+    per_batch: dict[str, list[float]] = {name: [] for name in spent}
     raw_cpu = 0.0
-    load_cpu: list[float] = []
     rss_trend: list[int] = []
-    batch_ids: list[str] = []
     for start in range(0, builds, BUILDS_PER_BATCH):
         ids = range(start + 1, min(builds, start + BUILDS_PER_BATCH) + 1)
         manifest = Manifest(f"bench-{start:08d}", "bench", "org", "proj", None, None, "2026-11-23T06:00:00",
@@ -114,56 +131,44 @@ def child(total: int) -> None:
         load_facts(wh, outbox, manifest)
         w2, c2 = _clock()
         stage[0], stage[1] = stage[0] + w1 - w0, stage[1] + c1 - c0
-        load[0], load[1] = load[0] + w2 - w1, load[1] + c2 - c1
-        load_cpu.append(c2 - c1)
-        batch_ids.append(manifest.batch_id)
+        timings = {"load": (w2 - w1, c2 - c1)}
+        for name, (con, insert) in refs.items():
+            w0, c0 = _clock()
+            for data in outbox.tables(manifest.batch_id, "TimelineRecords"):
+                con.register("_batch", data)
+                con.execute(f'{insert} "TimelineRecords" SELECT * FROM _batch')
+                con.unregister("_batch")
+            w1, c1 = _clock()
+            timings[name] = (w1 - w0, c1 - c0)
+        for name, (wall, cpu) in timings.items():
+            spent[name][0] += wall
+            spent[name][1] += cpu
+            per_batch[name].append(cpu)
         rss_trend.append(psutil.Process().memory_info().rss >> 20)
+        outbox.set_status(manifest, "loaded")
+        outbox.prune(0)
     loaded = int(wh.execute_sql('SELECT count(*) FROM "TimelineRecords"')[0][0])
     distinct = int(wh.execute_sql('SELECT count(*) FROM (SELECT DISTINCT "Organization", "Project", "BuildId", '
                                   '"RecordId", "Attempt" FROM "TimelineRecords")')[0][0])
     wh.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # before the references run
-
-    # The references, in the same process over the very same (staged, Arrow) rows: DuckDB alone
-    # inserting into a table with no key, and the previous load (INSERT OR REPLACE into a keyed table).
-    schema = load_tables()["TimelineRecords"]
-    key = ", ".join(f'"{k}"' for k in schema.key)
-    references = {}
-    for name, create, insert in (
-        ("plain", _create_sql(schema), "INSERT INTO"),
-        ("keyed", _create_sql(schema).removesuffix(")") + f", PRIMARY KEY ({key}))", "INSERT OR REPLACE INTO"),
-    ):
-        con = duckdb.connect(str(work / f"{name}.duckdb"))
-        con.execute(f"SET memory_limit = '{limit}'")
-        con.execute(create)
-        spent = [0.0, 0.0]
-        per_batch: list[float] = []
-        for batch_id in batch_ids:
-            for data in outbox.tables(batch_id, "TimelineRecords"):
-                w0, c0 = _clock()
-                con.register("_batch", data)
-                con.execute(f'{insert} "TimelineRecords" SELECT * FROM _batch')
-                con.unregister("_batch")
-                w1, c1 = _clock()
-                spent[0], spent[1] = spent[0] + w1 - w0, spent[1] + c1 - c0
-                per_batch.append(c1 - c0)
+    for con, _ in refs.values():
         con.close()
-        references[name] = (spent, per_batch)
-    tenth = max(1, len(load_cpu) // 10)
+    tenth = max(1, len(rss_trend) // 10)
     rows_per_batch = RECORDS_PER_BUILD * BUILDS_PER_BATCH
 
-    def growth(per_batch: list[float]) -> list[float]:
+    def growth(cpu: list[float]) -> list[float]:
         """CPU microseconds per row over the first and the last tenth of the batches."""
-        return [sum(part) / (rows_per_batch * tenth) * 1e6 for part in (per_batch[:tenth], per_batch[-tenth:])]
+        return [sum(part) / (rows_per_batch * tenth) * 1e6 for part in (cpu[:tenth], cpu[-tenth:])]
 
     print(json.dumps({
-        "rows": builds * RECORDS_PER_BUILD, "loaded": loaded, "distinct": distinct, "batches": len(load_cpu),
-        "wall": {"pipeline": loaded / (stage[0] + load[0]), "stage": loaded / stage[0], "load": loaded / load[0],
-                 **{name: loaded / spent[0] for name, (spent, _) in references.items()}},
-        "cpu": {"pipeline": loaded / (stage[1] + load[1]), "stage": loaded / stage[1], "load": loaded / load[1],
-                **{name: loaded / spent[1] for name, (spent, _) in references.items()}},
-        "growth": {"load": growth(load_cpu), **{name: growth(per) for name, (_, per) in references.items()}},
-        "raw_share": raw_cpu / stage[1], "peak_rss_mb": peak, "rss_trend": rss_trend[:: max(1, len(rss_trend) // 10)],
+        "rows": builds * RECORDS_PER_BUILD, "loaded": loaded, "distinct": distinct, "batches": len(rss_trend),
+        "wall": {"pipeline": loaded / (stage[0] + spent["load"][0]), "stage": loaded / stage[0],
+                 **{name: loaded / s[0] for name, s in spent.items()}},
+        "cpu": {"pipeline": loaded / (stage[1] + spent["load"][1]), "stage": loaded / stage[1],
+                **{name: loaded / s[1] for name, s in spent.items()}},
+        "growth": {name: growth(cpu) for name, cpu in per_batch.items()},
+        "raw_share": raw_cpu / stage[1], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "rss_trend": rss_trend[:: max(1, len(rss_trend) // 10)],
     }))
 
 
@@ -171,17 +176,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--references", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.references)
         return
-    for size in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True,
+
+    def run(size: int, *extra: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--child", str(size), *extra], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).resolve().parent.parent)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["loaded"] == r["distinct"] == r["rows"], r
-        print(f"{r['rows']:,} TimelineRecords rows in {r['batches']} batches; peak RSS {r['peak_rss_mb']} MB, "
-              f"RSS after batches (MB, sampled) {r['rss_trend']}; raw JSON lines {r['raw_share']:.0%} of staging CPU")
+        return r
+
+    for size in args.sizes:
+        alone = run(size)  # RSS of the ETL's own stage + load, with no reference store in the process
+        r = run(size, "--references")
+        print(f"{r['rows']:,} TimelineRecords rows in {r['batches']} batches; stage+load alone: peak RSS "
+              f"{alone['peak_rss_mb']} MB, RSS after batches (MB, sampled) {alone['rss_trend']}; raw JSON lines "
+              f"{r['raw_share']:.0%} of staging CPU")
         print(f"  {'rows/s':<9} {'stage+load':>11} {'stage':>9} {'load':>9} {'DuckDB insert':>14} "
               f"{'load/insert':>12} {'INSERT OR REPLACE':>18}")
         for clock in ("wall", "cpu"):
