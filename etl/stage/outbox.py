@@ -37,15 +37,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from etl.schema import load_tables
 from etl.timeutil import utc_now
-from etl.warehouse.rows import arrow_schema, to_arrow
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+# pyarrow, pandas and orjson are imported where rows are staged or read, not with this module: the
+# CLI (and `collect` on a build agent, which installs neither) imports it for its constants.
 
 #: (table, rows) -> rows as stored: `etl.privacy.apply_policy` bound to the run's scrubber.
 RowsPolicy = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -156,6 +157,9 @@ class StagedBatch:
 
     def _typed(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
         """The rows treated by the privacy policy and typed as the table's schema (RowError when one does not fit)."""
+        from etl.schema import load_tables
+        from etl.warehouse.rows import to_arrow
+
         if self._policy is not None:
             rows = self._policy(table, rows)
         return to_arrow(load_tables()[table], rows)
@@ -168,6 +172,12 @@ class StagedBatch:
             self._flush(table)
 
     def _flush(self, table: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from etl.schema import load_tables
+        from etl.warehouse.rows import arrow_schema
+
         parts = self._pending.pop(table, [])
         self._pending_rows.pop(table, None)
         if not parts:
@@ -240,6 +250,8 @@ class StagedBatch:
 
 def _raw_line(payload: Any) -> bytes:
     """One raw payload as a JSON line, keys sorted (re-staging a window writes the same bytes)."""
+    import orjson
+
     return orjson.dumps(payload, default=str,
                         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
 
@@ -356,6 +368,9 @@ class Outbox:
 
         StagedFileError naming the file when it cannot be read back.
         """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = self._dir_of(batch_id) / f"{table}.parquet"
         if not path.exists():
             return
