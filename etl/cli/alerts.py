@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.config import Settings
+
+if TYPE_CHECKING:
+    from etl.config import Settings
 
 # Spelled out so `--help` imports no analytics library; a test keeps it equal to etl.analysis.alerts.RESOLUTIONS.
 RESOLUTIONS_HELP = "FIXED | WONTFIX | INVALID | WORKSFORME"

@@ -13,7 +13,6 @@ import typer
 
 from etl.cli.alerts import alerts_app
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.secret_refs import mask
 
 NowOption = Annotated[
     str,
@@ -43,6 +42,8 @@ def _notify(settings):
 
 
 def _report_errors(errors: list[str]) -> None:
+    from etl.secret_refs import mask
+
     for message, count in Counter(errors).items():
         typer.echo(f"error: {mask(message)}" + (f" (x{count})" if count > 1 else ""), err=True)
 

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
-from etl.classify.rules import CATEGORIES, DEFAULT_ORIGINS
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
 from etl.timeutil import utc_now
+
+# Spelled out so `--help` imports no rule model (pydantic, re2); a test keeps it equal to etl.classify.rules.CATEGORIES.
+CATEGORY_NAMES = ("network", "dependency", "architecture", "compilation", "test", "timeout", "cancelled",
+                  "configuration", "infrastructure", "resource", "permission", "security", "packaging", "unknown")
 
 classify_app = typer.Typer(
     invoke_without_command=True,
@@ -49,13 +52,15 @@ def classify(
 
     Example: ci-telemetry classify --rebuild --since 2026-01-01
     """
+    # Click runs a group's callback before it parses the subcommand's options: return before
+    # importing anything, so `classify triage --help` stays as light as every other --help.
+    if ctx.invoked_subcommand is not None:
+        return
     from etl.classify import RuleFileError, classifier_for
     from etl.classify.known_issues import evaluate_known_issues, known_issues_for
     from etl.classify.rebuild import rebuild
     from etl.warehouse import connected
 
-    if ctx.invoked_subcommand is not None:
-        return
     settings = load_settings(config)
     start = _parse_since(since, settings.retention.details_days)
     with user_errors():
@@ -86,7 +91,7 @@ def classify(
 @classify_app.command("triage")
 def triage(
     build: Annotated[int, typer.Option("--build", help="Build id.")],
-    category: Annotated[str, typer.Option("--category", help=f"One of: {', '.join(CATEGORIES)}.")],
+    category: Annotated[str, typer.Option("--category", help=f"One of: {', '.join(CATEGORY_NAMES)}.")],
     project: Annotated[str, typer.Option("--project", help="Project name.")],
     record: Annotated[str, typer.Option("--record", help="Timeline record id ('' for a build validation result).")] = "",
     attempt: Annotated[int, typer.Option("--attempt", help="Attempt number.")] = 1,
@@ -106,6 +111,7 @@ def triage(
 
     Example: ci-telemetry classify triage --project app --build 1234 --record 5f0c... --attempt 1 --index 0 --category network
     """
+    from etl.classify.rules import CATEGORIES, DEFAULT_ORIGINS
     from etl.warehouse import connected
 
     category = category.lower()

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, fail
-from etl.collect import run_collect, write_document
 
 
 def collect(
@@ -32,6 +31,8 @@ def collect(
 
     Example: ci-telemetry collect --output $(Build.ArtifactStagingDirectory)/telemetry/metrics.json --stage restore --stage build -- ./build.sh
     """
+    from etl.collect import run_collect, write_document
+
     try:
         result = run_collect(command, stages=stage or [], sample_interval=sample_interval)
     except ValueError as exc:

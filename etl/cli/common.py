@@ -1,4 +1,8 @@
-"""What every command shares: the --config option, loading settings, and one-line errors."""
+"""What every command shares: the --config option, loading settings, and one-line errors.
+
+Imported by every command module when the CLI starts, so it imports nothing heavier than typer: the
+settings models (pydantic) and the secret resolver load when a command runs, not for `--help`.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,29 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from etl.config import DEFAULT_CONFIG, ConfigError, Settings, load_config
-from etl.secret_refs import KeyVaultSettings, SecretError, configure_keyvault, mask
+from etl import resources
+
+if TYPE_CHECKING:
+    from etl.config import Settings
 
 ConfigOption = Annotated[
     Path,
     typer.Option("--config", "-c", help="Configuration file.", show_default="config/default.yaml"),
 ]
-DEFAULT_CONFIG_PATH = DEFAULT_CONFIG
+#: etl.config.DEFAULT_CONFIG, found without importing the settings models.
+DEFAULT_CONFIG_PATH = resources.folder("config") / "default.yaml"
 
 
 class MaskingFilter(logging.Filter):
     """Masks every resolved secret value in log records, whatever the message formatting did."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from etl.secret_refs import mask
+
         record.msg = mask(record.getMessage())
         record.args = None
         return True
@@ -44,12 +53,17 @@ def setup_logging(verbose: bool = False) -> None:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one masked error line to stderr and exit non-zero."""
+    from etl.secret_refs import mask
+
     typer.echo(f"error: {mask(message)}", err=True)
     raise typer.Exit(code)
 
 
 def load_settings(config: Path | None) -> Settings:
     """Load the config file or exit with one line per problem."""
+    from etl.config import ConfigError, load_config
+    from etl.secret_refs import KeyVaultSettings, configure_keyvault
+
     setup_logging()
     try:
         settings = load_config(config or DEFAULT_CONFIG_PATH)
@@ -66,6 +80,8 @@ def load_settings(config: Path | None) -> Settings:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one clear line and a non-zero exit."""
+    from etl.config import ConfigError
+    from etl.secret_refs import SecretError
     from etl.warehouse.base import WarehouseError
 
     try:

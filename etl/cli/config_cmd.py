@@ -7,7 +7,6 @@ import json
 import typer
 
 from etl.cli.common import ConfigOption, load_settings
-from etl.config_reference import reference_markdown
 
 config_app = typer.Typer(help="Validate configuration files and print the settings reference.", no_args_is_help=True)
 
@@ -28,6 +27,8 @@ def reference() -> None:
 
     Example: ci-telemetry config reference > settings.md
     """
+    from etl.config_reference import reference_markdown
+
     typer.echo(reference_markdown(), nl=False)
 
 

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.stage.outbox import TABLE_ORDER
 from etl.timeutil import to_utc_naive
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from etl.run import RunSummary
 
 
@@ -30,6 +28,10 @@ def _parse_since(value: str | None) -> datetime | None:
 
 def render_summary(summary: RunSummary, console: Console) -> None:
     """The end-of-run tables: rows per table, then per source and project."""
+    from rich.table import Table
+
+    from etl.stage.outbox import TABLE_ORDER
+
     rows = Table(title=f"ETL run {summary.run_id}" + (" (dry run: nothing loaded)" if summary.dry_run else ""))
     rows.add_column("Table")
     rows.add_column("Rows staged", justify="right")
@@ -65,6 +67,9 @@ def etl(
 
     Example: ci-telemetry etl --since 2026-11-01 --summary-file etl-summary.md
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from etl.run import RunOptions, run_etl
 
     settings = load_settings(config)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, fail, load_settings, user_errors
-from etl.stage.outbox import TABLE_ORDER, Outbox
 
 outbox_app = typer.Typer(help="The staged batches (data/staging/outbox): list, show, release held ones, "
                               "retry or drop dead ones.", no_args_is_help=True)
@@ -24,6 +23,8 @@ def list_batches(
 
     Example: ci-telemetry outbox list --status held
     """
+    from etl.stage.outbox import Outbox
+
     settings = load_settings(config)
     batches = Outbox(settings.path(settings.staging.dir)).batches(status)
     if not batches:
@@ -47,6 +48,8 @@ def show(
 
     Example: ci-telemetry outbox show 20261123T060000-3f2a9c1b7d4e --rows 3
     """
+    from etl.stage.outbox import TABLE_ORDER, Outbox
+
     settings = load_settings(config)
     outbox = Outbox(settings.path(settings.staging.dir))
     try:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from etl.cli.common import ConfigOption, load_settings
-from etl.schema import load_tables
 
 privacy_app = typer.Typer(help="Privacy: what is collected and how personal data and secrets are handled.\n\n"
                           "Example: ci-telemetry privacy report",
@@ -35,6 +34,7 @@ def build_report(settings, config_path: Path | None = None) -> str:  # type: ign
         TEXT_TYPES,
         Scrubber,
     )
+    from etl.schema import load_tables
 
     p = settings.privacy
     lines: list[str] = ["# ci-telemetry privacy report", ""]
