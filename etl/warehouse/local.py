@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ import duckdb_kql
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from duckdb_kql.stored_functions import parse_functions
 
 from etl.schema import DUCKDB_TYPES, TableSchema, function_files, load_tables
+from etl.warehouse import function_cache
 from etl.warehouse.base import Rows, WarehouseError
 from etl.warehouse.rows import to_arrow
 
@@ -53,14 +52,14 @@ def function_definitions() -> list[str]:
     return [p.read_text(encoding="utf-8") for p in function_files()]
 
 
-@cache
-def parsed_functions() -> Any:
-    """The stored functions parsed once per process.
+def parsed_functions(cache_file: Path | None = None) -> Any:
+    """The stored functions parsed once per process, and with *cache_file* once per change of them.
 
     duckdb-kql parses definition texts with its ANTLR grammar on every call (about 50 ms each, so
-    ~0.9 s per query for our views); handing it the parsed registry skips that.
+    ~0.9 s per query for our views); handing it the parsed registry skips that. The registry is
+    kept in *cache_file* for the next process (etl/warehouse/function_cache.py).
     """
-    return parse_functions(function_definitions())
+    return function_cache.parsed(function_definitions(), cache_file)
 
 
 def _create_sql(table: TableSchema, name: str | None = None) -> str:
@@ -104,7 +103,7 @@ class LocalWarehouse:
             # DuckDB caches table pages up to 80% of RAM by default: on a shared build agent the
             # hourly ETL should not grow with the store. The value is validated by the config model.
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        self._functions = parsed_functions()
+        self._functions = parsed_functions(None if str(path) == ":memory:" else function_cache.cache_path(self.path))
         # DuckDB connections are not safe to share across threads; the ETL loads from one thread
         # but the report notebooks and serve may query from several.
         self._lock = threading.RLock()
