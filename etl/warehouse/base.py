@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from etl.schema import query_path
 
-Rows = pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]
+if TYPE_CHECKING:
+    # Types only: opening the store for a one-line `query` should not import pandas (~0.4 s).
+    import pandas as pd
+    import pyarrow as pa
+
+Rows: TypeAlias = "pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]"
 
 
 class WarehouseError(RuntimeError):
