@@ -22,18 +22,18 @@ import contextlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import duckdb_kql
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from etl.schema import DUCKDB_TYPES, TableSchema, function_files, load_tables
 from etl.warehouse import function_cache
 from etl.warehouse.base import Rows, WarehouseError
-from etl.warehouse.rows import to_arrow
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 _REVERSE_TYPES = {
     "VARCHAR": "string",
@@ -74,6 +74,9 @@ def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
     timelines; the last one wins, as it would in the cluster's deduplicating view)."""
     if data.num_rows < 2:
         return data
+    import pyarrow as pa  # imported by the write path only: a read-only query needs no pyarrow
+    import pyarrow.compute as pc
+
     indexed = data.select(list(table.key)).append_column("_row", pa.array(range(data.num_rows), pa.int64()))
     last = indexed.group_by(list(table.key), use_threads=False).aggregate([("_row", "max")])
     if last.num_rows == data.num_rows:
@@ -118,6 +121,10 @@ class LocalWarehouse:
 
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
         """Upsert *rows* (dicts, a DataFrame or an Arrow table) into *table* by its key; returns rows written."""
+        import pyarrow.compute as pc  # pandas and pyarrow: not needed to open the store or query it
+
+        from etl.warehouse.rows import to_arrow
+
         schema = load_tables()[table]
         data = last_row_per_key(schema, to_arrow(schema, rows))
         if data.num_rows == 0:
