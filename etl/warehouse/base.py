@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from etl.warehouse.result import QueryResult
+
 Rows: TypeAlias = "pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]"
 
 
@@ -33,6 +35,10 @@ class Warehouse(Protocol):
 
     def query(self, kql: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a KQL query; user values go in *parameters* (declared with `declare query_parameters`)."""
+        ...
+
+    def query_result(self, kql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """`query` for a reader that prints: a one-value answer may come back as text, without a DataFrame."""
         ...
 
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:

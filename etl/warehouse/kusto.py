@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from etl.config import KustoWarehouse as KustoSettings
     from etl.config import Retention
+    from etl.warehouse.result import QueryResult
 
 _RETENTION = re.compile(r"^(\.alter-merge\s+table\s+(\w+)\s+policy\s+retention\s+softdelete\s*=\s*)(\d+)d", re.I | re.M)
 
@@ -354,6 +355,12 @@ class KustoWarehouse:
             warnings.filterwarnings("ignore", message="The copy keyword is deprecated")
             frame = dataframe_from_result_table(table)
         return _like_local(frame, {c.column_name for c in table.columns if c.column_type == "dynamic"})
+
+    def query_result(self, kql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """`query`: the cluster's answer arrives whole, and azure-kusto-data builds the DataFrame anyway."""
+        from etl.warehouse.result import QueryResult
+
+        return QueryResult(frame=self.query(kql, parameters))
 
     def command(self, csl: str) -> pd.DataFrame:
         """Run one management command; WarehouseError names the command when it fails."""
