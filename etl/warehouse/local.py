@@ -30,6 +30,7 @@ import duckdb_kql
 from etl.schema import DUCKDB_TYPES, TableSchema, function_files, load_tables
 from etl.warehouse import function_cache
 from etl.warehouse.base import Rows, WarehouseError
+from etl.warehouse.result import PLAIN_TYPES, QueryResult, is_command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +88,11 @@ def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
 
 
 
+def _query_failed(kql: str, exc: Exception) -> WarehouseError:
+    first = kql.strip().splitlines()[-1][:120] if kql.strip() else ""
+    return WarehouseError(f"local query failed ({type(exc).__name__}): {exc} — in: {first}")
+
+
 class LocalWarehouse:
     """A DuckDB file with KQL on top."""
 
@@ -116,8 +122,27 @@ class LocalWarehouse:
             try:
                 return duckdb_kql.df(self.con, kql, parameters=dict(parameters or {}), functions=self._functions)
             except (duckdb_kql.KqlError, duckdb.Error) as exc:
-                first = kql.strip().splitlines()[-1][:120] if kql.strip() else ""
-                raise WarehouseError(f"local query failed ({type(exc).__name__}): {exc} — in: {first}") from exc
+                raise _query_failed(kql, exc) from exc
+
+    def query_result(self, kql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """`query`, answering a one-row, one-column result of a plain type as its text, without pandas.
+
+        The result's shape is known once DuckDB has bound the translated SQL, before it runs: a one-column
+        answer is read two rows at most first, and only when it holds more (or a null) is it read again,
+        whole, into the DataFrame. A command (which may write) runs once, through `query`.
+        """
+        if is_command(kql):
+            return QueryResult(frame=self.query(kql, parameters))
+        with self._lock:
+            try:
+                relation = duckdb_kql.kql(self.con, kql, parameters=dict(parameters or {}), functions=self._functions)
+                if len(relation.columns) == 1 and str(relation.types[0]) in PLAIN_TYPES:
+                    head = relation.limit(2).fetchall()
+                    if len(head) == 1 and head[0][0] is not None:
+                        return QueryResult(text=str(head[0][0]))
+                return QueryResult(frame=relation.df())
+            except (duckdb_kql.KqlError, duckdb.Error) as exc:
+                raise _query_failed(kql, exc) from exc
 
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
         """Upsert *rows* (dicts, a DataFrame or an Arrow table) into *table* by its key; returns rows written."""
