@@ -34,7 +34,7 @@ def query(
     Example: ci-telemetry query "declare query_parameters(d:string); LatestTimelineBuilds | where Definition == d | count" --param d='ci\\main'
     """
     from etl.warehouse import connected
-    from etl.warehouse.kusto import typed_parameters
+    from etl.warehouse.params import typed_parameters
 
     if output not in ("table", "csv", "json"):
         fail(f"--format {output!r}: expected table, csv or json")
@@ -43,13 +43,20 @@ def query(
     with user_errors(), connected(settings) as warehouse:
         # Command-line values are text, as on Kusto's wire: type them by the query's declaration so
         # `--param n=5` binds a long on the local engine as it does on the cluster.
-        frame = warehouse.query(text, typed_parameters(text, _parse_params(param or [])))
-    if output == "csv":
+        parameters = typed_parameters(text, _parse_params(param or []))
+        if output == "table":
+            # A one-value answer (a count, a `print`) prints without pandas, which would cost more
+            # start-up than the query itself.
+            result = warehouse.query_result(text, parameters)
+            single, frame = result.single_text(), result.frame
+        else:
+            single, frame = None, warehouse.query(text, parameters)
+    if single is not None:
+        typer.echo(single)
+    elif output == "csv":
         typer.echo(frame.to_csv(index=False), nl=False)
     elif output == "json":
         typer.echo(frame.to_json(orient="records", date_format="iso"))
-    elif len(frame.columns) == 1 and len(frame) == 1:
-        typer.echo(str(frame.iloc[0, 0]))
     else:
         typer.echo(frame.to_string(index=False) if len(frame) else "(no rows)")
 

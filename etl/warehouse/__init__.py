@@ -28,10 +28,15 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
         backend = KustoWarehouse(wh, retention=settings.retention)
     if read_only:
         return backend
-    from etl.privacy import scrubber_for
     from etl.warehouse.policy import PolicyWarehouse
 
-    return PolicyWarehouse(backend, lambda: scrubber_for(settings))  # type: ignore[return-value]
+    def scrubber() -> object:
+        # Imported on the first write: a query through a writable store never needs the detectors.
+        from etl.privacy import scrubber_for
+
+        return scrubber_for(settings)
+
+    return PolicyWarehouse(backend, scrubber)  # type: ignore[return-value]
 
 
 @contextmanager
