@@ -53,20 +53,21 @@ def functions_key(definitions: list[str]) -> str:
 
 def parsed(definitions: list[str], cache_file: Path | None = None) -> Any:
     """*definitions* as duckdb-kql's parsed registry: from this process's memory, else from *cache_file*
-    when its key matches, else parsed now; *cache_file* is (re)written whenever it does not match."""
+    when its key matches, else parsed now; *cache_file* is written unless it was just read."""
     key = functions_key(definitions)
-    if key not in _memo and cache_file is not None:
-        _read(cache_file, key)
-    if key not in _memo:
+    if key not in _memo and cache_file is not None and _read(cache_file, key):
+        return _memo[key]
+    stale = key not in _memo  # parsed now: whatever the file holds did not serve
+    if stale:
         from duckdb_kql.stored_functions import parse_functions
 
         _memo[key] = parse_functions(definitions)
-    if cache_file is not None and _key_of(cache_file) != key:
+    if cache_file is not None and (stale or _key_of(cache_file) != key):
         if key not in _payloads:
             _payloads[key] = _dumps(key, _memo[key])
         payload = _payloads[key]
         if payload is not None:
-            # Another store of this process (tests, `demo`) gets its file too, from the bytes already made.
+            # Also for another store of this process (tests, `demo`), from the bytes already made.
             _write(cache_file, payload)
     return _memo[key]
 
@@ -92,17 +93,18 @@ def _key_of(path: Path) -> str | None:
         return None
 
 
-def _read(path: Path, key: str) -> None:
-    """Memoize the registry in *path* when the file carries *key*."""
+def _read(path: Path, key: str) -> bool:
+    """Memoize the registry in *path* when the file carries *key*; whether it did."""
     try:
         payload = path.read_bytes()
         first, _, body = payload.partition(b"\n")
         if first.decode("ascii", "replace") != key:
-            return
+            return False
         functions = _Unpickler(io.BytesIO(body)).load()
     except Exception:  # missing, stale, truncated or foreign: parse instead
-        return
+        return False
     _memo[key], _payloads[key] = functions, payload
+    return True
 
 
 def _dumps(key: str, functions: Any) -> bytes | None:
