@@ -6,9 +6,11 @@ falls on all of them alike:
 - `ci-telemetry query "print 1"` on a local store made by `schema apply` in a temporary directory
   (target ≤ 1 s; the stored-function cache is warm, as it is for every query after the first),
 - and, as the same-run reference, `python -c pass` and `python -c "import duckdb"`,
-then each CLI figure as a ratio to the two references.
+then each CLI figure as a ratio to the two references. With `--baseline DIR`, the two CLI commands
+are also run from another checkout (e.g. the main branch's worktree) in the same rounds, and this
+checkout's figures are given as a ratio to its.
 
-Usage: python bench/startup.py [--runs 11]
+Usage: python bench/startup.py [--runs 11] [--baseline ../main]
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ def run_once(command: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11, help="runs of each command (the median is printed)")
+    parser.add_argument("--baseline", type=Path, help="another checkout to run the CLI commands from too")
     args = parser.parse_args()
-    # The checkout being measured wins over whatever the environment has installed.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+    def env_for(root: Path) -> dict[str, str]:
+        # The checkout being measured wins over whatever the environment has installed.
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+    env = env_for(ROOT)
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(
@@ -56,18 +63,23 @@ def main() -> None:
             encoding="utf-8",
         )
         run_once([*cli(), "schema", "apply", "-c", str(config)], env)
+        help_cmd, query_cmd = [*cli(), "--help"], [*cli(), "query", "print 1", "-c", str(config)]
         commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            'python -c "import duckdb"': [sys.executable, "-c", "import duckdb"],
-            "ci-telemetry --help": [*cli(), "--help"],
-            'ci-telemetry query "print 1"': [*cli(), "query", "print 1", "-c", str(config)],
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            'python -c "import duckdb"': ([sys.executable, "-c", "import duckdb"], env),
+            "ci-telemetry --help": (help_cmd, env),
+            'ci-telemetry query "print 1"': (query_cmd, env),
         }
+        if args.baseline:
+            base_env = env_for(args.baseline.resolve())
+            commands["baseline: ci-telemetry --help"] = (help_cmd, base_env)
+            commands['baseline: ci-telemetry query "print 1"'] = (query_cmd, base_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for command in commands.values():  # one unmeasured run each: the OS file cache is warm for all
-            run_once(command, env)
+        for command, command_env in commands.values():  # one unmeasured run each: warm OS file cache for all
+            run_once(command, command_env)
         for _ in range(args.runs):
-            for name, command in commands.items():
-                times[name].append(run_once(command, env))
+            for name, (command, command_env) in commands.items():
+                times[name].append(run_once(command, command_env))
     median = {name: statistics.median(values) for name, values in times.items()}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"median of {args.runs} runs each, round-robin; load average {load:.1f} at the end")
@@ -77,8 +89,12 @@ def main() -> None:
         print(f"  {name:<{width}}  {value:6.3f} s   (range {spread} s)")
     base, duck = median["python -c pass"], median['python -c "import duckdb"']
     for name, target in (("ci-telemetry --help", 0.5), ('ci-telemetry query "print 1"', 1.0)):
+        versus = f", {median[name] / median['baseline: ' + name]:.2f}× the baseline" if args.baseline else ""
         print(f"  {name}: {median[name] / base:.1f}× python -c pass, {median[name] / duck:.2f}× import duckdb"
-              f" (target ≤ {target} s: {'met' if median[name] <= target else 'not met'})")
+              f"{versus} (target ≤ {target} s: {'met' if median[name] <= target else 'not met'})")
+        if args.baseline:
+            other = median["baseline: " + name]
+            print(f"    baseline: {other / base:.1f}× python -c pass, {other / duck:.2f}× import duckdb")
 
 
 if __name__ == "__main__":
