@@ -25,6 +25,7 @@ from duckdb_kql.engine import connect
 from duckdb_kql.server import ADX_ORIGINS, KustoRestServer, RestColumn, Result, error_response, v1_response
 from duckdb_kql.server import _Handler as _BaseHandler
 
+from etl.warehouse.function_cache import cache_path
 from etl.warehouse.kusto import typed_parameters
 from etl.warehouse.local import parsed_functions
 from etl.warehouse.serve_schema import cslschema_rows, parse_schema_command, schema_json
@@ -175,7 +176,7 @@ def build_server(
     """
     con = connect(str(path), read_only=True)
     try:
-        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=parsed_functions(),
+        server = StoreServer(con, port=port, source=str(path), quiet=quiet, functions=parsed_functions(cache_path(Path(path))),
                              allowed_origins=tuple(allowed_origins), allow_write=False)
     except BaseException:
         con.close()
