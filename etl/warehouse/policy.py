@@ -10,13 +10,14 @@ from FIELD_POLICY) is what is stored.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from etl.warehouse.base import Rows, Warehouse
+
+if TYPE_CHECKING:  # pyarrow loads with the first Arrow write: opening the store to query needs none
+    import pyarrow as pa
 
 
 def treat_arrow(scrubber: Any, table: str, data: pa.Table) -> pa.Table:
@@ -27,6 +28,9 @@ def treat_arrow(scrubber: Any, table: str, data: pa.Table) -> pa.Table:
     values and mapping them back gives what treating every row would, at the cost of the distinct
     values only; untreated columns never leave Arrow.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from etl.privacy import KEPT, TEXT_TYPES, apply_policy, treatment
     from etl.schema import load_tables
     from etl.warehouse.rows import to_arrow
@@ -65,7 +69,8 @@ class PolicyWarehouse:
 
         if self._scrubber is None:
             self._scrubber = self._make_scrubber()
-        if isinstance(rows, pa.Table):  # column-wise writers: treat distinct values, stay in Arrow
+        arrow = sys.modules.get("pyarrow")  # rows cannot be an Arrow table unless pyarrow is loaded
+        if arrow is not None and isinstance(rows, arrow.Table):  # column-wise writers: treat distinct values, stay in Arrow
             return self._backend.ingest(table, treat_arrow(self._scrubber, table, rows), batch_id)
         if hasattr(rows, "to_dict"):  # a DataFrame
             records: list[dict[str, Any]] = rows.to_dict("records")  # type: ignore[union-attr]
