@@ -20,6 +20,7 @@ Issue 14's targets at fraction 1: reports ≤ 60 s in total, every report query 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -79,12 +80,15 @@ def n_builds(fraction: float) -> int:
 
 def build_results(n: int) -> np.ndarray:
     """Each build's result: a fixed interleaving (12 % failed, 5 % partially, 2 % canceled), so counts are exact."""
-    return RESULT_PATTERN[(np.arange(n) * 37) % len(RESULT_PATTERN)]
+    i = np.arange(n)
+    # Shifted every round of definitions, so a definition's builds do not all share one result.
+    return RESULT_PATTERN[(i * 37 + (i // DEFINITIONS) * 7) % len(RESULT_PATTERN)]
 
 
 def retried(n: int) -> np.ndarray:
     """Which builds retried two jobs (8 %, interleaved like the results)."""
-    return (np.arange(n) * 53) % 100 < 8
+    i = np.arange(n)
+    return (i * 53 + (i // DEFINITIONS) * 11) % 100 < 8
 
 
 def expected_counts(fraction: float) -> dict[str, int]:
@@ -557,10 +561,8 @@ def _tree_rss(proc) -> int:
     except psutil.Error:
         return 0
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             peak = max(peak, p.memory_info().rss)
-        except psutil.Error:
-            pass
     return peak
 
 
@@ -660,6 +662,8 @@ def run_bench(args: argparse.Namespace) -> None:
         (out / "end.txt").write_text(end.isoformat(), encoding="utf-8")
     else:
         end = datetime.fromisoformat((out / "end.txt").read_text(encoding="utf-8").strip())
+    if args.build_only:
+        return
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     py = sys.executable
     cli = [py, "-c", "from etl.cli import main; main()"]
@@ -702,6 +706,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / ".out" / "scale"), help="store, config and reports")
     parser.add_argument("--end", default="", help="end of the 90 days (ISO; default next UTC midnight)")
     parser.add_argument("--reuse", action="store_true", help="measure the store already built in --out")
+    parser.add_argument("--build-only", action="store_true", help="build the store, measure nothing")
     run_bench(parser.parse_args())
 
 

@@ -35,8 +35,9 @@ R.show(R.period_line(ctx))
 main_branches = ctx.settings.reports.main_branches
 builds = ctx.load("builds_in_period")
 builds_prev = ctx.load("builds_in_period", previous=True)
-jobs = ctx.load("jobs_in_period")
-jobs_prev = ctx.load("jobs_in_period", previous=True)
+# Retries need only the builds that retried a job: a few percent of every job record of the period.
+jobs = ctx.load("retried_jobs_in_period")
+jobs_prev = ctx.load("retried_jobs_in_period", previous=True)
 issues = ctx.load("issues_in_period")
 
 # %% [markdown]

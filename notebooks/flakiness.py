@@ -37,7 +37,9 @@ thresholds = flaky.FlakyThresholds(min_results=rs.flaky_min_results, min_commits
                                    min_rate=rs.flaky_min_rate)
 results = ctx.load("test_results_in_period")
 builds = ctx.load("builds_in_period")
-jobs = ctx.load("jobs_in_period")
+# Flaky jobs: the builds that retried a job, and per job how many builds ran it (counted in the store).
+jobs = ctx.load("retried_jobs_in_period")
+job_builds = ctx.load("job_builds_in_period")
 stats = flaky.test_stats(results, thresholds)
 stats_prev = flaky.test_stats(ctx.load("test_results_in_period", previous=True), thresholds)
 flaky_now, broken_now = flaky.flaky_tests(stats), flaky.broken_tests(stats)
@@ -103,7 +105,7 @@ R.show(R.table(broken_now[["TestName", "FailRate", "Failed", "Results", "Commits
 # Jobs that failed and then succeeded when the job was retried in the same build.
 
 # %%
-R.show(R.table(flaky.flaky_jobs(jobs), {"Rate": R.fmt_pct}, caption="Flaky jobs (n = builds that ran the job)"))
+R.show(R.table(flaky.flaky_jobs(jobs, job_builds), {"Rate": R.fmt_pct}, caption="Flaky jobs (n = builds that ran the job)"))
 
 # %% [markdown]
 # ## Excluded outage runs

@@ -122,9 +122,14 @@ def new_flaky(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     return current[(current["Kind"] == "flaky") & ~current["TestName"].isin(before)].reset_index(drop=True)
 
 
-def flaky_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
+def flaky_jobs(jobs: pd.DataFrame, job_builds: pd.DataFrame | None = None) -> pd.DataFrame:
     """Jobs (by definition and name) that failed and then succeeded on a retry in the same build; rate over
-    the builds that ran the job, with n."""
+    the builds that ran the job, with n.
+
+    *jobs*: Job records, every attempt. With *job_builds* (job_builds_in_period.kql: Definition, Name, Builds)
+    the denominators come from it, so *jobs* may hold only the builds that retried a job
+    (retried_jobs_in_period.kql) — the same answer from a few percent of the rows.
+    """
     cols = ["Definition", "Job", "FlakyBuilds", "Builds", "Rate"]
     if jobs.empty:
         return pd.DataFrame(columns=cols)
@@ -135,6 +140,9 @@ def flaky_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     per["Flaky"] = per["AnyFailed"] & (per["Attempts"] > 1) & (per["FinalResult"] == "succeeded")
     out = per.groupby(["Definition", "Name"], dropna=False).agg(FlakyBuilds=("Flaky", "sum"), Builds=("Flaky", "size")).reset_index()
+    if job_builds is not None and len(job_builds):
+        out = out.drop(columns="Builds").merge(job_builds[["Definition", "Name", "Builds"]], on=["Definition", "Name"],
+                                               how="left")
     out = out.rename(columns={"Name": "Job"})
     out["Rate"] = out["FlakyBuilds"] / out["Builds"]
     out = out[out["FlakyBuilds"] > 0]
