@@ -27,6 +27,7 @@ period_reason = ""  # why this period (render.py says: the config's reports.days
 import plotly.graph_objects as go
 
 from etl.analysis import flaky
+from etl.reports import flakiness as C
 from etl.reports import nbkit as R
 from etl.reports import summary
 
@@ -35,17 +36,15 @@ R.show(R.period_line(ctx))
 rs = ctx.settings.reports
 thresholds = flaky.FlakyThresholds(min_results=rs.flaky_min_results, min_commits=rs.flaky_min_commits,
                                    min_rate=rs.flaky_min_rate)
-results = ctx.load("test_results_in_period")
 builds = ctx.load("builds_in_period")
 # Flaky jobs: the builds that retried a job, and per job how many builds ran it (counted in the store).
 jobs = ctx.load("retried_jobs_in_period")
 job_builds = ctx.load("job_builds_in_period")
-stats = flaky.test_stats(results, thresholds)
-stats_prev = flaky.test_stats(ctx.load("test_results_in_period", previous=True), thresholds)
+stats, failures, outages = C.flaky_inputs(ctx, thresholds)
+stats_prev, _, _ = C.flaky_inputs(ctx, thresholds, previous=True)
 flaky_now, broken_now = flaky.flaky_tests(stats), flaky.broken_tests(stats)
 new = flaky.new_flaky(stats, stats_prev)
-hurt = flaky.impact(results, builds, flaky_now["TestName"].tolist())
-_, outages = flaky.exclude_outages(results, thresholds)
+hurt = flaky.impact(failures, builds, flaky_now["TestName"].tolist())
 
 # %% [markdown]
 # ## Executive summary

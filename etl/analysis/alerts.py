@@ -80,25 +80,21 @@ def resolve_alert(warehouse: Warehouse, alert_id: str, resolution: str, now: dat
     return row
 
 
-def flaky_alert_rows(results: pd.DataFrame, thresholds, detected_at: datetime) -> list[dict]:
-    """One Alerts row (Kind flaky) per test the flakiness rules (etl.analysis.flaky) call flaky in *results*.
+def flaky_rows(stats: pd.DataFrame, home: pd.DataFrame, detected_at: datetime) -> list[dict]:
+    """One Alerts row (Kind flaky) per test that *stats* (flaky.test_stats or stats_from_counts) calls flaky;
+    *home*: per TestName (index) the Organization, Project and Definition the alert is filed under.
 
     The AlertId is a hash of (organization, project, test), so a test stays one alert across runs; Before is
     0, After and Score its flip rate, ChangeAt the first result seen in the period.
     """
     import pandas as pd
 
-    from etl.analysis.flaky import test_stats
     from etl.analysis.regressions import alert_id
 
-    stats = test_stats(results, thresholds)
     flaky = stats[stats["Kind"] == "flaky"]
-    if flaky.empty:
-        return []
-    home = results.groupby("TestName")[["Organization", "Project", "Definition"]].first()
     rows = []
     for r in flaky.itertuples(index=False):
-        org, project, definition = (str(v or "") for v in home.loc[r.TestName])
+        org, project, definition = (str(v or "") for v in home.loc[r.TestName, ["Organization", "Project", "Definition"]])
         rows.append({
             "AlertId": alert_id(org, "flaky", f"{project}/{r.TestName}", 0), "Kind": "flaky", "Metric": "flip_rate",
             "Series": r.TestName, "Organization": org, "Project": project, "Definition": definition, "Platform": "",
@@ -126,7 +122,7 @@ def detect_and_record(
     import pandas as pd
 
     from etl.analysis.data import load
-    from etl.analysis.flaky import FlakyThresholds
+    from etl.analysis.flaky import FlakyThresholds, outage_parameters, stats_from_counts
     from etl.analysis.monitors import load_monitors
     from etl.analysis.regressions import builds_as_samples, detect_regressions, to_alert_rows
 
@@ -137,7 +133,11 @@ def detect_and_record(
     frames = [f for f in (samples, builds_as_samples(builds) if len(builds) else None) if f is not None and len(f)]
     combined = pd.concat(frames, ignore_index=True) if frames else samples
     rows = to_alert_rows(detect_regressions(combined, monitors, detected_at))
-    rows += flaky_alert_rows(load(warehouse, "test_results_in_period", period), flaky_thresholds or FlakyThresholds(),
-                             detected_at)
+    # The store counts per test (a period holds millions of results); the same figures as flaky.test_stats.
+    thresholds = flaky_thresholds or FlakyThresholds()
+    counts = outage_parameters(thresholds)
+    per_test = load(warehouse, "test_stats_in_period", period, **counts)
+    stats = stats_from_counts(per_test, load(warehouse, "test_hard_commits_in_period", period, **counts), thresholds)
+    rows += flaky_rows(stats, per_test.set_index("TestName"), detected_at)
     new, known = record_alerts(warehouse, rows)
     return pd.DataFrame(rows), new, known

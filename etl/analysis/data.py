@@ -42,5 +42,5 @@ class Period:
 
 
 def load(warehouse: Warehouse, query: str, period: Period, **extra: object) -> pd.DataFrame:
-    """Run `kql/queries/<query>.kql` for *period*."""
+    """Run `kql/queries/<query>.kql` for *period* (and *extra* parameters)."""
     return run_query_file(warehouse, query, {**period.params(), **extra})

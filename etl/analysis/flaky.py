@@ -81,6 +81,39 @@ def test_stats(results: pd.DataFrame, thresholds: FlakyThresholds = FlakyThresho
     return out[cols].sort_values(["FlipRate", "FlakyCommits", "TestName"], ascending=[False, False, True]).reset_index(drop=True)
 
 
+STATS_COLUMNS = ["TestName", "Results", "Passed", "Failed", "PassedOnRerun", "Commits", "FlakyCommits", "FlipRate",
+                 "FailRate", "Kind", "FirstSeen", "LastSeen"]
+
+
+def outage_parameters(thresholds: FlakyThresholds) -> dict[str, object]:
+    """The outage thresholds as the parameters of test_stats_in_period.kql and its siblings."""
+    return {"outageMinResults": thresholds.outage_min_results, "outageFraction": thresholds.outage_fraction}
+
+
+def stats_from_counts(per_test: pd.DataFrame, hard_commits: pd.DataFrame,
+                      thresholds: FlakyThresholds = FlakyThresholds()) -> pd.DataFrame:
+    """`test_stats`, from what the store counted: *per_test* (test_stats_in_period.kql: one row per test, outage
+    runs left out) and *hard_commits* (test_hard_commits_in_period.kql: the per-commit rows of the tests that
+    hard-failed on some commit, the only ones that can be broken). Same rows, values and order as `test_stats`
+    over the period's results, without moving every result into the report kernel."""
+    # Results without a test name count towards their run's outage test but belong to no test (as in test_stats).
+    per_test = per_test[per_test["TestName"].notna()] if len(per_test) else per_test
+    hard_commits = hard_commits[hard_commits["TestName"].notna()] if len(hard_commits) else hard_commits
+    if per_test.empty:
+        return pd.DataFrame(columns=STATS_COLUMNS)
+    out = per_test.copy()
+    for column in ("Results", "Passed", "Failed", "PassedOnRerun", "Commits", "FlakyCommits"):
+        out[column] = out[column].astype("int64")
+    out["FlipRate"] = out["FlakyCommits"] / out["Commits"]
+    out["FailRate"] = out["Failed"] / out["Results"]
+    broken = _broken(hard_commits, thresholds) if len(hard_commits) else set()
+    out["Kind"] = "ok"
+    flaky = (out["Results"] >= thresholds.min_results) & (out["FlakyCommits"] >= thresholds.min_commits) & (out["FlipRate"] >= thresholds.min_rate)
+    out.loc[flaky, "Kind"] = "flaky"
+    out.loc[out["TestName"].isin(broken), "Kind"] = "broken"
+    return out[STATS_COLUMNS].sort_values(["FlipRate", "FlakyCommits", "TestName"], ascending=[False, False, True]).reset_index(drop=True)
+
+
 def _broken(per_commit: pd.DataFrame, thresholds: FlakyThresholds) -> set[str]:
     k = thresholds.broken_min_failures
     hard = per_commit["AnyFail"] & ~per_commit["AnyPass"] & ~per_commit["Rerun"]
