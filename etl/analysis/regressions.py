@@ -57,13 +57,20 @@ def series(samples: pd.DataFrame, metrics: list[str] | None = None) -> Iterator[
         return
     s = samples if metrics is None else samples[samples["Metric"].isin(metrics)]
     s = s.assign(Platform=s["Platform"].fillna(""), Definition=s["Definition"].fillna(""))
-    for key, g in s.groupby(SERIES_KEYS, sort=True):
-        points = g.groupby("BuildId").agg(
-            Timestamp=("Timestamp", "min"), Value=("Value", "median"), SourceVersion=("SourceVersion", "first")
-        ).reset_index().sort_values(["Timestamp", "BuildId"]).reset_index(drop=True)
-        # a build that reported no value is no point of the series (not a gap the detector must bridge)
-        points = points[np.isfinite(points["Value"].astype(float))].reset_index(drop=True)
-        yield Series(*key, points=points)  # type: ignore[arg-type]
+    # One grouping over every series and build at once (a per-series groupby costs ~50 ms each, and a 90-day
+    # store holds hundreds of series), then one sort; each series is a slice of the result.
+    points = s.groupby([*SERIES_KEYS, "BuildId"], sort=False).agg(
+        Timestamp=("Timestamp", "min"), Value=("Value", "median"), SourceVersion=("SourceVersion", "first")
+    ).reset_index().sort_values([*SERIES_KEYS, "Timestamp", "BuildId"])
+    keys = points[SERIES_KEYS].drop_duplicates()
+    # a build that reported no value is no point of the series (not a gap the detector must bridge)
+    points = points[np.isfinite(points["Value"].astype(float))]
+    by_key = dict(iter(points.groupby(SERIES_KEYS, sort=True)))
+    empty = points.iloc[:0]
+    columns = ["BuildId", "Timestamp", "Value", "SourceVersion"]
+    for key in sorted(keys.itertuples(index=False, name=None)):
+        g = by_key.get(key, empty)
+        yield Series(*key, points=g[columns].reset_index(drop=True))  # type: ignore[arg-type]
 
 
 def alert_id(organization: str, metric: str, series_name: str, build_after: int) -> str:
