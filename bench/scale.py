@@ -222,6 +222,7 @@ def builds_table(f: Fleet, b: np.ndarray, ingested: np.datetime64) -> pa.Table:
         "Attempts": pa.array(attempts),
         "LastChangedDate": pa.array(f.finish[b]),
         "Url": pa.array([f"https://dev.azure.com/dnceng/_build/results?buildId={i}" for i in f.build_id[b].tolist()]),
+        "System": pa.array(np.full(len(b), "azure_devops")),
     })
 
 
