@@ -89,7 +89,7 @@ def release(
 
     Example: ci-telemetry outbox release
     """
-    from etl.run import release_held
+    from etl.outbox_ops import release_held
 
     settings = load_settings(config)
     errors: list[str] = []
@@ -120,13 +120,13 @@ def retry(
 
     Example: ci-telemetry outbox retry 20261123T060000-3f2a9c1b7d4e
     """
-    from etl.run import EtlRun, RunOptions
+    from etl.outbox_ops import retry_dead
 
     settings = load_settings(config)
     errors: list[str] = []
     with user_errors():
         try:
-            status = EtlRun(settings, RunOptions(), on_error=errors.append).retry(batch)
+            status = retry_dead(settings, batch, on_error=errors.append)
         except KeyError as exc:
             fail(str(exc.args[0]))
     for line in errors:
@@ -149,14 +149,14 @@ def drop(
 
     Example: ci-telemetry outbox drop 20261123T060000-3f2a9c1b7d4e --reason "garbled TimelineRecords.parquet"
     """
-    from etl.run import EtlRun, RunOptions
+    from etl.outbox_ops import drop_dead
 
     if not reason.strip():
         fail("--reason: say why the batch is dropped")
     settings = load_settings(config)
     with user_errors():
         try:
-            manifest = EtlRun(settings, RunOptions()).drop(batch, reason.strip())
+            manifest = drop_dead(settings, batch, reason.strip())
         except KeyError as exc:
             fail(str(exc.args[0]))
     typer.echo(f"dropped {batch} ({manifest.where} {manifest.watermark_from} → {manifest.watermark_to}); "

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import etl.run
+import etl.load_step
 from etl.cli import app
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import run_etl
@@ -103,26 +103,17 @@ def test_a_run_killed_at_a_step_of_its_third_batch_then_resumed_equals_an_uninte
         write_config, server, uninterrupted, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     settings = make(write_config, server, f"killed-{step}")
     calls = {"n": 0}
-    if step == "derive":
-        real = etl.run.EtlRun.derive
+    # derive is the known-issue matching the load step runs after the commit.
+    name = "derive_known_issues" if step == "derive" else step
+    real_step = getattr(etl.load_step, name)
 
-        def dying_derive(self: Any, manifest: Any) -> None:
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise Killed
-            real(self, manifest)
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Killed
+        return real_step(*args, **kwargs)
 
-        monkeypatch.setattr(etl.run.EtlRun, "derive", dying_derive)
-    else:
-        real_step = getattr(etl.run, step)
-
-        def dying(*args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise Killed
-            return real_step(*args, **kwargs)
-
-        monkeypatch.setattr(etl.run, step, dying)
+    monkeypatch.setattr(etl.load_step, name, dying)
     with pytest.raises(Killed):
         run_etl(settings)
     monkeypatch.undo()
