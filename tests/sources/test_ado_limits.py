@@ -124,14 +124,17 @@ def test_the_default_organization_has_runs_over_1000_results() -> None:
 
 
 @pytest.mark.slow
-def test_the_default_organization_loads_every_result_of_its_large_runs(write_config) -> None:
-    settings = settings_for(write_config, {"kind": "simulator", "name": "simulated", "seed": 7, "days": 28,
-                                           "builds_per_day": 12})
-    summary = run_etl(settings)
-    org = SimulatedOrganization(seed=7, days=28, builds_per_day=12)
+def test_runs_of_1250_results_past_every_results_page_cap_load_every_result(write_config) -> None:
+    # Runs the size of the default organization's (1250 results, the test above), in the smallest organization
+    # that holds them: past the 200-a-page cap with details and the 1000 cap without, builds paged 3 at a time.
+    with start_server(**SIM, large_runs=3, large_run_results=1250) as srv:
+        settings = settings_for(write_config, source(srv.url, srv.projects))
+        summary = run_etl(settings)
+        expected, large = srv.ground_truth["expected_counts"], srv.org.large_runs()
+    assert sorted(large.values()) == [1250, 1250, 1250]
     assert summary.errors == []
-    assert table_counts(settings, TABLES) == org.ground_truth()["expected_counts"]
-    assert {run: results_of(settings, run) for run in org.large_runs()} == org.large_runs()
+    assert table_counts(settings, TABLES) == expected
+    assert {run: results_of(settings, run) for run in large} == large
 
 
 # --- refused credentials ------------------------------------------------------------------------
