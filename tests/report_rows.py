@@ -7,6 +7,14 @@ Times are relative to END (exclusive end of the reported period); everything lie
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from etl.analysis.alerts import detect_and_record
+from etl.analysis.data import Period
+from etl.config import PROJECT_ROOT
+from etl.warehouse.local import LocalWarehouse
 
 END = datetime(2026, 3, 15)
 START = END - timedelta(days=14)
@@ -91,3 +99,21 @@ def seed(warehouse) -> None:
                                   "StartedAt": END - timedelta(hours=1), "FinishedAt": END - timedelta(minutes=50),
                                   "WatermarkTo": _t(8 * 39 + 1), "Builds": 46, "Quarantined": 0, "Status": "succeeded",
                                   "IngestedAt": now}], "seed-etlruns")
+
+
+def make_config(root: Path) -> Path:
+    """A config over the hand-made store under *root*, its Alerts written as the pipeline writes them."""
+    (root / "config").mkdir(parents=True)
+    wh = LocalWarehouse(root / "data" / "warehouse.duckdb")
+    wh.apply_schema()
+    seed(wh)
+    # The Alerts-writing step of the pipeline, before any report reads Alerts.
+    detect_and_record(wh, PROJECT_ROOT / "config" / "monitors.yaml", Period(START - timedelta(days=14), END))
+    wh.close()
+    path = root / "config" / "test.yaml"
+    path.write_text(yaml.safe_dump({
+        "sources": [{"kind": "simulator"}],
+        "warehouse": {"kind": "local", "path": "data/warehouse.duckdb"},
+        "reports": {"monitors": str(PROJECT_ROOT / "config" / "monitors.yaml")},
+    }))
+    return path

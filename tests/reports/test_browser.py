@@ -7,11 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from report_rows import END
-from test_reports import make_config
 
 from etl.config import PROJECT_ROOT
-from etl.reports.render import render_reports
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 pytestmark = [
@@ -28,12 +25,9 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("browser")
-    run = render_reports(make_config(root), days=14, out_dir=root / "out", end=END)
-    assert run.ok
-    return root / "out"
+@pytest.fixture
+def reports(rendered_reports: Path) -> Path:
+    return rendered_reports
 
 
 @pytest.mark.parametrize("name", NAMES)

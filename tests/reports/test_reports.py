@@ -4,49 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import report_html as H
 import yaml
-from report_rows import END, START, XSS, seed
+from report_rows import START, XSS, make_config
 from typer.testing import CliRunner
 
-from etl.analysis.alerts import detect_and_record
-from etl.analysis.data import Period
 from etl.cli import app
 from etl.config import PROJECT_ROOT
 from etl.reports.notebooks import NOTEBOOKS, read_notebook
-from etl.reports.render import render_reports
-from etl.warehouse.local import LocalWarehouse
 
 NAMES = ["ci_health", "flakiness", "regressions"]
 
 
-def make_config(root: Path) -> Path:
-    (root / "config").mkdir(parents=True)
-    wh = LocalWarehouse(root / "data" / "warehouse.duckdb")
-    wh.apply_schema()
-    seed(wh)
-    # The Alerts-writing step of the pipeline, before any report reads Alerts.
-    detect_and_record(wh, PROJECT_ROOT / "config" / "monitors.yaml", Period(START - timedelta(days=14), END))
-    wh.close()
-    path = root / "config" / "test.yaml"
-    path.write_text(yaml.safe_dump({
-        "sources": [{"kind": "simulator"}],
-        "warehouse": {"kind": "local", "path": "data/warehouse.duckdb"},
-        "reports": {"monitors": str(PROJECT_ROOT / "config" / "monitors.yaml")},
-    }))
-    return path
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("reports")
-    run = render_reports(make_config(root), days=14, out_dir=root / "out", end=END)
-    assert run.ok, [r.error for r in run.results]
-    return root / "out"
+@pytest.fixture
+def rendered(rendered_reports: Path) -> Path:
+    return rendered_reports
 
 
 def html_of(out: Path, name: str) -> str:
