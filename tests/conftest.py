@@ -89,3 +89,12 @@ def text_cells(path: Path) -> str:
         return "\n".join(cells)
     finally:
         wh.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow end-to-end tests first (stable: the rest keep their order).
+
+    xdist hands tests out in collection order; a slow test started last keeps one worker busy while
+    the other has nothing left, so starting the longest ones first lets both finish together.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
