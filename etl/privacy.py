@@ -185,13 +185,42 @@ DETECTORS: tuple[Detector, ...] = (
 
 
 @cache
-def _compiled(switches: frozenset[str]) -> tuple[Any, tuple[tuple[Any, Any], ...]]:
+def _compiled(switches: frozenset[str]) -> tuple[Any, Any, tuple[tuple[Any, Any], ...]]:
     active = [d for d in DETECTORS if d.switch in switches]
     if not active:
-        return None, ()
-    # The gate: the union of every active detector, searched once per message.
+        return None, None, ()
+    # The gate: the union of every active detector, searched once per text (a search falls back to the
+    # NFA when the DFA runs out of memory, so its answer is always right).
     gate = compile_re2("|".join(f"(?:{d.pattern})" for d in active))
-    return gate, tuple((compile_re2(d.pattern), d.replace) for d in active)
+    # Which detectors match, in one DFA scan (`Set.Match`), so a text runs only their substitutions. A set
+    # has no NFA fallback: when its DFA gives up it answers "none", which the gate contradicts (see _detect).
+    import re2  # see compile_re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 64 << 20
+    detectors = re2.Set.SearchSet(options)
+    for d in active:
+        detectors.Add(d.pattern)
+    detectors.Compile()
+    return gate, detectors, tuple((compile_re2(d.pattern), d.replace) for d in active)
+
+
+#: Characters at least one of which every detector's match contains, except for a few whose match can be
+#: a plain run of letters and digits (AWS, Azure DevOps and Google keys, bearer tokens): see `might_match`.
+_TRIGGER_CHARS = frozenset("-=:@/\\._~+")
+#: A run of 16 characters any detector can match without a trigger character. RE2's case-insensitive
+#: classes also take the Kelvin sign and the long s for k and s; they are in the run's class too.
+_LONG_RUN = re.compile("[A-Za-z0-9\u017f\u212a]{16}")
+
+
+def might_match(text: str) -> bool:
+    """False only when no detector can match *text*: it has none of their punctuation and no long token.
+
+    A literal pre-check, far cheaper than the DFA scan, for the short names, enumerations and words
+    that make up most texts of a payload; a property test checks it never skips a text that is redacted.
+    """
+    return not _TRIGGER_CHARS.isdisjoint(text) or _LONG_RUN.search(text) is not None
 
 
 # --- field policy --------------------------------------------------------------------------------
@@ -358,14 +387,19 @@ class Scrubber:
             )
             if on
         }
-        self._gate, self._subs = _compiled(frozenset(switches))
+        self._gate, self._detectors, self._subs = _compiled(frozenset(switches))
         self._mask_revealed = redact_secrets
+        self._revealed: frozenset[str] = frozenset()
         self._pseudonyms: dict[str, str] = {}
+        #: text -> its redaction with the names known now; cleared when a name is learned.
         self._memo: dict[str, str] = {}
+        #: text (names already masked) -> what the detectors make of it: depends on nothing learned, so it
+        #: survives new names, and a batch's texts are scanned by the detectors once.
+        self._detected: dict[str, str] = {}
         self._names: set[str] = set()
         self._name_pattern: Any = None
 
-    #: Distinct texts remembered per scrubber; cleared when full (a batch's texts repeat a lot).
+    #: Distinct texts remembered per scrubber (each memo); cleared when full (a batch's texts repeat a lot).
     MEMO_SIZE = 200_000
 
     def learn_names(self, names: Any) -> None:
@@ -384,18 +418,33 @@ class Scrubber:
         """Text with e-mails, home-directory user names, tokens/secrets and IP addresses replaced."""
         if not text:
             return text
-        memo = self._memo
-        done = memo.get(text)
+        done = self._memo.get(text)
         if done is not None:
             return done
+        return self._remember(text)
+
+    def _remember(self, text: str) -> str:
+        if self._mask_revealed:
+            revealed = revealed_values()
+            if revealed != self._revealed:  # a secret resolved since: earlier answers may hold it
+                self._revealed = revealed
+                self._memo.clear()
+                self._detected.clear()
         out = self._redact(text)
+        memo = self._memo
         if len(memo) >= self.MEMO_SIZE:
             memo.clear()
         memo[text] = out
         memo[out] = out  # redaction is idempotent: the redacted text is its own redaction
         return out
 
-    def _redact(self, text: str) -> str:
+    def redact_uncached(self, text: str | None) -> str | None:
+        """`redact` without the memos and the pre-check: every detector run over *text* in order (the reference)."""
+        if not text:
+            return text
+        return self._substitute(self._mask_names(text), 0)
+
+    def _mask_names(self, text: str) -> str:
         if self._mask_revealed:
             # Values this process resolved from Key Vault / the environment are secrets by definition.
             for value in revealed_values():
@@ -403,12 +452,44 @@ class Scrubber:
                     text = text.replace(value, SECRET)
         if self._name_pattern is not None:
             text = self._name_pattern.sub(lambda m: self.pseudonymize(m.group(0)) or "", text)
-        # Cheap literal pre-check: every detector needs punctuation or a run of 16+ letters and digits.
-        if len(text) < 16 and text.isalnum():
+        return text
+
+    def _redact(self, text: str) -> str:
+        text = self._mask_names(text)
+        detected = self._detected
+        done = detected.get(text)
+        if done is None:
+            done = self._detect(text)
+            if len(detected) >= self.MEMO_SIZE:
+                detected.clear()
+            detected[text] = done
+        return done
+
+    def _detect(self, text: str) -> str:
+        if self._gate is None or not might_match(text) or not self._gate.search(text):
             return text
-        if self._gate is None or not self._gate.search(text):
-            return text
-        for pattern, repl in self._subs:
+        matching = self._detectors.Match(text)
+        if not matching:  # the set's DFA gave up on this text: every detector, in order
+            return self._substitute(text, 0)
+        # Exactly the detectors in order over the text, skipping those with no match (their substitution
+        # would leave the text as it is); after a replacement the text is scanned again for the rest.
+        subs = self._subs
+        index = min(matching)
+        while True:
+            pattern, repl = subs[index]
+            replaced = pattern.sub(repl, text)
+            if replaced != text:
+                text = replaced
+                matching = self._detectors.Match(text)
+                if not matching:
+                    return self._substitute(text, index + 1) if self._gate.search(text) else text
+            later = [i for i in matching if i > index]
+            if not later:
+                return text
+            index = min(later)
+
+    def _substitute(self, text: str, start: int) -> str:
+        for pattern, repl in self._subs[start:]:
             text = pattern.sub(repl, text)
         return text
 
