@@ -189,11 +189,12 @@ def _compiled(switches: frozenset[str]) -> tuple[Any, Any, tuple[tuple[Any, Any]
     active = [d for d in DETECTORS if d.switch in switches]
     if not active:
         return None, None, ()
-    # The gate: the union of every active detector, searched once per text (a search falls back to the
-    # NFA when the DFA runs out of memory, so its answer is always right).
+    # The gate: the union of every active detector (a search falls back to the NFA when the DFA runs out
+    # of memory, so its answer is always right); used only when the detector set below gives up.
     gate = compile_re2("|".join(f"(?:{d.pattern})" for d in active))
     # Which detectors match, in one DFA scan (`Set.Match`), so a text runs only their substitutions. A set
-    # has no NFA fallback: when its DFA gives up it answers "none", which the gate contradicts (see _detect).
+    # has no NFA fallback: when its DFA gives up it answers "none". The last pattern, empty, matches every
+    # text, so an empty answer can only mean the set gave up (see _detect).
     import re2  # see compile_re2
 
     options = re2.Options()
@@ -202,6 +203,7 @@ def _compiled(switches: frozenset[str]) -> tuple[Any, Any, tuple[tuple[Any, Any]
     detectors = re2.Set.SearchSet(options)
     for d in active:
         detectors.Add(d.pattern)
+    detectors.Add("")
     detectors.Compile()
     return gate, detectors, tuple((compile_re2(d.pattern), d.replace) for d in active)
 
@@ -466,27 +468,34 @@ class Scrubber:
         return done
 
     def _detect(self, text: str) -> str:
-        if self._gate is None or not might_match(text) or not self._gate.search(text):
+        if self._detectors is None or not might_match(text):
             return text
-        matching = self._detectors.Match(text)
-        if not matching:  # the set's DFA gave up on this text: every detector, in order
-            return self._substitute(text, 0)
+        matching = self._matching(text, -1)
+        if matching is None:
+            return self._substitute(text, 0) if self._gate.search(text) else text
         # Exactly the detectors in order over the text, skipping those with no match (their substitution
         # would leave the text as it is); after a replacement the text is scanned again for the rest.
         subs = self._subs
-        index = min(matching)
-        while True:
+        while matching:
+            index = matching[0]
             pattern, repl = subs[index]
             replaced = pattern.sub(repl, text)
-            if replaced != text:
-                text = replaced
-                matching = self._detectors.Match(text)
-                if not matching:
-                    return self._substitute(text, index + 1) if self._gate.search(text) else text
-            later = [i for i in matching if i > index]
-            if not later:
-                return text
-            index = min(later)
+            if replaced == text:
+                matching = matching[1:]
+                continue
+            text = replaced
+            matching = self._matching(text, index)
+            if matching is None:
+                return self._substitute(text, index + 1) if self._gate.search(text) else text
+        return text
+
+    def _matching(self, text: str, after: int) -> list[int] | None:
+        """Indices above *after* of the detectors matching *text*, in order; None when the set gave up."""
+        found = self._detectors.Match(text)
+        if not found:
+            return None
+        sentinel = len(self._subs)
+        return sorted(i for i in found if after < i < sentinel)
 
     def _substitute(self, text: str, start: int) -> str:
         for pattern, repl in self._subs[start:]:
@@ -599,22 +608,36 @@ def _names_in(value: Any) -> set[str]:
 
 
 def _scrub_payload(scrubber: Scrubber, value: Any) -> Any:
+    # The hot loop of raw staging (every key and string of every payload): strings are looked up in the
+    # scrubber's memo first, so each distinct text of a batch is redacted once.
+    memo = scrubber._memo
+    redact = scrubber.redact
     if isinstance(value, dict):
         if "uniqueName" in value or ("displayName" in value and ("imageUrl" in value or "descriptor" in value)):
             # An identity reference (requestedFor, lastChangedBy, owner...): keep only a stable pseudonym.
             return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
         out = {}
         for k, v in value.items():
-            key = scrubber.redact(k) if isinstance(k, str) else k
-            if k in NAME_KEYS and isinstance(v, str):
+            if type(k) is str:
+                key = memo.get(k) or redact(k)
+            else:
+                key = k
+            kind = type(v)
+            if kind is str:
+                out[key] = scrubber.pseudonymize(v) if k in NAME_KEYS else (memo.get(v) or redact(v))
+            elif kind is dict or kind is list:
+                out[key] = _scrub_payload(scrubber, v)
+            elif v is None or kind is int or kind is float or kind is bool:
+                out[key] = v
+            elif isinstance(v, str) and k in NAME_KEYS:
                 out[key] = scrubber.pseudonymize(v)
             else:
                 out[key] = _scrub_payload(scrubber, v)
         return out
     if isinstance(value, list | tuple):
-        return [_scrub_payload(scrubber, v) for v in value]
+        return [(memo.get(v) or redact(v)) if type(v) is str else _scrub_payload(scrubber, v) for v in value]
     if isinstance(value, str):
-        return scrubber.redact(value)
+        return redact(value)
     return value
 
 
