@@ -618,10 +618,7 @@ def _scrub_payload(scrubber: Scrubber, value: Any) -> Any:
             return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
         out = {}
         for k, v in value.items():
-            if type(k) is str:
-                key = memo.get(k) or redact(k)
-            else:
-                key = k
+            key = (memo.get(k) or redact(k)) if type(k) is str else k
             kind = type(v)
             if kind is str:
                 out[key] = scrubber.pseudonymize(v) if k in NAME_KEYS else (memo.get(v) or redact(v))

@@ -17,6 +17,8 @@ def to_utc_naive(value: Any) -> datetime | None:
     Text is read by `datetime.fromisoformat`, which since Python 3.11 takes a trailing `Z` and the
     7 fractional digits Azure DevOps sends (truncated to microseconds).
     """
+    if type(value) is datetime:  # the common case, first: every parsed payload time
+        return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
     # value != value: NaN and pandas' NaT, without importing pandas into every caller
     if value is None or (isinstance(value, str) and not value.strip()) or value != value:
         return None

@@ -50,7 +50,7 @@ def test_memoised_redaction_masks_names_learned_after_a_text_was_first_seen(scru
 
 def test_redaction_is_the_reference_when_the_detector_set_gives_up(scrubber: Scrubber) -> None:
     class GivesUp:
-        def Match(self, text: str) -> list[int]:  # noqa: N802 - re2.Set's name
+        def Match(self, text: str) -> list[int]:  # re2.Set's name
             return []  # what RE2::Set answers when its DFA runs out of memory
 
     scrubber._detectors = GivesUp()

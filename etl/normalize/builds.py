@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from etl.classify import signature
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.sources.azure_devops.models import Build, TimelineRecord
+from etl.timeutil import to_utc_naive
 
 _KINDS = {
     "pullrequest": "PullRequest",
@@ -80,6 +81,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def utc(value: datetime | None) -> datetime | None:
+    """A parsed time as the stores keep it (naive UTC): rows carry datetimes from parse to load, not text."""
+    return to_utc_naive(value) if value is not None else None
+
+
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
@@ -110,7 +116,7 @@ def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) ->
         "SourceBranch": build.sourceBranch,
         "TargetBranch": target,
         "BuildKind": kind,
-        "QueueTime": _iso(build.queueTime),
+        "QueueTime": utc(build.queueTime),
     }
     requested = build.requestedFor.uniqueName or build.requestedFor.displayName if build.requestedFor else None
     row = {
@@ -127,8 +133,8 @@ def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) ->
         "Status": build.status,
         "Result": build.result,
         "QueueTime": filters["QueueTime"],
-        "StartTime": _iso(build.startTime),
-        "FinishTime": _iso(build.finishTime),
+        "StartTime": utc(build.startTime),
+        "FinishTime": utc(build.finishTime),
         "QueueSeconds": _seconds(build.queueTime, build.startTime),
         "DurationSeconds": _seconds(build.startTime, build.finishTime),
         "SourceBranch": build.sourceBranch,
@@ -139,9 +145,9 @@ def normalize_build(ctx: NormalizeContext, project: str, raw: dict[str, Any]) ->
         "QueueName": build.queue.name if build.queue else None,
         "Tags": json.dumps(sorted(build.tags)),
         "Attempts": 1,
-        "LastChangedDate": _iso(build.lastChangedDate),
+        "LastChangedDate": utc(build.lastChangedDate),
         "Url": build.web_url,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     facts = BuildFacts(ctx.organization, project, build.id, build.sourceVersion, filters, build.finishTime)
     return row, facts
@@ -178,7 +184,7 @@ def _issue_base(ctx: NormalizeContext, facts: BuildFacts, record_id: str, attemp
         "RecordType": rtype,
         "TaskName": task,
         **facts.filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
 
 
@@ -295,8 +301,8 @@ def normalize_timelines(
             "State": rec.state,
             "Result": rec.result,
             "ResultCode": rec.resultCode,
-            "StartTime": _iso(rec.startTime),
-            "FinishTime": _iso(rec.finishTime),
+            "StartTime": utc(rec.startTime),
+            "FinishTime": utc(rec.finishTime),
             "DurationSeconds": _seconds(rec.startTime, rec.finishTime),
             "WorkerName": rec.workerName,
             "QueueId": rec.queueId,
@@ -308,9 +314,9 @@ def normalize_timelines(
             "LogId": rec.log.id if rec.log else None,
             "LogUrl": rec.log.url if rec.log else None,
             "ChangeId": rec.changeId,
-            "LastModified": _iso(rec.lastModified),
+            "LastModified": utc(rec.lastModified),
             **facts.filters,
-            "IngestedAt": ctx.ingested_iso,
+            "IngestedAt": ctx.ingested_at,
         }
         first_error = None
         for index, issue in enumerate(rec.issues):

@@ -148,10 +148,6 @@ def platform_of(os_info: str | None) -> str | None:
     return None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _kusto_type(column: str) -> str:
     return table("BuildMetrics").column(column).kusto_type
 
@@ -215,8 +211,8 @@ def normalize_metrics_document(
         "Hostname": fields.text("build_session.hostname", _find(doc, "hostname", "host", places=session)),
         "OsInfo": os_info,
         "Platform": platform,
-        "StartTime": _iso(start),
-        "EndTime": _iso(end),
+        "StartTime": start,
+        "EndTime": end,
         **figures,
         "NetworkInterface": fields.text("network_metrics.interface", _find(doc, "interface",
                                                                            places=("network_metrics",))),
@@ -231,7 +227,7 @@ def normalize_metrics_document(
         "RegressionsDetected": fields.dynamic("performance_metrics.regressions_detected", regressions),
         "SourceVersion": source_version,
         **filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     if reason:
         # The classifier reads redacted text; the stored columns get theirs from FIELD_POLICY when staged.
@@ -249,7 +245,7 @@ def normalize_metrics_document(
         "BuildId": build_id,
         "SourceVersion": row["SourceVersion"],
         **filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     stage_rows, samples = _stages(ctx, fields, key, doc, platform, base, when)
     if when is not None:
@@ -356,7 +352,7 @@ def _first(item: dict[str, Any], *names: str) -> Any:
 def _sample(ctx: NormalizeContext, key: str, metric: str, when: datetime, value: float, unit: str | None,
             platform: str | None, base: dict[str, Any], dims: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "Source": ctx.source, "Key": key, "Metric": metric, "Timestamp": when.isoformat(), "Value": value,
+        "Source": ctx.source, "Key": key, "Metric": metric, "Timestamp": when, "Value": value,
         "Unit": unit, "Platform": platform, "Dimensions": json.dumps(dims, sort_keys=True) if dims else None,
         **base,
     }

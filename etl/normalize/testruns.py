@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from etl.normalize.builds import BuildFacts, _iso
+from etl.normalize.builds import BuildFacts, utc
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.sources.azure_devops.models import SubResult, TestResult, TestRun
 
@@ -63,15 +63,15 @@ def run_row(
         "PhaseName": phase,
         "JobName": job,
         "State": state,
-        "StartedDate": _iso(started),
-        "CompletedDate": _iso(completed),
+        "StartedDate": utc(started),
+        "CompletedDate": utc(completed),
         "TotalTests": total,
         "PassedTests": passed,
         "FailedTests": failed,
         "NotExecutedTests": not_executed,
         "SourceVersion": facts.source_version,
         **facts.filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
 
 
@@ -98,12 +98,12 @@ def result_row(
         "ResultGroupType": group_type,
         "PassedOnRerun": passed_on_rerun,
         "ErrorMessage": message,
-        "StartedDate": _iso(started),
-        "CompletedDate": _iso(completed),
+        "StartedDate": utc(started),
+        "CompletedDate": utc(completed),
         "SourceVersion": facts.source_version,
         "JobName": job,
         **facts.filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     if (outcome or "").lower() in FAILED_OUTCOMES:
         # The classifier sees redacted text, so signatures do not vary with the secrets in a message.

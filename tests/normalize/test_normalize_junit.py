@@ -60,8 +60,8 @@ def test_pytest_skipped_is_not_executed_and_duration_is_milliseconds() -> None:
 
 def test_run_time_is_the_earliest_suite_timestamp_plus_the_suites_time() -> None:
     run, _ = normalize_junit(make_ctx(), FACTS, report("pytest-junit.gloo.elastic.xml"), key="k")
-    assert run["StartedDate"] == "2020-08-31T09:25:25.803505+00:00"
-    assert run["CompletedDate"] == "2020-08-31T09:26:37.997505+00:00"
+    assert run["StartedDate"] == datetime(2020, 8, 31, 9, 25, 25, 803505)
+    assert run["CompletedDate"] == datetime(2020, 8, 31, 9, 26, 37, 997505)
 
 
 def test_jest_testsuites_time_and_name_come_from_the_root() -> None:
@@ -189,7 +189,7 @@ def test_readable_file_gives_one_run_and_its_results() -> None:
 def test_timestamp_at_the_end_of_time_has_no_completed_date() -> None:
     xml = b'<testsuite name="s" timestamp="9999-12-31T23:59:59" time="100"><testcase name="t"/></testsuite>'
     run, _ = normalize_junit(make_ctx(), FACTS, parse_junit(xml, "inbox", "a.xml"), key="k")
-    assert (run["StartedDate"], run["CompletedDate"]) == ("9999-12-31T23:59:59+00:00", None)
+    assert (run["StartedDate"], run["CompletedDate"]) == (datetime(9999, 12, 31, 23, 59, 59), None)
 
 
 def test_bad_root_time_is_quarantined_with_the_root_attributes() -> None:

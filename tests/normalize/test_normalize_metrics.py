@@ -63,14 +63,14 @@ def test_metrics_document_gives_one_row_its_stages_and_named_samples() -> None:
     assert [(s["StageIndex"], s["Stage"], s["Status"], s["DurationSeconds"]) for s in stages] == [
         (0, "compile", "success", 400.0), (1, "test", "failed", 200.0)]
     assert sorted((s["Metric"], s["Timestamp"], s["Value"]) for s in samples) == [
-        ("bytes_downloaded", "2026-11-01T06:10:00", 2048.0),
-        ("bytes_uploaded", "2026-11-01T06:10:00", 0.0),
-        ("duration_seconds", "2026-11-01T06:10:00", 600.0),
-        ("memory_mb", "2026-11-01T06:05:00", 800.0),
-        ("packages_built", "2026-11-01T06:10:00", 3.0),
-        ("peak_memory_mb", "2026-11-01T06:10:00", 900.5),
-        ("stage_duration_seconds:compile", "2026-11-01T06:10:00", 400.0),
-        ("stage_duration_seconds:test", "2026-11-01T06:10:00", 200.0),
+        ("bytes_downloaded", datetime(2026, 11, 1, 6, 10, 0), 2048.0),
+        ("bytes_uploaded", datetime(2026, 11, 1, 6, 10, 0), 0.0),
+        ("duration_seconds", datetime(2026, 11, 1, 6, 10, 0), 600.0),
+        ("memory_mb", datetime(2026, 11, 1, 6, 5, 0), 800.0),
+        ("packages_built", datetime(2026, 11, 1, 6, 10, 0), 3.0),
+        ("peak_memory_mb", datetime(2026, 11, 1, 6, 10, 0), 900.5),
+        ("stage_duration_seconds:compile", datetime(2026, 11, 1, 6, 10, 0), 400.0),
+        ("stage_duration_seconds:test", datetime(2026, 11, 1, 6, 10, 0), 200.0),
     ]
     assert json.loads(samples[0]["Dimensions"]) == {"stage_index": 0}
 
@@ -80,7 +80,7 @@ def test_build_summary_telemetry_numbers_become_summary_samples() -> None:
            "telemetry": {"tests_run": 120, "cache_hit_ratio": 0.75, "runner": "linux-x64", "ok": True}}
     row, stages, samples = normalize_metrics_document(ctx(), "proj/42/build-summary.json", "build-summary.json",
                                                       doc, FACTS)
-    assert (row["Package"], row["Version"], row["EndTime"]) == ("zlib", "1.3", "2026-11-01T07:00:00")
+    assert (row["Package"], row["Version"], row["EndTime"]) == ("zlib", "1.3", datetime(2026, 11, 1, 7, 0, 0))
     assert stages == []
     assert sorted((s["Metric"], s["Value"]) for s in samples) == [("summary:cache_hit_ratio", 0.75),
                                                                    ("summary:tests_run", 120.0)]
@@ -129,7 +129,7 @@ def test_published_metrics_json_loads_every_sample_stage_and_figure_with_nothing
     sink, row, stages, samples = load_format_document("telemetry-data/metrics.json")
     assert sink.items == []
     assert (row["StartTime"], row["EndTime"], row["DurationSeconds"]) == (
-        "2025-01-18T05:00:00", "2025-01-18T05:07:00", 420.0)  # +0530 offsets, in UTC
+        datetime(2025, 1, 18, 5, 0, 0), datetime(2025, 1, 18, 5, 7, 0), 420.0)  # +0530 offsets, in UTC
     assert (row["BytesDownloaded"], row["BytesUploaded"], row["NetworkInterface"], row["ConnectionCount"]) == (
         52428800, 1048576, "eth0", 15)
     assert (row["CpuCores"], row["MemoryTotalMb"], row["DiskAvailableGb"], row["PeakMemoryMb"]) == (2, 8192.0, 45.0,
@@ -143,17 +143,17 @@ def test_published_metrics_json_loads_every_sample_stage_and_figure_with_nothing
         (0, "build_initialization", "success", 2.0), (1, "architecture_amd64", "success", 180.0),
         (2, "architecture_arm64", "success", 220.0)]
     assert sorted((s["Metric"], s["Timestamp"], s["Value"], s["Unit"]) for s in samples) == [
-        ("bytes_downloaded", "2025-01-18T05:07:00", 52428800.0, "bytes"),
-        ("bytes_uploaded", "2025-01-18T05:07:00", 1048576.0, "bytes"),
-        ("duration_seconds", "2025-01-18T05:07:00", 420.0, "seconds"),
-        ("memory_mb", "2022-01-18T10:30:00", 512.0, "MB"),  # epoch seconds 1642501800
-        ("memory_mb", "2022-01-18T10:30:05", 768.0, "MB"),
-        ("packages_built", "2025-01-18T05:07:00", 12.0, "count"),
-        ("peak_memory_mb", "2025-01-18T05:07:00", 2048.0, "MB"),
-        ("performance_score", "2025-01-18T05:07:00", 75.0, "score"),
-        ("stage_duration_seconds:architecture_amd64", "2025-01-18T05:07:00", 180.0, "seconds"),
-        ("stage_duration_seconds:architecture_arm64", "2025-01-18T05:07:00", 220.0, "seconds"),
-        ("stage_duration_seconds:build_initialization", "2025-01-18T05:07:00", 2.0, "seconds"),
+        ("bytes_downloaded", datetime(2025, 1, 18, 5, 7, 0), 52428800.0, "bytes"),
+        ("bytes_uploaded", datetime(2025, 1, 18, 5, 7, 0), 1048576.0, "bytes"),
+        ("duration_seconds", datetime(2025, 1, 18, 5, 7, 0), 420.0, "seconds"),
+        ("memory_mb", datetime(2022, 1, 18, 10, 30, 0), 512.0, "MB"),  # epoch seconds 1642501800
+        ("memory_mb", datetime(2022, 1, 18, 10, 30, 5), 768.0, "MB"),
+        ("packages_built", datetime(2025, 1, 18, 5, 7, 0), 12.0, "count"),
+        ("peak_memory_mb", datetime(2025, 1, 18, 5, 7, 0), 2048.0, "MB"),
+        ("performance_score", datetime(2025, 1, 18, 5, 7, 0), 75.0, "score"),
+        ("stage_duration_seconds:architecture_amd64", datetime(2025, 1, 18, 5, 7, 0), 180.0, "seconds"),
+        ("stage_duration_seconds:architecture_arm64", datetime(2025, 1, 18, 5, 7, 0), 220.0, "seconds"),
+        ("stage_duration_seconds:build_initialization", datetime(2025, 1, 18, 5, 7, 0), 2.0, "seconds"),
     ]
 
 
@@ -167,10 +167,10 @@ def test_published_build_summary_figures_fill_the_row_and_become_summary_series(
     assert stages == []
     # No time in the summary: its samples are dated when the document arrived.
     assert sorted((s["Metric"], s["Timestamp"], s["Value"], s["Unit"]) for s in samples) == [
-        ("summary:build_duration_seconds", "2026-11-20T08:00:00", 420.0, "seconds"),
-        ("summary:network_downloaded_bytes", "2026-11-20T08:00:00", 52428800.0, "bytes"),
-        ("summary:network_uploaded_bytes", "2026-11-20T08:00:00", 1048576.0, "bytes"),
-        ("summary:peak_memory_mb", "2026-11-20T08:00:00", 2048.0, "MB"),
+        ("summary:build_duration_seconds", datetime(2026, 11, 20, 8, 0, 0), 420.0, "seconds"),
+        ("summary:network_downloaded_bytes", datetime(2026, 11, 20, 8, 0, 0), 52428800.0, "bytes"),
+        ("summary:network_uploaded_bytes", datetime(2026, 11, 20, 8, 0, 0), 1048576.0, "bytes"),
+        ("summary:peak_memory_mb", datetime(2026, 11, 20, 8, 0, 0), 2048.0, "MB"),
     ]
 
 
@@ -226,7 +226,7 @@ def test_a_bad_memory_sample_is_dropped_alone() -> None:
     sink = Sink()
     _, _, samples = normalize_metrics_document(ctx(sink), "k", "metrics.json", doc, FACTS, obj="doc")
     assert [(s["Timestamp"], s["Value"]) for s in samples if s["Metric"] == "memory_mb"] == [
-        ("2025-11-01T12:26:40", 10.0)]
+        (datetime(2025, 11, 1, 12, 26, 40), 10.0)]
     assert [(s[2], s[3]) for s in sink.items] == [
         ("memory_metrics.samples[1].timestamp", "invalid datetime 'soon'"),
         ("memory_metrics.samples[2]", "missing memory_mb"),
