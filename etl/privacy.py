@@ -400,6 +400,8 @@ class Scrubber:
         self._detected: dict[str, str] = {}
         self._names: set[str] = set()
         self._name_pattern: Any = None
+        #: The learned names case-folded, for the literal pre-check of `_mask_names` (None: too many to check).
+        self._folded_names: tuple[str, ...] | None = ()
 
     #: Distinct texts remembered per scrubber (each memo); cleared when full (a batch's texts repeat a lot).
     MEMO_SIZE = 200_000
@@ -414,6 +416,9 @@ class Scrubber:
 
         known = sorted(self._names, key=len, reverse=True)
         self._name_pattern = compile_re2("(?i)" + "|".join(re2.escape(n) for n in known))
+        # Full case folding equates at least what RE2's (?i) does (K and the Kelvin sign, s and the long s...),
+        # so a text holding no folded name cannot match the pattern; past a few hundred names the scan is cheaper.
+        self._folded_names = tuple({n.casefold() for n in known}) if len(known) <= 300 else None
         self._memo.clear()  # texts redacted before may hold a name learned now
 
     def redact(self, text: str | None) -> str | None:
@@ -444,7 +449,13 @@ class Scrubber:
         """`redact` without the memos and the pre-check: every detector run over *text* in order (the reference)."""
         if not text:
             return text
-        return self._substitute(self._mask_names(text), 0)
+        if self._mask_revealed:
+            for value in revealed_values():
+                if len(value) >= 4 and value in text:
+                    text = text.replace(value, SECRET)
+        if self._name_pattern is not None:
+            text = self._name_pattern.sub(lambda m: self.pseudonymize(m.group(0)) or "", text)
+        return self._substitute(text, 0)
 
     def _mask_names(self, text: str) -> str:
         if self._mask_revealed:
@@ -452,9 +463,16 @@ class Scrubber:
             for value in revealed_values():
                 if len(value) >= 4 and value in text:
                     text = text.replace(value, SECRET)
-        if self._name_pattern is not None:
+        if self._name_pattern is not None and self._may_hold_a_name(text):
             text = self._name_pattern.sub(lambda m: self.pseudonymize(m.group(0)) or "", text)
         return text
+
+    def _may_hold_a_name(self, text: str) -> bool:
+        names = self._folded_names
+        if names is None:
+            return True
+        folded = text.casefold()
+        return any(n in folded for n in names)
 
     def _redact(self, text: str) -> str:
         text = self._mask_names(text)

@@ -69,3 +69,15 @@ def test_the_literal_pre_check_never_skips_a_text_that_would_be_redacted(text: s
 def test_redaction_equals_every_detector_run_in_order(text: str) -> None:
     scrubber = Scrubber(b"test-key")
     assert scrubber.redact(text) == scrubber.redact_uncached(text)
+
+
+NAME_CHARS = "abkKsSſ\u212aßẞσςΣİi-0 7."
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet=NAME_CHARS, min_size=3, max_size=8), min_size=1, max_size=5),
+       st.text(alphabet=NAME_CHARS + "xyz/@", max_size=40))
+def test_the_name_pre_check_never_skips_a_text_holding_a_learned_name(names: list[str], text: str) -> None:
+    scrubber = Scrubber(b"test-key")
+    scrubber.learn_names(names)
+    assert scrubber.redact(text) == scrubber.redact_uncached(text)
