@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from etl import resources
 from etl.secret_refs import SecretRef
+from etl.sources.github_actions.config import GitHubActionsSource, GitHubSimulatorSource
 from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 from etl.yamlfile import read_yaml
 
@@ -84,7 +85,8 @@ class InboxSource(Strict):
     max_document_bytes: int = Field(default=5_000_000, ge=1, description="Larger documents are quarantined unread.")
 
 
-Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource | JenkinsSource | JenkinsSimulatorSource,
+Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource | JenkinsSource | JenkinsSimulatorSource
+                   | GitHubActionsSource | GitHubSimulatorSource,
                    Field(discriminator="kind")]
 
 
@@ -236,7 +238,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("azure_devops", "simulator", "inbox", "jenkins", "jenkins_simulator", "local", "kusto"):
+        elif part in ("azure_devops", "simulator", "inbox", "jenkins", "jenkins_simulator", "github_actions",
+                      "github_simulator", "local", "kusto"):
             continue  # discriminator tags pydantic inserts; not the user's field names
         else:
             out += f".{part}" if out else str(part)

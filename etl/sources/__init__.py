@@ -31,6 +31,8 @@ _REGISTRY: dict[str, Factory | str] = {
     "inbox": "etl.sources.inbox:open_inbox",
     "jenkins": "etl.sources.jenkins.source:open_jenkins",
     "jenkins_simulator": "etl.sources.jenkins.source:open_jenkins_simulator",
+    "github_actions": "etl.sources.github_actions.source:open_github_actions",
+    "github_simulator": "etl.sources.github_actions.simulated:open_github_simulator",
 }
 
 

@@ -11,14 +11,15 @@ runner) and redacts (names, URLs) them when the rows are staged. The table in do
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from etl.normalize.builds import BuildFacts, _iso, _seconds
+from etl.normalize.builds import BuildFacts, _classify_issue, _iso, _issue_base, _seconds
 from etl.normalize.context import NormalizeContext
-from etl.sources.github_actions.models import Artifact, Job, Repository, Step, WorkflowRun
+from etl.sources.github_actions.models import Annotation, Artifact, Job, Repository, Step, WorkflowRun
 
 _KINDS = {
     "pull_request": "PullRequest",
@@ -177,8 +178,13 @@ def _record(ctx: NormalizeContext, facts: BuildFacts, **values: Any) -> dict[str
     return row
 
 
-def _step_row(ctx: NormalizeContext, facts: BuildFacts, job: Job, attempt: int, path: str, step: Step) -> dict:
-    action, ref = step_action(step.name)
+def _step_row(ctx: NormalizeContext, facts: BuildFacts, job: Job, attempt: int, path: str, step: Step,
+              usages: dict[str, Any] | None) -> dict:
+    key = f"{job.id}.{step.number}"
+    if usages is not None and key in usages:
+        action, ref = usages[key] or (None, None)  # read from the workflow file (etl.sources.github_actions.workflow)
+    else:
+        action, ref = step_action(step.name)
     return _record(
         ctx, facts,
         RecordId=f"{job.id}.{step.number}",
@@ -200,10 +206,12 @@ def _step_row(ctx: NormalizeContext, facts: BuildFacts, job: Job, attempt: int, 
 
 
 def normalize_jobs(ctx: NormalizeContext, facts: BuildFacts, jobs: list[Job],
-                   attempt: int | None = None) -> list[dict[str, Any]]:
+                   attempt: int | None = None, usages: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """TimelineRecords rows: a Job record per job and a Task record per step, keyed (RecordId, Attempt).
 
     *attempt* applies to jobs that do not say theirs (the REST example omits `run_attempt`).
+    *usages* maps `jobid.stepnumber` to the step's (action, ref) as the workflow file says; steps
+    it does not list keep what their names say (`Run owner/name@ref`).
     """
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
@@ -232,10 +240,31 @@ def normalize_jobs(ctx: NormalizeContext, facts: BuildFacts, jobs: list[Job],
             QueueId=job.runner_group_id,
             LogUrl=job.html_url,
         ))
-        rows.extend(_step_row(ctx, facts, job, job_attempt, path, step) for step in job.steps)
+        rows.extend(_step_row(ctx, facts, job, job_attempt, path, step, usages) for step in job.steps)
+    return rows
+
+
+_LEVELS = {"failure": "error", "warning": "warning", "notice": "notice"}
+
+
+def annotation_rows(ctx: NormalizeContext, facts: BuildFacts, job_record: dict[str, Any],
+                    annotations: list[Annotation]) -> list[dict[str, Any]]:
+    """TimelineIssues rows of one job's check-run annotations (failure → error, warning, notice)."""
+    rows = []
+    for index, a in enumerate(annotations):
+        kind = _LEVELS.get((a.annotation_level or "").lower(), a.annotation_level)
+        row = _issue_base(ctx, facts, job_record["RecordId"], job_record["Attempt"], index, None,
+                          job_record["Path"], job_record["Name"], "Job", None)
+        message = a.message if not a.title or a.title in (a.message or "") else f"{a.title}: {a.message}"
+        data = {k: v for k, v in (("path", a.path), ("start_line", a.start_line), ("end_line", a.end_line))
+                if v is not None}
+        row.update({"Type": kind, "Category": "Annotation", "Message": message, "LogLine": a.start_line,
+                    "Data": json.dumps(data, sort_keys=True)})
+        _classify_issue(ctx, row, message, kind, None, job_record["Name"], job_record.get("Result"))
+        rows.append(row)
     return rows
 
 
 def wanted_artifacts(artifacts: list[Artifact], names: set[str]) -> list[Artifact]:
-    """The artifacts named in *names* that can still be downloaded; an expired one is absent, not an error."""
-    return [a for a in artifacts if a.name in names and not a.expired]
+    """The artifacts named in *names* (`*` globs allowed) that can still be downloaded; an expired one is absent."""
+    return [a for a in artifacts if not a.expired and any(fnmatch.fnmatchcase(a.name, n) for n in names)]

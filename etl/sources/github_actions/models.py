@@ -158,3 +158,15 @@ class WorkflowJobEvent(Lenient):
     action: str
     workflow_job: Job
     repository: Repository
+
+
+class Annotation(Lenient):
+    """`GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations` item (a job id is its check run id)."""
+
+    path: str | None = None
+    start_line: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    end_line: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    annotation_level: str | None = None
+    title: str | None = None
+    message: str | None = None
+    raw_details: str | None = None
