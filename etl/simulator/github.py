@@ -271,7 +271,7 @@ class GitHubSimulator:
                 rate, _ = self._rate_headers(charge=False)  # a 304 costs no budget
                 self.counters["not_modified"] += 1
                 return Reply(304, None, {**rate, "ETag": etag})
-        rate, _ = self._rate_headers(charge=True)
+        rate, _ = self._rate_headers(charge=kind != "rate_limit")  # GitHub does not charge for /rate_limit
         reply.headers.update(rate)
         return reply
 
