@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -248,14 +249,19 @@ _LEVELS = {"failure": "error", "warning": "warning", "notice": "notice"}
 
 
 def annotation_rows(ctx: NormalizeContext, facts: BuildFacts, job_record: dict[str, Any],
-                    annotations: list[Annotation]) -> list[dict[str, Any]]:
-    """TimelineIssues rows of one job's check-run annotations (failure → error, warning, notice)."""
+                    annotations: list[Annotation], mask: Callable[[Any], Any] = lambda v: v) -> list[dict[str, Any]]:
+    """TimelineIssues rows of one job's check-run annotations (failure → error, warning, notice).
+
+    *mask* replaces the run's runner names inside messages with their pseudonyms before they are
+    classified, so a signature does not depend on which names the scrubber has met so far.
+    """
     rows = []
     for index, a in enumerate(annotations):
         kind = _LEVELS.get((a.annotation_level or "").lower(), a.annotation_level)
         row = _issue_base(ctx, facts, job_record["RecordId"], job_record["Attempt"], index, None,
                           job_record["Path"], job_record["Name"], "Job", None)
         message = a.message if not a.title or a.title in (a.message or "") else f"{a.title}: {a.message}"
+        message = mask(message)
         data = {k: v for k, v in (("path", a.path), ("start_line", a.start_line), ("end_line", a.end_line))
                 if v is not None}
         row.update({"Type": kind, "Category": "Annotation", "Message": message, "LogLine": a.start_line,

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from etl.normalize import scrub_raw
 from etl.normalize.batch import Normalized, normalize_payload
+from etl.normalize.builds import name_masker
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.junit import read_junit
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
@@ -51,13 +52,14 @@ def normalize_run_bundle(ctx: NormalizeContext, bundle: RunBundle) -> dict[str, 
     tables["TimelineRecords"] = list(records.values())
     build["Attempts"] = max([run.run_attempt, *(a for _, a in records)])
     by_job = {r["RecordId"]: r for r in records.values() if r["Type"] == "Job"}
+    mask = name_masker(ctx.scrubber.pseudonymize, {r.get("WorkerName") for r in by_job.values()})
     for job_id, raws in bundle.annotations.items():
         job = by_job.get(job_id)
         if job is None:
             continue
         found = [a for a in (_valid(ctx, Annotation, raw, f"{where} job {job_id} annotation {i}")
                              for i, raw in enumerate(raws)) if a is not None]
-        tables["TimelineIssues"].extend(annotation_rows(ctx, facts, job, found))
+        tables["TimelineIssues"].extend(annotation_rows(ctx, facts, job, found, mask))
     for report in bundle.junit:
         obj = f"{where} artifact {report.artifact} {report.path}"
         if report.error is not None:
@@ -75,7 +77,8 @@ def normalize_run_bundle(ctx: NormalizeContext, bundle: RunBundle) -> dict[str, 
             continue
         key = f"{bundle.owner}/{bundle.repo}/{run.id}/{doc.file_name}"
         try:
-            row, stages, samples = normalize_metrics_document(ctx, key, doc.file_name, doc.body, facts, obj=obj)
+            # Runner names masked first, as in annotations: a failure reason often quotes the runner.
+            row, stages, samples = normalize_metrics_document(ctx, key, doc.file_name, mask(doc.body), facts, obj=obj)
         except MetricsDocumentError as exc:
             ctx.quarantine(ctx.source, obj, exc.field, exc.reason, doc.body)
             continue
