@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from etl.config import AzureDevOpsSource, InboxSource, Settings, SimulatorSource
+from etl.sources.github_actions.config import GitHubActionsSource, GitHubSimulatorSource
 from etl.sources.jenkins.config import JenkinsSimulatorSource, JenkinsSource
 
 
@@ -65,6 +66,8 @@ def reference_markdown() -> str:
         ("`sources[]` with `kind: inbox`", InboxSource, "sources[]."),
         ("`sources[]` with `kind: jenkins`", JenkinsSource, "sources[]."),
         ("`sources[]` with `kind: jenkins_simulator`", JenkinsSimulatorSource, "sources[]."),
+        ("`sources[]` with `kind: github_actions`", GitHubActionsSource, "sources[]."),
+        ("`sources[]` with `kind: github_simulator`", GitHubSimulatorSource, "sources[]."),
         ("`warehouse` with `kind: local`", LocalWarehouse, "warehouse."),
         ("`warehouse` with `kind: kusto`", KustoWarehouse, "warehouse."),
     ]:

@@ -170,6 +170,10 @@ def check_source(
         from etl.sources.jenkins.probe import probe_source
 
         return [Check(status, "source", detail) for status, detail in probe_source(source)]  # type: ignore[arg-type]
+    if source.kind in ("github_actions", "github_simulator"):
+        from etl.sources.github_actions.doctor import check_github
+
+        return [Check(status, "source", detail) for status, detail in check_github(source, failed_secrets)]
     if source.token is not None and source.token.reference in failed_secrets:
         return [Check("FAIL", "source", f"{source.name}: skipped, its token {source.token} did not resolve")]
     if source.auth == "pat" and source.token is None:

@@ -15,7 +15,7 @@ LITERAL = "hunter2-literal-pat"
 
 def test_default_config_is_the_simulator_into_a_local_store() -> None:
     settings = load_config(DEFAULT_CONFIG)
-    assert [s.kind for s in settings.sources] == ["simulator", "jenkins_simulator"]
+    assert [s.kind for s in settings.sources] == ["simulator", "jenkins_simulator", "github_simulator"]
     assert settings.warehouse.kind == "local"
     assert settings.path(settings.warehouse.path) == PROJECT_ROOT / "data" / "warehouse.duckdb"
 
