@@ -153,8 +153,9 @@ def test_a_registered_source_loads_batch_by_batch_and_commits_its_watermark(sett
 
 
 def test_an_unknown_kind_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="no source registered for kind 'teamcity' \\(known: azure_devops, inbox, "
-                                       "jenkins, jenkins_simulator, readings, simulator\\)"):
+    with pytest.raises(KeyError, match="no source registered for kind 'teamcity' \\(known: azure_devops, "
+                                       "github_actions, github_simulator, inbox, jenkins, jenkins_simulator, "
+                                       "readings, simulator\\)"):
         sources.factory_for("teamcity")
 
 

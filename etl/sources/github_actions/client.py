@@ -42,8 +42,9 @@ API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
 AUTH_HINT = ("check the token (expired or revoked? a fine-grained PAT or App installation token needs "
              "Actions: read, Checks: read and Contents: read on the repositories)")
-#: Entries the ETag cache keeps (least recently used ones go first).
+#: Entries, and bytes of cached bodies, the ETag cache keeps (least recently used ones go first).
 ETAG_ENTRIES = 2_000
+ETAG_BYTES = 32_000_000
 
 
 class SourceError(RuntimeError):
@@ -136,6 +137,8 @@ class GitHubClient:
         self._lock = threading.Lock()
         self._resume_at = 0.0
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self._etag_sizes: dict[str, int] = {}
+        self._etag_total = 0
         self._etag_path = etag_path
         self._load_etags()
         self.session = requests.Session()
@@ -165,9 +168,21 @@ class GitHubClient:
         try:
             data = json.loads(self._etag_path.read_text(encoding="utf-8"))
             for key, (etag, body) in list(data.items())[-ETAG_ENTRIES:]:
-                self._etags[key] = (str(etag), body)
+                self._remember(key, str(etag), body, len(json.dumps(body)))
         except (OSError, ValueError, TypeError):  # a damaged cache only costs requests
             log.debug("%s: ETag cache %s unreadable; starting empty", self.source, self._etag_path)
+
+    def _remember(self, key: str, etag: str, body: Any, size: int) -> None:
+        """Cache *body* under *key* (caller holds the lock or is alone), evicting the least recently used."""
+        if size > ETAG_BYTES // 8:
+            return  # one huge page would push out everything else
+        self._etags[key] = (etag, body)
+        self._etags.move_to_end(key)
+        self._etag_total += size - self._etag_sizes.get(key, 0)
+        self._etag_sizes[key] = size
+        while len(self._etags) > ETAG_ENTRIES or self._etag_total > ETAG_BYTES:
+            old, _ = self._etags.popitem(last=False)
+            self._etag_total -= self._etag_sizes.pop(old, 0)
 
     def save_etags(self) -> None:
         """Keep the ETag cache for the next run (when an `etag_path` was given)."""
@@ -291,14 +306,16 @@ class GitHubClient:
         url = self.url(path)
         key = f"{url}?{urlencode(sorted((params or {}).items()))}" if params else url
         headers = {}
-        cached = self._etags.get(key) if conditional else None
+        with self._lock:
+            cached = self._etags.get(key) if conditional else None
         if cached is not None:
             headers["If-None-Match"] = cached[0]
         response = self.request(url, params, headers=headers)
         if response.status_code == 304 and cached is not None:
             self.stats.add(not_modified=1)
             with self._lock:
-                self._etags.move_to_end(key)
+                if key in self._etags:
+                    self._etags.move_to_end(key)
             return cached[1], response
         try:
             body = response.json()
@@ -307,10 +324,7 @@ class GitHubClient:
         etag = response.headers.get("ETag")
         if conditional and etag:
             with self._lock:
-                self._etags[key] = (etag, body)
-                self._etags.move_to_end(key)
-                while len(self._etags) > ETAG_ENTRIES:
-                    self._etags.popitem(last=False)
+                self._remember(key, etag, body, len(response.content))
         return body, response
 
     def pages(self, path: str, params: dict[str, Any] | None = None, *,
