@@ -74,6 +74,8 @@ class RunBundle:
     junit: list[JUnitFile] = field(default_factory=list)
     metrics: list[MetricsDocument] = field(default_factory=list)
     audit: list[str] = field(default_factory=list)
+    #: Set when the run's details could not be read (a bad payload, not a service error): quarantined.
+    reason: str | None = None
 
     def repository(self) -> Repository:
         """The repository, for runs whose body lacks it."""
@@ -195,7 +197,7 @@ class GitHubExtractor:
             pending: deque[Future[RunBundle]] = deque()
             try:
                 for run in runs:
-                    pending.append(pool.submit(self.bundle, owner, repo, run))
+                    pending.append(pool.submit(self._isolated, owner, repo, run))
                     if len(pending) >= 2 * self.max_parallel:
                         yield pending.popleft().result()
                 while pending:
@@ -203,6 +205,18 @@ class GitHubExtractor:
             finally:
                 for future in pending:
                     future.cancel()
+
+    def _isolated(self, owner: str, repo: str, run: dict[str, Any]) -> RunBundle:
+        """The run's bundle; one whose details break the reader (odd payloads) carries `reason` instead.
+
+        Service errors (SourceError) still propagate: they end the repository or the source.
+        """
+        try:
+            return self.bundle(owner, repo, run)
+        except SourceError:
+            raise
+        except Exception as exc:  # one bad run must not stop the batch
+            return RunBundle(owner, repo, run, reason=f"{type(exc).__name__}: {_one_line(exc)}")
 
     def bundle(self, owner: str, repo: str, run: dict[str, Any]) -> RunBundle:
         """Every attempt's jobs, the steps' actions, failed jobs' annotations and the wanted artifacts of one run."""

@@ -34,7 +34,8 @@ def open_github_simulator(cfg: GitHubSimulatorSource, env: SourceEnv) -> Iterato
         default = utc_now() - timedelta(days=cfg.days + 2)
         yield GitHubActionsReader(cfg.name, cfg.owner, extractor.repositories(cfg.owner), extractor, default,
                                   batch_size=cfg.batch_size, rerun_lookback_days=cfg.rerun_lookback_days,
-                                  opt_out_repositories=env.settings.privacy.opt_out.projects)
+                                  opt_out_repositories=env.settings.privacy.opt_out.projects,
+                                  opt_out_workflows=env.settings.privacy.opt_out.definitions)
     finally:
         client.close()
         server.stop()

@@ -42,7 +42,7 @@ class GitHubActionsReader:
 
     def __init__(self, name: str, owner: str, repositories: list[str], extractor: GitHubExtractor,
                  default_since: datetime, *, batch_size: int = 50, rerun_lookback_days: int = 3,
-                 opt_out_repositories: list[str] | None = None) -> None:
+                 opt_out_repositories: list[str] | None = None, opt_out_workflows: list[int] | None = None) -> None:
         self.name = name
         self.owner = owner
         opted_out = set(opt_out_repositories or [])
@@ -51,6 +51,8 @@ class GitHubActionsReader:
         self.default_since = to_utc_naive(default_since)
         self.batch_size = batch_size
         self.lookback = timedelta(days=rerun_lookback_days)
+        #: Workflow ids (`privacy.opt_out.definitions`) whose runs are never read past the listing.
+        self.opt_out_workflows = set(opt_out_workflows or [])
 
     def scopes(self) -> list[Scope]:
         return [Scope(self.name, self.owner, repo) for repo in self.repositories]
@@ -70,6 +72,8 @@ class GitHubActionsReader:
             if updated is None:
                 bad.append(Item(f"{self.owner}/{scope.project} run {run.get('id')}", run,
                                 f"invalid datetime {run.get('updated_at')!r}", "updated_at"))
+            elif run.get("workflow_id") in self.opt_out_workflows:
+                continue
             elif updated >= wm_from and run.get("status") == "completed":
                 runs.append((updated, int(run["id"]), run))
         runs.sort(key=lambda r: (r[0], r[1]))
@@ -94,7 +98,11 @@ class GitHubActionsReader:
         try:
             for bundle in self.extractor.iter_bundles(self.owner, scope.project, runs):
                 batch.incomplete.extend(bundle.audit)
-                yield Item(f"{self.owner}/{scope.project} run {bundle.run.get('id')}", bundle)
+                obj = f"{self.owner}/{scope.project} run {bundle.run.get('id')}"
+                if bundle.reason is not None:
+                    yield Item(obj, bundle.run, reason=bundle.reason)
+                else:
+                    yield Item(obj, bundle)
         except SourceError as exc:
             raise _translated(exc) from None
 
@@ -137,7 +145,8 @@ def open_github_actions(cfg: GitHubActionsSource, env: SourceEnv) -> Iterator[Gi
         yield GitHubActionsReader(cfg.name, cfg.owner, repositories, extractor,
                                   utc_now() - timedelta(days=cfg.initial_lookback_days), batch_size=cfg.batch_size,
                                   rerun_lookback_days=cfg.rerun_lookback_days,
-                                  opt_out_repositories=env.settings.privacy.opt_out.projects)
+                                  opt_out_repositories=env.settings.privacy.opt_out.projects,
+                                  opt_out_workflows=env.settings.privacy.opt_out.definitions)
     finally:
         client.close()
 
