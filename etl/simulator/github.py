@@ -29,6 +29,7 @@ import math
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -167,10 +168,8 @@ class GitHubSimulator:
         self._window_start: float | None = None
         self._used = 0
         self._key = secrets.token_bytes(16)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("GitHubHandler", (_Handler,), {"serve": self._api}))
-        self._blob = ThreadingHTTPServer((_loopback_pair(), 0), type("BlobHandler", (_Handler,), {"serve": self._blob_get}))
-        for server in (self._httpd, self._blob):
-            server.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), type("GitHubHandler", (_Handler,), {"serve": self._api}))
+        self._blob = _QuietServer((_loopback_pair(), 0), type("BlobHandler", (_Handler,), {"serve": self._blob_get}))
         self.host, self.port = self._httpd.server_address[:2]
         self.blob_host, self.blob_port = self._blob.server_address[:2]
         self._threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
@@ -417,6 +416,16 @@ class GitHubSimulator:
             reply = Reply(200, self.bodies.artifact_zip(int(m.group(1))), content_type="application/zip")
         self.blob_log.append((path, has_auth, reply.status))
         return reply
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that drops a kept-alive connection is no simulator error worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

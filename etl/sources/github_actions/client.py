@@ -112,6 +112,17 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+def _discard(response: requests.Response) -> None:
+    """Read what is left of a (small) body, then release the connection: closing a kept-alive
+    connection with unread bytes resets it under the server."""
+    try:
+        if not response.raw.closed:
+            response.raw.read(65_536, decode_content=False)
+    except Exception:  # the body is not wanted; any error reading it only costs the connection
+        pass
+    response.close()
+
+
 def _message(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -272,13 +283,13 @@ class GitHubClient:
                 raise AuthError(f"{self.source}: HTTP 403 Bad credentials for {where} — {AUTH_HINT}")
             raise SourceError(f"{self.source}: HTTP 403 {message[:120] or 'forbidden'} for {where}")
         if status == 404:
-            response.close()
+            _discard(response)
             raise NotFound(f"{self.source}: HTTP 404 for {where}")
         if status == 410:
-            response.close()
+            _discard(response)
             raise Gone(f"{self.source}: HTTP 410 for {where}")
         if status >= 500:
-            response.close()
+            _discard(response)
             raise _Retryable(f"HTTP {status}")
         if status >= 400:
             raise SourceError(f"{self.source}: HTTP {status} {_message(response)[:120]} for {where}")
@@ -350,7 +361,7 @@ class GitHubClient:
         target = first.headers.get("Location") if first.status_code in (301, 302, 303, 307, 308) else None
         response = first
         if target:
-            first.close()
+            _discard(first)
             response = self.request(urljoin(first.url, target), stream=True, auth=False)  # the blob host: no token
         try:
             data = response.raw.read(max_bytes + 1, decode_content=True)
