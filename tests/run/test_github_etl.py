@@ -115,6 +115,7 @@ def test_rows_name_the_system_owner_and_repositories(whole) -> None:
 def test_a_second_run_adds_nothing(whole, sim) -> None:
     before = contents(whole)
     requests_before = sim.counters["attempt_jobs"]
+    unchanged_before = sim.counters["not_modified"]
     second = run_etl(whole)
     assert not second.failed
     after = contents(whole)
@@ -123,6 +124,8 @@ def test_a_second_run_adds_nothing(whole, sim) -> None:
     # Only the boundary runs (the watermark is inclusive) are read again.
     assert second.loaded["TimelineBuilds"] <= 2
     assert sim.counters["attempt_jobs"] - requests_before <= 2 * 3
+    # The listings of the days already read answer 304 (free), from the index the first run kept.
+    assert sim.counters["not_modified"] - unchanged_before >= 2 * 3
 
 
 def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config, sim, whole,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -99,16 +98,6 @@ def test_a_conditional_request_reuses_the_cached_body_on_304_without_spending_bu
     assert second == first
     assert r2.headers["x-ratelimit-remaining"] == r1.headers["x-ratelimit-remaining"]
     assert client.stats.not_modified == 1
-
-
-def test_the_etag_cache_kept_in_a_file_spares_the_next_run_its_budget(sim, tmp_path: Path) -> None:
-    path = tmp_path / "etags.json"
-    first = client_for(sim, etag_path=path)
-    body, _ = first.get_json(RUNS, {"per_page": 3}, conditional=True)
-    first.close()
-    second = client_for(sim, etag_path=path)
-    again, response = second.get_json(RUNS, {"per_page": 3}, conditional=True)
-    assert (response.status_code, again) == (304, body)
 
 
 def test_an_artifact_download_follows_the_redirect_without_the_authorization_header(sim) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from etl.simulator.github import GitHubSimulator, start_github_server
 from etl.sources.github_actions.client import GitHubClient, RetryPolicy
 from etl.sources.github_actions.extract import GitHubExtractor
+from etl.sources.github_actions.listing_index import ListingIndex
 
 END = datetime(2026, 11, 5, tzinfo=UTC)
 
@@ -113,3 +114,24 @@ def test_expired_and_gone_artifacts_are_absent_not_errors() -> None:
             names = {j.artifact for j in bundle.junit} | {d.artifact for d in bundle.metrics}
             assert artifact["name"] not in names
             assert all(j.error is None for j in bundle.junit) and all(d.error is None for d in bundle.metrics)
+
+
+def test_the_listing_index_spares_the_next_run_its_listings_and_keeps_nothing_personal(sim, tmp_path) -> None:
+    path = tmp_path / "listings.json"
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    first = extractor(sim, max_results=1000)
+    first.index = ListingIndex(path)
+    runs = first.list_runs("octo-sim", "platform", day, day + timedelta(days=1, hours=12))
+    first.index.save()
+    before = len(sim.log)
+    second = extractor(sim, max_results=1000)
+    second.index = ListingIndex(path)
+    stubs = second.list_runs("octo-sim", "platform", day, day + timedelta(days=1, hours=12))
+    answers = [(e.kind, e.status) for e in list(sim.log)[before:]]
+    assert answers == [("runs", 304), ("runs", 304)]
+    assert sorted((r["id"], r["updated_at"]) for r in stubs) == sorted((r["id"], r["updated_at"]) for r in runs)
+    # A run known from the index is read in full when its bundle is.
+    bundle = second.bundle("octo-sim", "platform", stubs[0])
+    assert bundle.run == next(r for r in runs if r["id"] == stubs[0]["id"])
+    text = path.read_text()
+    assert all(r["actor"]["login"] not in text and r["head_sha"] not in text for r in runs)

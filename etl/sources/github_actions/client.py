@@ -12,7 +12,8 @@ Every request runs under one tenacity policy (`RetryPolicy`), bounded in attempt
 
 Conditional requests: `get_json(..., conditional=True)` sends `If-None-Match` with the ETag of the
 last answer to the same URL and reuses its body on 304, which GitHub does not count against the
-rate limit. The ETag cache can be kept in a file between runs (`etag_path`).
+rate limit. The cache lives in memory for the run: bodies hold personal data (actors, branches), so
+nothing of them is written to disk (the extractor keeps only run ids and times between runs).
 
 Artifact downloads answer 302 to a blob host; the redirect is followed by hand, without the
 `Authorization` header, so the token never leaves the API host.
@@ -20,7 +21,6 @@ Artifact downloads answer 302 to a blob host; the redirect is followed by hand, 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -28,7 +28,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -42,7 +41,7 @@ API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
 AUTH_HINT = ("check the token (expired or revoked? a fine-grained PAT or App installation token needs "
              "Actions: read, Checks: read and Contents: read on the repositories)")
-#: Entries, and bytes of cached bodies, the ETag cache keeps (least recently used ones go first).
+#: Entries, and bytes of cached bodies, the in-memory ETag cache keeps (least recently used ones go first).
 ETAG_ENTRIES = 2_000
 ETAG_BYTES = 32_000_000
 
@@ -136,8 +135,7 @@ class GitHubClient:
 
     def __init__(self, source: str, api_url: str, *, token: Callable[[], str] | None = None,
                  policy: RetryPolicy | None = None, max_parallel_requests: int = 4,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 etag_path: Path | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
         self.source = source
         self.base = api_url.rstrip("/")
         self._netloc = urlsplit(self.base).netloc.lower()
@@ -150,8 +148,6 @@ class GitHubClient:
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self._etag_sizes: dict[str, int] = {}
         self._etag_total = 0
-        self._etag_path = etag_path
-        self._load_etags()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
         self.session.mount("http://", adapter)
@@ -171,20 +167,10 @@ class GitHubClient:
             return {}
         return {"Authorization": f"Bearer {self._token()}"}
 
-    # -- ETag cache -----------------------------------------------------------------------------
-
-    def _load_etags(self) -> None:
-        if self._etag_path is None or not self._etag_path.exists():
-            return
-        try:
-            data = json.loads(self._etag_path.read_text(encoding="utf-8"))
-            for key, (etag, body) in list(data.items())[-ETAG_ENTRIES:]:
-                self._remember(key, str(etag), body, len(json.dumps(body)))
-        except (OSError, ValueError, TypeError):  # a damaged cache only costs requests
-            log.debug("%s: ETag cache %s unreadable; starting empty", self.source, self._etag_path)
+    # -- ETag cache ----------------------------------------------------------------------------
 
     def _remember(self, key: str, etag: str, body: Any, size: int) -> None:
-        """Cache *body* under *key* (caller holds the lock or is alone), evicting the least recently used."""
+        """Cache *body* under *key* (caller holds the lock), evicting the least recently used."""
         if size > ETAG_BYTES // 8:
             return  # one huge page would push out everything else
         self._etags[key] = (etag, body)
@@ -195,22 +181,9 @@ class GitHubClient:
             old, _ = self._etags.popitem(last=False)
             self._etag_total -= self._etag_sizes.pop(old, 0)
 
-    def save_etags(self) -> None:
-        """Keep the ETag cache for the next run (when an `etag_path` was given)."""
-        if self._etag_path is None:
-            return
-        self._etag_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._etag_path.with_suffix(".tmp")
-        with self._lock:
-            tmp.write_text(json.dumps(dict(self._etags)), encoding="utf-8")
-        tmp.replace(self._etag_path)
-
     def close(self) -> None:
-        """Save the ETag cache and close connections."""
-        try:
-            self.save_etags()
-        finally:
-            self.session.close()
+        """Close connections."""
+        self.session.close()
 
     # -- the retry policy -----------------------------------------------------------------------
 
@@ -311,19 +284,25 @@ class GitHubClient:
             error = SourceError if exc.reason.startswith("HTTP ") else Unreachable
             raise error(f"{self.source}: {exc.reason} for {url.split('?')[0]} after {attempts} attempts") from None
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None, *,
-                 conditional: bool = False) -> tuple[Any, requests.Response]:
-        """GET and decode JSON; with *conditional*, a 304 reuses the body cached for the same URL."""
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, conditional: bool = False,
+                 etag: str | None = None) -> tuple[Any, requests.Response]:
+        """GET and decode JSON; with *conditional*, a 304 reuses the body cached for the same URL.
+
+        *etag* asks `If-None-Match` with that ETag; a 304 then returns (None, response) unless the
+        in-memory cache holds the body.
+        """
         url = self.url(path)
         key = f"{url}?{urlencode(sorted((params or {}).items()))}" if params else url
         headers = {}
         with self._lock:
             cached = self._etags.get(key) if conditional else None
-        if cached is not None:
-            headers["If-None-Match"] = cached[0]
+        if cached is not None or etag:
+            headers["If-None-Match"] = cached[0] if cached is not None else str(etag)
         response = self.request(url, params, headers=headers)
-        if response.status_code == 304 and cached is not None:
+        if response.status_code == 304:
             self.stats.add(not_modified=1)
+            if cached is None:
+                return None, response
             with self._lock:
                 if key in self._etags:
                     self._etags.move_to_end(key)

@@ -2,7 +2,7 @@
 
 Runs are listed by `created` window (`GET /repos/{o}/{r}/actions/runs?status=completed&created=A..B`),
 one UTC day at a time so the URLs of past days repeat between ETL runs and their ETags spare the
-rate limit. The listing stops at 1,000 results per query: a window whose `total_count` is larger
+rate limit (`etl.sources.github_actions.listing_index`). The listing stops at 1,000 results per query: a window whose `total_count` is larger
 is split in halves (to the second) until each holds no more. Per run, requests go in order: each
 attempt's jobs, the workflow file at the run's commit (once per path and commit), the check-run
 annotations of failed jobs, the artifact listing and the wanted artifacts' downloads; runs are
@@ -24,6 +24,7 @@ from typing import Any
 from etl.config import Limits
 from etl.sources.bounded import read_archive_entries
 from etl.sources.github_actions.client import AuthError, GitHubClient, Gone, NotFound, SourceError
+from etl.sources.github_actions.listing_index import ListingIndex
 from etl.sources.github_actions.models import Repository
 from etl.sources.github_actions.workflow import parse_workflow, step_usages
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
@@ -33,6 +34,8 @@ from etl.timeutil import to_utc_naive
 MAX_RESULTS = 1_000
 PER_PAGE = 100
 FAILED_CONCLUSIONS = frozenset({"failure", "timed_out", "startup_failure"})
+#: Marks a run known only by id and times (from the listing index); its body is fetched when read.
+STUB = "_listed_before"
 Progress = Callable[[str, int], None]
 
 
@@ -124,7 +127,8 @@ class GitHubExtractor:
 
     def __init__(self, client: GitHubClient, *, telemetry_artifacts: list[str], junit_artifacts: list[str],
                  annotations: bool = True, workflow_files: bool = True, max_parallel_requests: int = 4,
-                 limits: Limits | None = None, progress: Progress = _noop, max_results: int = MAX_RESULTS) -> None:
+                 limits: Limits | None = None, progress: Progress = _noop, max_results: int = MAX_RESULTS,
+                 index: ListingIndex | None = None) -> None:
         self.client = client
         self.telemetry = list(telemetry_artifacts)
         self.junit = list(junit_artifacts)
@@ -134,6 +138,7 @@ class GitHubExtractor:
         self.limits = limits or Limits()
         self.progress = progress
         self.max_results = max_results
+        self.index = index or ListingIndex()
         self._workflows: dict[tuple[str, str, str, str], list[Any]] = {}
         self._workflows_lock = threading.Lock()
 
@@ -166,7 +171,13 @@ class GitHubExtractor:
     def _window(self, owner: str, repo: str, start: datetime, end: datetime, audit: list[str]) -> Iterator[Any]:
         params = {"status": "completed", "created": f"{gh_time(start)}..{gh_time(end)}", "per_page": PER_PAGE}
         path = f"repos/{owner}/{repo}/actions/runs"
-        body, response = self.client.get_json(path, params, conditional=True)
+        key = f"{owner}/{repo} created={params['created']}"
+        known = self.index.get(key)
+        body, response = self.client.get_json(path, params, etag=known.etag if known else None)
+        if response.status_code == 304 and known is not None:
+            # Unchanged since the last ETL run: the same runs, each fetched later only if still wanted.
+            yield from ({"id": i, "updated_at": u, "status": s, STUB: True} for i, u, s in known.runs)
+            return
         total = body.get("total_count") if isinstance(body, dict) else None
         if isinstance(total, int) and total > self.max_results:
             if end > start:
@@ -177,14 +188,20 @@ class GitHubExtractor:
                 return
             audit.append(f"{owner}/{repo}: {total} runs created at {gh_time(start)}, more than the "
                          f"{self.max_results} one query returns; only those were read")
-        yield from (body.get("workflow_runs") or []) if isinstance(body, dict) else []
+        runs = (body.get("workflow_runs") or []) if isinstance(body, dict) else []
+        etag = response.headers.get("ETag")
+        if etag and isinstance(total, int) and total <= PER_PAGE and "next" not in response.links:
+            self.index.put(key, etag, [r for r in runs if isinstance(r, dict)])
+        else:
+            self.index.forget(key)
+        yield from runs
         seen = {response.url}
         while True:
             following = (response.links.get("next") or {}).get("url")
             if not following or following in seen:
                 return
             seen.add(following)
-            body, response = self.client.get_json(following, conditional=True)
+            body, response = self.client.get_json(following)
             yield from (body.get("workflow_runs") or []) if isinstance(body, dict) else []
 
     # -- one run ----------------------------------------------------------------------------------
@@ -220,8 +237,10 @@ class GitHubExtractor:
 
     def bundle(self, owner: str, repo: str, run: dict[str, Any]) -> RunBundle:
         """Every attempt's jobs, the steps' actions, failed jobs' annotations and the wanted artifacts of one run."""
-        bundle = RunBundle(owner, repo, run)
         run_id = int(run["id"])
+        if run.get(STUB):  # listed from the index: the run's body is read now
+            run, _ = self.client.get_json(f"repos/{owner}/{repo}/actions/runs/{run_id}")
+        bundle = RunBundle(owner, repo, run)
         base = f"repos/{owner}/{repo}/actions/runs/{run_id}"
         attempts = run.get("run_attempt") if isinstance(run.get("run_attempt"), int) else 1
         for n in range(1, max(attempts, 1) + 1):

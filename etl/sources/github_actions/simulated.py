@@ -13,7 +13,7 @@ from datetime import timedelta
 from etl.sources import SourceEnv
 from etl.sources.github_actions.client import GitHubClient, RetryPolicy
 from etl.sources.github_actions.config import GitHubSimulatorSource
-from etl.sources.github_actions.source import GitHubActionsReader, etag_path, extractor_for
+from etl.sources.github_actions.source import GitHubActionsReader, extractor_for, listing_index
 from etl.timeutil import utc_now
 
 
@@ -27,15 +27,16 @@ def open_github_simulator(cfg: GitHubSimulatorSource, env: SourceEnv) -> Iterato
     token = server.token
     client = GitHubClient(cfg.name, server.url, token=lambda: token, max_parallel_requests=cfg.max_parallel_requests,
                           policy=RetryPolicy(max_retries=8, backoff_seconds=0.05, max_backoff_seconds=2.0,
-                                             max_rate_limit_wait_seconds=60.0),
-                          etag_path=etag_path(env, cfg.name))
+                                             max_rate_limit_wait_seconds=60.0))
+    index = listing_index(env, cfg.name)
     try:
-        extractor = extractor_for(cfg, client, env)
+        extractor = extractor_for(cfg, client, env, index=index)
         default = utc_now() - timedelta(days=cfg.days + 2)
         yield GitHubActionsReader(cfg.name, cfg.owner, extractor.repositories(cfg.owner), extractor, default,
                                   batch_size=cfg.batch_size, rerun_lookback_days=cfg.rerun_lookback_days,
                                   opt_out_repositories=env.settings.privacy.opt_out.projects,
                                   opt_out_workflows=env.settings.privacy.opt_out.definitions)
     finally:
+        index.save()
         client.close()
         server.stop()

@@ -22,6 +22,7 @@ from etl.sources.base import Batch, Item, Scope, ScopeFailed, SourceFailed, Star
 from etl.sources.github_actions.client import AuthError, GitHubClient, RetryPolicy, SourceError, Unreachable
 from etl.sources.github_actions.config import GitHubActionsSource
 from etl.sources.github_actions.extract import GitHubExtractor, RunBundle
+from etl.sources.github_actions.listing_index import ListingIndex
 from etl.timeutil import to_utc_naive, utc_now
 
 
@@ -121,10 +122,10 @@ def extractor_for(cfg: Any, client: GitHubClient, env: SourceEnv, **extra: Any) 
                            progress=env.progress, **extra)
 
 
-def etag_path(env: SourceEnv, name: str) -> Any:
-    """Where a source keeps its ETag cache between runs (beside the outbox)."""
+def listing_index(env: SourceEnv, name: str) -> ListingIndex:
+    """The source's listing index, kept between runs beside the outbox (run ids and times only)."""
     settings = env.settings
-    return settings.path(settings.staging.dir) / "github" / f"{name}-etags.json"
+    return ListingIndex(settings.path(settings.staging.dir) / "github" / f"{name}-listings.json")
 
 
 @contextlib.contextmanager
@@ -135,9 +136,10 @@ def open_github_actions(cfg: GitHubActionsSource, env: SourceEnv) -> Iterator[Gi
     except SecretError as exc:
         raise SourceFailed(f"{cfg.name}: {_line(exc)}") from None
     client = GitHubClient(cfg.name, cfg.api_url, token=cfg.token.reveal, policy=policy_for(cfg),
-                          max_parallel_requests=cfg.max_parallel_requests, etag_path=etag_path(env, cfg.name))
+                          max_parallel_requests=cfg.max_parallel_requests)
+    index = listing_index(env, cfg.name)
     try:
-        extractor = extractor_for(cfg, client, env)
+        extractor = extractor_for(cfg, client, env, index=index)
         try:
             repositories = list(cfg.repositories) or extractor.repositories(cfg.owner)
         except SourceError as exc:
@@ -148,6 +150,7 @@ def open_github_actions(cfg: GitHubActionsSource, env: SourceEnv) -> Iterator[Gi
                                   opt_out_repositories=env.settings.privacy.opt_out.projects,
                                   opt_out_workflows=env.settings.privacy.opt_out.definitions)
     finally:
+        index.save()
         client.close()
 
 
