@@ -168,6 +168,9 @@ class GitHubSimulator:
         self._window_start: float | None = None
         self._used = 0
         self._key = secrets.token_bytes(16)
+        self._commits: dict[int, set[str]] = {d_id: set() for d_id in org.definitions}
+        for b in org.builds:
+            self._commits[b.definition.id].add(b.commit)
         self._httpd = _QuietServer(("127.0.0.1", 0), type("GitHubHandler", (_Handler,), {"serve": self._api}))
         self._blob = _QuietServer((_loopback_pair(), 0), type("BlobHandler", (_Handler,), {"serve": self._blob_get}))
         self.host, self.port = self._httpd.server_address[:2]
@@ -388,8 +391,7 @@ class GitHubSimulator:
         for _, (project, d) in sorted(self.org.definitions.items()):
             if project.lower() != repo or self.bodies.workflow_path(d) != path:
                 continue
-            commits = {b.commit for b in self.org.builds if b.definition.id == d.id}
-            if ref is not None and ref not in commits and ref not in ("main", "master"):
+            if ref is not None and ref not in self._commits[d.id] and ref not in ("main", "master"):
                 raise GitHubHttpError(404, "No commit found for the ref")
             return Reply(200, self.bodies.contents_body(d, ref or "main"))
         raise GitHubHttpError(404, "Not Found")
