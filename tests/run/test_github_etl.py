@@ -13,7 +13,7 @@ import etl.run
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import run_etl
 from etl.schema import table
-from etl.simulator.github import GitHubSimulator, start_github_server
+from etl.simulator.github import GitHubFaults, GitHubSimulator, start_github_server
 from etl.warehouse.local import LocalWarehouse
 from tests.conftest import table_counts, text_cells
 
@@ -169,3 +169,15 @@ def test_no_planted_secret_reaches_the_store_or_the_outbox(whole, sim) -> None:
     assert b"<secret>" in cells
     assert [s for s in planted if s.encode() in cells or s.encode() in staged] == []
     assert TOKEN.encode() not in staged
+
+
+def test_a_storm_of_secondary_limits_and_server_errors_ends_with_exactly_the_ground_truth(write_config) -> None:
+    faults = GitHubFaults(secondary_at={3, 40, 41, 120}, secondary_retry_after=0.05, server_error_at={7, 90})
+    with start_github_server(seed=8, days=5, builds_per_day=6, token=TOKEN, faults=faults) as storm:
+        settings = make(write_config, source(storm), "storm")
+        summary = run_etl(settings)
+        served = (storm.counters["fault:secondary"], storm.counters["fault:502"])
+        truth = storm.ground_truth()["expected_counts"]
+    assert not summary.failed, summary.errors
+    assert served == (4, 2)
+    assert table_counts(settings, TABLES) == truth
