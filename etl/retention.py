@@ -49,6 +49,7 @@ TIME_COLUMNS = {
     "TestRuns": "QueueTime",
     "TestResults": "QueueTime",
     "MetricSamples": "Timestamp",
+    "PipelineSteps": "Day",
 }
 
 def floor_day(moment: datetime) -> datetime:

@@ -16,6 +16,7 @@ from typing import Any
 from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.context import NormalizeContext
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
+from etl.normalize.usage import usage_rows
 from etl.sources.azure_devops.extract import BuildBundle
 from etl.sources.base import Batch, Item
 from etl.sources.inbox import InboxDocument
@@ -74,6 +75,9 @@ def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item,
             continue
         try:
             normalized = normalize_payload(item.payload, ctx, item.obj)
+            if normalized.tables.get("TimelineRecords"):  # pipeline usage, the same for every source
+                normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []),
+                                                                normalized.tables["TimelineRecords"], ctx.ingested_iso)
         except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
             ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {_one_line(exc)}", _raw(item))
             yield item, Normalized(None)

@@ -61,6 +61,7 @@ TABLE_ORDER = (
     "BuildMetrics",
     "BuildStages",
     "MetricSamples",
+    "PipelineSteps",
 )
 #: Ledgers committed with the watermark, after every fact table has loaded.
 COMMIT_TABLES = ("EtlInboxFiles",)
