@@ -119,18 +119,21 @@ _TASK_IDS = {
     "EsrpCodeSigning": ("7e6b2b5a-1f2b-4a5e-9d6c-5a1c2d3b4e5f", "5.1.0"),
     "NuGetCommand": ("333b11bd-d341-40d9-afcf-b32d5ce6f23b", "2.246.0"),
     "PowerShell": ("e213ff0f-5d5c-4791-802d-52ea3e7be1f1", "2.245.1"),
+    # A pipeline still on a major its publisher deprecated (CmdLine@2 is current), so the usage report has one.
+    "CmdLine@1": ("d9bafed4-0b18-4f58-968d-86655b4d2ce9", "1.1.3"),
 }
 
 
-def _task(name: str) -> tuple[str, str, str]:
-    task_id, version = _TASK_IDS[name]
-    return (task_id, name, version)
+def _task(key: str) -> tuple[str, str, str]:
+    """(id, name, version) of a task; `Name@major` picks an older major than the current one."""
+    task_id, version = _TASK_IDS[key]
+    return (task_id, key.split("@")[0], version)
 
 
 _SETUP = {"dotnet": ("Install .NET SDK", "UseDotNet"), "node": ("Use Node.js 20.x", "NodeTool"),
           "python": ("Use Python 3.12", "UsePythonVersion"), "cpp": ("Configure CMake", "CMake")}
 _RESTORE = {"dotnet": ("Restore", "DotNetCoreCLI"), "node": ("npm ci", "Npm"),
-            "python": ("pip install -r requirements.txt", "Bash"), "cpp": ("Restore vcpkg packages", "Bash")}
+            "python": ("pip install -r requirements.txt", "Bash"), "cpp": ("Restore vcpkg packages", "CmdLine@1")}
 _BUILD = {"dotnet": ("Build", "DotNetCoreCLI"), "node": ("npm run build", "Npm"),
           "python": ("Build wheel", "Bash"), "cpp": ("Build", "CMake")}
 _TEST = {"dotnet": ("Test", "DotNetCoreCLI"), "node": ("npm test", "Npm"),

@@ -650,10 +650,13 @@ class SimulatedOrganization(AdoBodies):
         counts = dict.fromkeys(("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults",
                                 "BuildMetrics", "BuildStages", "MetricSamples"), 0)
         failures = []
+        steps: dict[tuple[str, str], int] = {}  # (task, major) -> builds using it
         for b in self.builds:
             if b.status != "completed":
                 continue
             counts["TimelineBuilds"] += 1
+            for identity in self._steps_of(b):
+                steps[identity] = steps.get(identity, 0) + 1
             counts["TimelineIssues"] += len(b.validation)
             for index, (result, _, category) in enumerate(b.validation):
                 if result == "error":
@@ -715,4 +718,14 @@ class SimulatedOrganization(AdoBodies):
             "failures": failures,
             "planted_secrets": sorted(secrets),
             "large_runs": self.large_runs(),
+            # PipelineSteps: one row per build and step identity; `steps` says how many builds use each.
+            "pipeline_steps": {"rows": sum(steps.values()),
+                               "steps": {f"{name}@{major}": n for (name, major), n in sorted(steps.items())}},
         }
+
+    @staticmethod
+    def _steps_of(b: Any) -> set[tuple[str, str]]:
+        """(task name, major version) of every task record the build's timelines hold, over all attempts."""
+        return {(task.task[1], task.task[2].split(".")[0])
+                for stage in b.stages for job in stage.jobs for run in job.runs
+                for task in job.tasks[: run.n_tasks] if task.task is not None}

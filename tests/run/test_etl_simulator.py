@@ -78,6 +78,21 @@ def test_simulator_source_loads_exactly_the_ground_truth_counts(write_config, tr
     assert counts(settings) == truth["expected_counts"]
 
 
+def test_simulator_source_loads_one_pipeline_steps_row_per_build_and_step_with_the_deprecated_major(
+        write_config, truth) -> None:
+    settings = make_settings(write_config, {"kind": "simulator", "name": "simulated", **SIM}, name="steps.yaml")
+    run_etl(settings)
+    wh = LocalWarehouse(settings.path(settings.warehouse.path), read_only=True)
+    try:
+        rows = wh.execute_sql('SELECT "Step" || \'@\' || "StepVersion", count(*) FROM "PipelineSteps" '
+                              'WHERE "System" = \'azure_devops\' AND "Pinning" = \'major\' GROUP BY 1 ORDER BY 1')
+    finally:
+        wh.close()
+    assert {step: n for step, n in rows} == truth["pipeline_steps"]["steps"]
+    assert sum(n for _, n in rows) == truth["pipeline_steps"]["rows"] == 38
+    assert truth["pipeline_steps"]["steps"]["CmdLine@1"] == 1
+
+
 def test_second_run_loads_nothing_new_and_counts_stay(write_config, truth) -> None:
     with start_server(**SIM) as srv:
         settings = make_settings(write_config, sim_source(srv.url, srv.projects))
