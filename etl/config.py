@@ -182,6 +182,7 @@ class Reports(Strict):
     days: int = Field(default=28, ge=1, le=730, description="Report period in days (`report --days` overrides).")
     main_branches: list[str] = Field(default_factory=lambda: ["refs/heads/main", "refs/heads/master"], description="Branches whose time to green is reported; `*` globs allowed.")
     monitors: Path = Field(default=Path("config/monitors.yaml"), description="Regression monitors: metric, direction, technique, alerting.")
+    deprecated_steps: Path = Field(default=Path("config/deprecated-steps.yaml"), description="Step versions their publishers deprecated, per CI system, with the reason; the Pipeline usage section lists the definitions still running them.")
     publish_dir: Path | None = Field(default=None, description="Optional directory the rendered bundle is also copied to.")
     flaky_min_results: int = Field(default=30, ge=1, description="A test needs this many results in the period to be flagged flaky.")
     flaky_min_commits: int = Field(default=2, ge=1, description="... and this many commits on which it both passed and failed (or passed on rerun).")

@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 
 from etl.analysis import health
 from etl.reports import nbkit as R
-from etl.reports import summary
+from etl.reports import summary, systems, usage
 
 ctx = R.context(config_path, period_days, start, end, organization, project, definitions, branch, period_reason)
 R.show(R.period_line(ctx))
@@ -50,6 +50,9 @@ health_cards = summary.health_cards(
     health.summary(builds, jobs, main_branches), health.summary(builds_prev, jobs_prev, main_branches)
 )
 R.show(R.cards(health_cards), summary=health_cards)
+R.show(R.table(systems.summary_by_system(builds, jobs, main_branches),
+               {"Pass rate": R.fmt_pct, "PR first-attempt pass rate": R.fmt_pct, "Retry minutes lost": R.fmt_num},
+               caption="The same numbers per CI system", table_id="summary-by-system"))
 
 # %% [markdown]
 # ## Pass rate
@@ -126,6 +129,15 @@ signatures = ctx.load("top_signatures")
 columns = ["Signature", "Builds", "Occurrences", "FailureOrigin", "FailureCategory", "Message"]
 R.show(R.table(signatures[columns] if len(signatures) else signatures, max_rows=15,
                caption="Most frequent error signatures (latest example message)"))
+
+# %% [markdown]
+# ## Pipeline usage
+#
+# Which steps pipelines run, per CI system: the most used, how many are inline scripts, and those pinned to a
+# version its publisher deprecated or to a branch.
+
+# %%
+R.show(usage.report_section(ctx))
 
 # %% [markdown]
 # ## Glossary

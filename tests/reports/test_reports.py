@@ -63,6 +63,13 @@ def test_health_summary_shows_pass_rate_with_its_sample_size(rendered: Path) -> 
     assert 'Median time to green (main)</div><div class="ct-value">24.0 h' in text
 
 
+def test_health_report_has_the_pipeline_usage_section_and_the_summary_per_ci_system(rendered: Path) -> None:
+    html = html_of(rendered, "ci_health")
+    assert "Pipeline usage" in html and 'class="ct-usage"' in html
+    # The seeded builds carry no System: they are Azure DevOps builds, the only system there was.
+    assert re.search(r'id="summary-by-system">.*?<td>Azure DevOps</td><td>45</td>', html, re.S)
+
+
 def test_flakiness_report_names_the_flaky_and_the_broken_test(rendered: Path) -> None:
     text = html_of(rendered, "flakiness")
     assert "<td>Tests.Flaky</td>" in text and "<td>Tests.Broken</td>" in text
