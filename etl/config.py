@@ -77,12 +77,14 @@ class SimulatorSource(Strict):
 
 
 class InboxSource(Strict):
-    """A directory of metrics documents uploaded outside Azure DevOps."""
+    """A directory of metrics documents and JUnit reports uploaded outside Azure DevOps."""
 
     kind: Literal["inbox"] = Field(default="inbox", description="Selects this kind of source.")
     name: str = Field(default="inbox", description="Short name of this source; the Source column of its rows.")
-    path: Path = Field(description="Directory of JSON documents (metrics.json schema plus `key`).")
+    path: Path = Field(description="Directory of JSON documents (metrics.json schema plus `key`) and JUnit XML reports.")
     max_document_bytes: int = Field(default=5_000_000, ge=1, description="Larger documents are quarantined unread.")
+    junit_organization: str = Field(default="", description="Organization of the builds the inbox's JUnit files (`<project>--<build id>--<report>.xml`) belong to, as TimelineBuilds.Organization holds it; empty: this source's name.")
+    max_junit_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Larger JUnit XML files are quarantined unread.")
 
 
 Source = Annotated[AzureDevOpsSource | SimulatorSource | InboxSource | JenkinsSource | JenkinsSimulatorSource
