@@ -60,7 +60,7 @@ def synthetic_organization(projects: tuple[str, ...] = ("alpha",), builds: int =
 
     org = HandBuiltOrganization(organization)
     counts = dict.fromkeys(("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults",
-                            "BuildMetrics", "BuildStages", "MetricSamples"), 0)
+                            "BuildMetrics", "BuildStages", "MetricSamples", "PipelineSteps"), 0)
     start = datetime(2026, 11, 1, 6, 0, 0)
     bid = first_id
     for project in projects:
@@ -151,6 +151,7 @@ def synthetic_organization(projects: tuple[str, ...] = ("alpha",), builds: int =
                  "subResults": [{"id": 1, "outcome": "Failed"}, {"id": 2, "outcome": "Passed"}]},
             ]
             counts["TimelineBuilds"] += 1
+            counts["PipelineSteps"] += 1  # every task is CmdLine 2.x: one step identity per build
             counts["TestRuns"] += 1
             counts["TestResults"] += 3
             org.artifacts[(bid, "telemetry")] = _metrics_zip(bid, finish)

@@ -24,7 +24,7 @@ from etl.warehouse.local import LocalWarehouse
 from tests.conftest import table_counts
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
-          "BuildStages", "MetricSamples")
+          "BuildStages", "MetricSamples", "PipelineSteps")
 RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
 
 
