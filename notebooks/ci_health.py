@@ -51,7 +51,8 @@ health_cards = summary.health_cards(
 )
 R.show(R.cards(health_cards), summary=health_cards)
 R.show(R.table(systems.summary_by_system(builds, jobs, main_branches),
-               {"Pass rate": R.fmt_pct, "PR first-attempt pass rate": R.fmt_pct, "Retry minutes lost": R.fmt_num},
+               {"Pass rate": R.fmt_pct, "PR first-attempt pass rate": R.fmt_pct, "p90 duration (min)": R.fmt_num,
+                "Median time to green (h)": R.fmt_num, "Retry minutes lost": R.fmt_num},
                caption="The same numbers per CI system", table_id="summary-by-system"))
 
 # %% [markdown]
