@@ -87,17 +87,21 @@ def usage_rows(builds: Iterable[dict[str, Any]], records: Iterable[dict[str, Any
     """
     by_build = {(b["Organization"], b["Project"], b["BuildId"]): b for b in builds}
     counts: dict[tuple[Any, ...], int] = {}
+    # A build's records repeat few step identities: classify each (system, name, version) once.
+    classified: dict[tuple[str, str, str | None], tuple[str, str, str]] = {}
     for rec in records:
         name = rec.get("TaskName")
-        if rec.get("Type") != "Task" or not name:
+        if not name or rec.get("Type") != "Task":
             continue
         build_key = (rec.get("Organization"), rec.get("Project"), rec.get("BuildId"))
         build = by_build.get(build_key)
         if build is None:
             continue
-        system = build.get("System") or AZURE_DEVOPS
-        version, kind, pinning = classify_step(system, name, rec.get("TaskVersion"))
-        key = (*build_key, name, version, kind, pinning)
+        step = (build.get("System") or AZURE_DEVOPS, name, rec.get("TaskVersion"))
+        identity = classified.get(step)
+        if identity is None:
+            identity = classified[step] = classify_step(*step)
+        key = (*build_key, name, *identity)
         counts[key] = counts.get(key, 0) + 1
     rows = []
     for (org, project, build_id, step, version, kind, pinning), uses in counts.items():
