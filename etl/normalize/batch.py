@@ -15,12 +15,11 @@ from typing import Any
 
 from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.context import NormalizeContext
-from etl.normalize.inbox_junit import normalize_inbox_junit
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.usage import usage_rows
 from etl.sources.azure_devops.extract import BuildBundle
 from etl.sources.base import Batch, Item
-from etl.sources.inbox import InboxDocument, InboxJUnit
+from etl.sources.inbox import InboxDocument
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -57,11 +56,6 @@ def _document(payload: InboxDocument, ctx: NormalizeContext, obj: str) -> Normal
         ctx.quarantine(ctx.source, obj, exc.field, exc.reason, body)
         return Normalized(raw)
     return Normalized(raw, {"BuildMetrics": [row], "BuildStages": stages, "MetricSamples": samples})
-
-
-@normalize_payload.register
-def _junit(payload: InboxJUnit, ctx: NormalizeContext, obj: str) -> Normalized:
-    return Normalized(*normalize_inbox_junit(ctx, payload, obj))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -5,12 +5,16 @@ or commit, so those filter columns stay empty. `QueueTime`, which the period que
 report's start (its earliest suite timestamp), else the file's modification time: the inbox never learns
 when the build was queued. Parsing is bounded and never raises for bad content (`read_junit`): a file it
 cannot read is quarantined with one line and gives no rows; the rest of the inbox loads.
+
+The normalizer registers itself for `InboxJUnit` payloads beside its reader, when `open_inbox` imports
+this module (as the Jenkins source does for its payloads).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from etl.normalize.batch import Normalized, normalize_payload
 from etl.normalize.builds import BuildFacts
 from etl.normalize.context import NormalizeContext
 from etl.normalize.junit import read_junit
@@ -30,3 +34,10 @@ def normalize_inbox_junit(ctx: NormalizeContext, payload: InboxJUnit,
         for row in (*runs, *results):
             row["QueueTime"] = queued
     return scrub_payload(ctx.scrubber, payload.body), {"TestRuns": runs, "TestResults": results}
+
+
+def _normalize(payload: InboxJUnit, ctx: NormalizeContext, obj: str) -> Normalized:
+    return Normalized(*normalize_inbox_junit(ctx, payload, obj))
+
+
+normalize_payload.register(InboxJUnit, _normalize)

@@ -199,4 +199,6 @@ class InboxReader:
 @contextlib.contextmanager
 def open_inbox(cfg: InboxSource, env: SourceEnv) -> Iterator[InboxReader]:
     """Registry factory for `kind: inbox`."""
+    # Registers the JUnit payload's normalizer (imported here: etl.normalize.batch imports this module).
+    import etl.normalize.inbox_junit  # noqa: F401
     yield InboxReader(cfg, env)
