@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import etl.run
+import etl.load_step
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import run_etl
 from etl.schema import table
@@ -129,7 +129,7 @@ def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config,
     expected = contents(whole)
     settings = make(write_config, server, f"killed-{step}")
     calls = {"n": 0}
-    real = getattr(etl.run, step)
+    real = getattr(etl.load_step, step)
 
     def dying(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -137,10 +137,10 @@ def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config,
             raise Killed
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(etl.run, step, dying)
+    monkeypatch.setattr(etl.load_step, step, dying)
     with pytest.raises(Killed):
         run_etl(settings)
-    monkeypatch.setattr(etl.run, step, real)
+    monkeypatch.setattr(etl.load_step, step, real)
     run_etl(settings)
     found = contents(settings)
     for name in expected:

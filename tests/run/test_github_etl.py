@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import etl.run
+import etl.load_step
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import run_etl
 from etl.schema import table
@@ -132,7 +132,7 @@ def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make(write_config, source(sim), "killed")
     calls = {"n": 0}
-    real = etl.run.load_facts
+    real = etl.load_step.load_facts
 
     def dying(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -140,10 +140,10 @@ def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config,
             raise Killed
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(etl.run, "load_facts", dying)
+    monkeypatch.setattr(etl.load_step, "load_facts", dying)
     with pytest.raises(Killed):
         run_etl(settings)
-    monkeypatch.setattr(etl.run, "load_facts", real)
+    monkeypatch.setattr(etl.load_step, "load_facts", real)
     resumed = run_etl(settings)
     assert not resumed.failed, resumed.errors
     assert len(resumed.resumed_batches) == 1
