@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,8 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from etl.sources.http_errors import AuthError, NotFound, RequestStats, SourceError, Unreachable
 
 if TYPE_CHECKING:
     from etl.config import AzureDevOpsSource
@@ -46,26 +48,6 @@ AUTH_HINT = ("check the PAT (expired or revoked? scopes Build: Read and Test Man
              "or the Entra identity's access to the organization")
 
 
-class SourceError(RuntimeError):
-    """A source cannot be read further (after retries); the message is one line naming source and URL."""
-
-
-class AuthError(SourceError):
-    """Credentials refused (401/403, or a 203 sign-in page): stops that organization at once."""
-
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Unreachable(SourceError):
-    """The host did not answer (connection refused, DNS, timeouts) after every retry. Stops that source only."""
-
-
-class NotFound(SourceError):
-    """404: the object does not exist (e.g. a build that uploaded no artifact)."""
-
-
 @dataclass
 class RetryPolicy:
     """How hard to try before giving up on one request, and how long to pace on rate-limit headers."""
@@ -80,22 +62,6 @@ class RetryPolicy:
     low_water: float = 0.1
     #: Longest single pause on rate-limit headers (Azure DevOps delays a request by up to 30 s).
     max_pace_seconds: float = 30.0
-
-
-@dataclass
-class RequestStats:
-    """Counters a run reports (requests, retries, throttles, paces), safe to update from worker threads."""
-
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    paced: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass

@@ -27,13 +27,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from etl.sources.http_errors import AuthError, Gone, NotFound, RequestStats, SourceError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +46,6 @@ AUTH_HINT = ("check the token (expired or revoked? a fine-grained PAT or App ins
 #: Entries, and bytes of cached bodies, the in-memory ETag cache keeps (least recently used ones go first).
 ETAG_ENTRIES = 2_000
 ETAG_BYTES = 32_000_000
-
-
-class SourceError(RuntimeError):
-    """GitHub cannot be read further (after retries); one line naming source and URL."""
-
-
-class AuthError(SourceError):
-    """The token was refused (401, or 403 Bad credentials): the whole source stops."""
-
-
-class Unreachable(SourceError):
-    """The host did not answer after every retry."""
-
-
-class NotFound(SourceError):
-    """404."""
-
-
-class Gone(SourceError):
-    """410: e.g. an artifact that expired between its listing and its download."""
 
 
 @dataclass
@@ -79,23 +61,6 @@ class RetryPolicy:
     max_rate_limit_wait_seconds: float = 3900.0
     #: What GitHub advises for a secondary limit that names no wait.
     secondary_default_seconds: float = 60.0
-
-
-@dataclass
-class RequestStats:
-    """Counters a run reports, safe to update from worker threads."""
-
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    paced: int = 0
-    not_modified: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
 
 
 class _Retryable(Exception):
