@@ -554,7 +554,7 @@ QUERY_TABLES = {
 REPORT_QUERIES = {"builds_in_period", "retried_jobs_in_period", "job_builds_in_period", "issues_in_period",
                   "top_failing_tasks", "top_signatures", "test_stats_in_period", "test_hard_commits_in_period",
                   "test_outages_in_period", "test_failures_in_period", "metric_series", "alerts_in_period", "alerts",
-                  "freshness", "etl_runs"}
+                  "freshness", "etl_runs", "pipeline_usage"}
 
 
 def config_text(store: Path, reports: Path) -> str:
