@@ -29,7 +29,7 @@ import yaml
 
 from etl.simulator import catalog as cat
 from etl.simulator.catalog import Definition, TaskTemplate, hexdigest
-from etl.simulator.model import SimulatedOrganization
+from etl.simulator.model import SimulatedOrganization, count_metrics_document
 from etl.simulator.specs import BuildPlan, JobPlan, JobRun
 
 RUNNER_STEPS = {"init": "Set up job", "finalize": "Complete job"}
@@ -468,14 +468,7 @@ class GitHubBodies:
                     counts["TestResults"] += len(self.org.tests[b.definition.id])
                 else:
                     for doc in self.org.metrics_documents(b).values():
-                        counts["BuildMetrics"] += 1
-                        if "build_session" in doc:
-                            counts["BuildStages"] += len(doc["build_metrics"]["build_stages"])
-                            counts["MetricSamples"] += len(doc["memory_metrics"]["samples"]) + 6 + len(
-                                doc["build_metrics"]["build_stages"])
-                        else:
-                            counts["MetricSamples"] += sum(1 for v in doc["telemetry"].values()
-                                                           if isinstance(v, int | float) and not isinstance(v, bool))
+                        count_metrics_document(counts, doc)
         return {"owner": self.owner, "repositories": sorted(self.repos), "expected_counts": counts,
                 "attempts": attempts, "jobs": jobs, "step_usage": dict(sorted(usage.items())),
                 "expired_artifacts": expired, "gone_artifacts": gone,

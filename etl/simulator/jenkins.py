@@ -32,7 +32,7 @@ from xml.sax.saxutils import quoteattr
 
 import orjson
 
-from etl.simulator.model import SimulatedOrganization
+from etl.simulator.model import SimulatedOrganization, count_metrics_document
 from etl.simulator.specs import BuildPlan, JobPlan, JobRun
 from etl.sources.jenkins.mapping import build_id
 from etl.sources.jenkins.steps import FUNCTION_TO_DISPLAY
@@ -336,15 +336,7 @@ class JenkinsSimulation:
                 for path, data in sim.artifacts.items():
                     if not path.startswith("telemetry/"):
                         continue
-                    doc = orjson.loads(data)
-                    counts["BuildMetrics"] += 1
-                    if "build_session" in doc:
-                        n_stages = len(doc["build_metrics"]["build_stages"])
-                        counts["BuildStages"] += n_stages
-                        counts["MetricSamples"] += len(doc["memory_metrics"]["samples"]) + 6 + n_stages
-                    else:
-                        counts["MetricSamples"] += sum(1 for v in doc["telemetry"].values()
-                                                       if isinstance(v, int | float) and not isinstance(v, bool))
+                    count_metrics_document(counts, orjson.loads(data))
         counts["TimelineBuilds"] = len(roots)
         return {"expected_counts": counts, "builds": builds, "retries": retries, "jobs": sorted(self.jobs),
                 "in_progress": self.in_progress()}

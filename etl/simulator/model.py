@@ -70,6 +70,22 @@ def _evidence(results: list[tuple[str, str]]) -> dict[str, Any]:
             "flake_rate": round((failures + reruns) / n, 4) if n else 0.0}
 
 
+def count_metrics_document(counts: dict[str, int], doc: dict[str, Any]) -> None:
+    """Add the rows one metrics document loads to *counts* (the ground truth of every simulated API).
+
+    A `metrics.json` document gives one BuildMetrics row, a BuildStages row per stage, and a sample per
+    memory sample, per stage and six fixed figures; a flat telemetry document gives one sample per number.
+    """
+    counts["BuildMetrics"] += 1
+    if "build_session" in doc:
+        stages = len(doc["build_metrics"]["build_stages"])
+        counts["BuildStages"] += stages
+        counts["MetricSamples"] += len(doc["memory_metrics"]["samples"]) + 6 + stages
+    else:
+        counts["MetricSamples"] += sum(1 for v in doc["telemetry"].values()
+                                       if isinstance(v, int | float) and not isinstance(v, bool))
+
+
 def today_utc() -> datetime:
     """Today 00:00 UTC: the default `end` anchor (the only clock read of the simulator)."""
     now = datetime.now(UTC)
@@ -685,14 +701,7 @@ class SimulatedOrganization(AdoBodies):
             if b.metrics is not None:
                 docs = self.metrics_documents(b)
                 for doc in docs.values():
-                    counts["BuildMetrics"] += 1
-                    if "build_session" in doc:
-                        counts["BuildStages"] += len(doc["build_metrics"]["build_stages"])
-                        counts["MetricSamples"] += len(doc["memory_metrics"]["samples"]) + 6 + len(
-                            doc["build_metrics"]["build_stages"])
-                    else:
-                        counts["MetricSamples"] += sum(1 for v in doc["telemetry"].values()
-                                                       if isinstance(v, int | float) and not isinstance(v, bool))
+                    count_metrics_document(counts, doc)
         evidence = self.flaky_evidence()
         flaky = sorted(name for name, ev in evidence.items() if ev["results"] >= FLAKY_MIN_RESULTS
                        and ev["flaky_commits"] >= FLAKY_MIN_COMMITS and ev["flake_rate"] >= FLAKY_MIN_RATE)
