@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from etl.schema import TableSchema
+from etl.schema import Column, TableSchema
 from etl.timeutil import to_utc_naive
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -190,17 +190,25 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
         if converted is not None and column.name in plain.names:
             array = converted.column(column.name)
         else:
-            values = [row.get(column.name) for row in rows]
-            try:
-                array = _fast_column(column.kusto_type, values)
-            except _FAST_PATH_ERRORS:
-                array = None
-        if array is None:
-            array = _slow_column(table, column.kusto_type, column.name, values, rows)
-        if column.name in table.key and array.null_count:
-            raise RowError(f"{table.name}: key column {column.name} is null in some row")
-        arrays[column.name] = array
+            array = _typed_values(table, column, [row.get(column.name) for row in rows], rows)
+        arrays[column.name] = _key_checked(table, column, array)
     return pa.table(arrays, schema=arrow_schema(table))
+
+
+def _typed_values(table: TableSchema, column: Column, values: list[Any], rows: list[dict[str, Any]]) -> pa.Array:
+    """*values* as *column*'s Arrow type: the fast conversion, else the per-value one (its error names the row)."""
+    try:
+        array = _fast_column(column.kusto_type, values)
+    except _FAST_PATH_ERRORS:
+        array = None
+    return array if array is not None else _slow_column(table, column.kusto_type, column.name, values, rows)
+
+
+def _key_checked(table: TableSchema, column: Column, array: Any) -> Any:
+    """*array*, unless it is a key column holding a null (a row the store could not key)."""
+    if column.name in table.key and array.null_count:
+        raise RowError(f"{table.name}: key column {column.name} is null in some row")
+    return array
 
 
 def _arrow_column(kusto_type: str, field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -248,14 +256,6 @@ def _from_arrow(table: TableSchema, data: pa.Table) -> pa.Table:
         if array is None:
             if rows is None:
                 rows = data.select([k for k in table.key if k in data.column_names]).to_pylist()
-            pylist = values.to_pylist()
-            try:
-                array = _fast_column(column.kusto_type, pylist)
-            except _FAST_PATH_ERRORS:
-                array = None
-            if array is None:
-                array = _slow_column(table, column.kusto_type, column.name, pylist, rows)
-        if column.name in table.key and array.null_count:
-            raise RowError(f"{table.name}: key column {column.name} is null in some row")
-        arrays[column.name] = array
+            array = _typed_values(table, column, values.to_pylist(), rows)
+        arrays[column.name] = _key_checked(table, column, array)
     return pa.table(arrays, schema=arrow_schema(table))
