@@ -105,7 +105,6 @@ def render_one(
     name: str, out_dir: Path, parameters: dict, kernel: str, notebook_dir: Path = NOTEBOOK_DIR
 ) -> ReportResult:
     """Execute `notebooks/<name>.ipynb` into out_dir and render its HTML; errors are caught and returned."""
-    import nbformat
     import papermill
 
     title = REPORTS.get(name, (name, ""))[0]
@@ -113,9 +112,12 @@ def render_one(
     target = out_dir / f"{name}.html"
     t0 = time.monotonic()
     try:
-        papermill.execute_notebook(
+        nb = papermill.execute_notebook(
             read_notebook(name, notebook_dir), str(executed), parameters=parameters, kernel_name=kernel,
             progress_bar=False, cwd=str(PROJECT_ROOT), log_output=False,
+            # papermill otherwise rewrites the whole .ipynb (plotly.js included, megabytes) before and after
+            # every cell; it is still written once at the end, and with the failing cell's error on failure.
+            request_save_on_cell_execute=False,
             # the kernel's "running over TCP without encryption" warning is noise on a loopback-only kernel
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
@@ -124,7 +126,6 @@ def render_one(
         reason = next((line for line in reversed(first) if line.strip()), type(exc).__name__)
         return ReportResult(name, title, None, executed if executed.exists() else None, time.monotonic() - t0,
                             f"{name}.ipynb failed: {reason[:300]}")
-    nb = nbformat.read(executed, as_version=4)
     nb.metadata["title"] = title
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     target.write_text(body, encoding="utf-8")
