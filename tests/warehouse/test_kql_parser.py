@@ -203,8 +203,11 @@ def checked(answers: dict[str, tuple[dict, dict]]) -> tuple[dict, dict]:
 
 
 # -- the official parser -----------------------------------------------------
+# `slow`: the one node process takes seconds (Kusto.Language parses each management command for
+# hundreds of milliseconds), so these are out of the quick loop and their module starts among the first.
 
 
+@pytest.mark.slow
 def test_the_official_parser_finds_no_error_or_warning_in_any_kql_text(checked: tuple[dict, dict]) -> None:
     _, answer = checked
     problems = [f"{d['code']} {d['severity']} {d['file']} line {d['line']}: {d['message']} | {d['snippet']}"
@@ -212,6 +215,7 @@ def test_the_official_parser_finds_no_error_or_warning_in_any_kql_text(checked: 
     assert problems == [], "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_every_kind_of_kql_text_reached_the_parser(checked: tuple[dict, dict]) -> None:
     request, answer = checked
     files = {t["file"].split(":")[0] for t in request["cluster"]}
@@ -223,6 +227,7 @@ def test_every_kind_of_kql_text_reached_the_parser(checked: tuple[dict, dict]) -
     assert answer["checked"] == sent
 
 
+@pytest.mark.slow
 def test_the_replayed_script_creates_every_table_view_and_function(checked: tuple[dict, dict]) -> None:
     _, answer = checked
     tables = sorted(load_tables())
@@ -231,6 +236,7 @@ def test_the_replayed_script_creates_every_table_view_and_function(checked: tupl
     assert sorted(answer["entities"]["functions"]) == ["DailyBuildTrend", "KnownIssueHits", "TopSignatures"]
 
 
+@pytest.mark.slow
 def test_the_parser_reports_a_string_comparison_with_its_code_file_and_snippet(answers: dict) -> None:
     """The check can fail: TopSignatures' old tie-break, `OtherSignature < Signature`, is KS106."""
     _, answer = answers["string_comparison"]
@@ -238,11 +244,13 @@ def test_the_parser_reports_a_string_comparison_with_its_code_file_and_snippet(a
         ("KS106", "q.kql", 2, "| where A < B")]
 
 
+@pytest.mark.slow
 def test_the_analyzers_warnings_are_reported_too(answers: dict) -> None:
     _, answer = answers["analyzer_warning"]
     assert [(d["code"], d["severity"]) for d in answer["diagnostics"]] == [("KS508", "Warning")]
 
 
+@pytest.mark.slow
 def test_a_function_created_before_the_view_it_calls_is_reported(answers: dict) -> None:
     _, answer = answers["function_before_view"]
     assert [(d["code"], d["file"]) for d in answer["diagnostics"]] == [("KS204", "f.kql")]
