@@ -116,6 +116,10 @@ def render_one(
         papermill.execute_notebook(
             read_notebook(name, notebook_dir), str(executed), parameters=parameters, kernel_name=kernel,
             progress_bar=False, cwd=str(PROJECT_ROOT), log_output=False,
+            # Written once at the end (and, with the failing cell marked, when a cell raises) rather than
+            # after every cell: each save re-serializes outputs that embed plotly.js, about half a
+            # report's wall time. Only a dead kernel now leaves no partial notebook behind.
+            request_save_on_cell_execute=False,
             # the kernel's "running over TCP without encryption" warning is noise on a loopback-only kernel
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
