@@ -31,18 +31,36 @@ def warehouse(tmp_path: Path) -> Iterator[LocalWarehouse]:
     wh.close()
 
 
-@pytest.fixture
-def write_config(tmp_path: Path) -> Callable[..., Path]:
-    """Write a config file under tmp_path/config/ from a dict; relative paths resolve to tmp_path."""
+def config_writer(base: Path) -> Callable[..., Path]:
+    """A function writing a config file under base/config/ from a dict; relative paths resolve to base.
+
+    The write_config fixture for one test; module-scoped fixtures that share one run call it on a
+    tmp_path_factory directory.
+    """
 
     def write(data: dict[str, Any] | str, name: str = "test.yaml") -> Path:
-        cfg_dir = tmp_path / "config"
+        cfg_dir = base / "config"
         cfg_dir.mkdir(exist_ok=True)
         path = cfg_dir / name
         path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
         return path
 
     return write
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file under tmp_path/config/ from a dict; relative paths resolve to tmp_path."""
+    return config_writer(tmp_path)
+
+
+def copied_settings(settings: Settings, config_name: str, dest: Path) -> Settings:
+    """The settings of config/*config_name* in a copy at *dest* of everything under *settings*' base
+    directory (config, store, staging): a test that runs again on a shared run's store works on its own copy."""
+    import shutil
+
+    shutil.copytree(settings.base_dir, dest)
+    return load_config(dest / "config" / config_name)
 
 
 @pytest.fixture

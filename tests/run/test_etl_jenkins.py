@@ -1,116 +1,82 @@
 """The Jenkins source through the whole run loop, on the simulated controller: exactly the ground truth,
-nothing more on a second run, in-progress builds loaded once they finish, identical after a kill and rerun."""
+nothing more on a second run, restarts as attempts, identical after a kill and rerun.
+
+One uninterrupted run (the `whole` fixture) serves every test here: they read its store, compare with
+it, or rerun on a copy of it. Runs that cannot share it are in test_etl_jenkins_fresh_runs.py, so
+`--dist loadscope` can give the two modules to different workers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from jenkins_fixtures import FACTS, SIM, contents, counts, make, set_secrets
 
 import etl.load_step
-from etl.config import PROJECT_ROOT, Settings, load_config
+from etl.config import Settings
 from etl.run import run_etl
-from etl.schema import table
+from etl.run_summary import RunSummary
 from etl.simulator.jenkins import JenkinsServer, start_jenkins
-from etl.warehouse.local import LocalWarehouse
+from tests.conftest import config_writer, copied_settings
 
 pytestmark = pytest.mark.slow
-
-RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
-SIM = {"seed": 11, "days": 3, "builds_per_day": 6}
-FACTS = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
-         "BuildStages", "MetricSamples")
 
 
 class Killed(BaseException):
     """Stands for the process dying: no handler in the run loop catches it."""
 
 
-@pytest.fixture
+@dataclass(frozen=True)
+class Whole:
+    """An uninterrupted run: its settings, its summary and the store's contents right after it."""
+
+    settings: Settings
+    summary: RunSummary
+    contents: dict[str, pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
 def server() -> Iterator[JenkinsServer]:
+    """The controller every test of this module reads; none changes its builds."""
     with start_jenkins(**SIM) as srv:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory, server: JenkinsServer) -> Whole:
+    with pytest.MonkeyPatch.context() as mp:
+        set_secrets(mp)
+        settings = make(config_writer(tmp_path_factory.mktemp("jenkins-whole")), server, "whole")
+        summary = run_etl(settings)
+    return Whole(settings, summary, contents(settings))
+
+
 @pytest.fixture(autouse=True)
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JENKINS_TEST_TOKEN", "11aa22bb33cc44dd55ee66ff77aa88bb99")
-    monkeypatch.setenv("JENKINS_TEST_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
+    set_secrets(monkeypatch)
 
 
-def make(write_config: Callable[..., Path], server: JenkinsServer, name: str, **source: Any) -> Settings:
-    cfg = {"kind": "jenkins", "name": "ci", "url": server.url, "user": server.user,
-           "token": "env://JENKINS_TEST_TOKEN", "organization": "jenkins-test", "batch_size": 7,
-           "backoff_seconds": 0, "max_backoff_seconds": 0, "initial_lookback_days": 10, **source}
-    return load_config(write_config({
-        "sources": [cfg], "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
-        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
-        "privacy": {"pseudonymization_key": "env://JENKINS_TEST_PSEUDONYM_KEY"}}, f"{name}.yaml"))
+def test_the_jenkins_source_loads_exactly_the_simulated_ground_truth(whole, server) -> None:
+    assert not whole.summary.failed
+    assert counts(whole.contents) == server.ground_truth()["expected_counts"]
 
 
-def contents(settings: Settings) -> dict[str, pd.DataFrame]:
-    wh = LocalWarehouse(settings.path(settings.warehouse.path))
-    try:
-        out = {}
-        for name in (*FACTS, "EtlWatermarks"):
-            frame = wh.con.execute(f'SELECT * FROM "{name}"').df()
-            frame = frame.drop(columns=["IngestedAt", *(("UpdatedAt", "RunId") if name == "EtlWatermarks" else ())])
-            out[name] = frame.sort_values(list(table(name).key)).reset_index(drop=True)
-        return out
-    finally:
-        wh.close()
-
-
-def counts(settings: Settings) -> dict[str, int]:
-    return {name: len(frame) for name, frame in contents(settings).items() if name in FACTS}
-
-
-def test_the_jenkins_source_loads_exactly_the_simulated_ground_truth(write_config, server) -> None:
-    settings = make(write_config, server, "once")
-    summary = run_etl(settings)
-    assert not summary.failed
-    assert counts(settings) == server.ground_truth()["expected_counts"]
-
-
-def test_junit_artifacts_add_one_test_run_per_archived_report(write_config, server) -> None:
-    settings = make(write_config, server, "junit", junit_artifacts=["test-results/*.xml"])
-    run_etl(settings)
-    assert counts(settings) == server.ground_truth(junit_artifacts=True)["expected_counts"]
-
-
-def test_a_second_run_adds_nothing(write_config, server) -> None:
-    settings = make(write_config, server, "twice")
-    run_etl(settings)
-    first = contents(settings)
+def test_a_second_run_adds_nothing(whole, tmp_path: Path) -> None:
+    settings = copied_settings(whole.settings, "whole.yaml", tmp_path / "twice")
     run_etl(settings)
     second = contents(settings)
     for name in FACTS:
-        pd.testing.assert_frame_equal(first[name], second[name], obj=name)
+        pd.testing.assert_frame_equal(whole.contents[name], second[name], obj=name)
 
 
-def test_builds_in_progress_are_skipped_then_loaded_once_they_finish(write_config, server) -> None:
-    settings = make(write_config, server, "progress")
-    waiting = server.sim.in_progress()
-    assert waiting
-    run_etl(settings)
-    before = counts(settings)
-    assert before == server.ground_truth()["expected_counts"]
-    for job, number in waiting:
-        server.sim.complete(job, number, at_ms=server.sim.jobs[job][-1].timestamp + 10 * 86_400_000)
-    run_etl(settings)
-    after = counts(settings)
-    assert after == server.ground_truth()["expected_counts"]
-    assert after["TimelineBuilds"] == before["TimelineBuilds"] + len(waiting)
-
-
-def test_restarts_and_replays_are_later_attempts_of_their_root_build(write_config, server) -> None:
-    settings = make(write_config, server, "retries")
-    run_etl(settings)
-    builds = contents(settings)["TimelineBuilds"]
-    records = contents(settings)["TimelineRecords"]
+def test_restarts_and_replays_are_later_attempts_of_their_root_build(whole, server) -> None:
+    builds = whole.contents["TimelineBuilds"]
+    records = whole.contents["TimelineRecords"]
     retries = server.ground_truth()["retries"]
     assert {r["cause"] for r in retries} == {"RestartDeclarativePipelineCause", "ReplayCause"}
     deepest = max(retries, key=lambda r: r["attempt"])
@@ -123,10 +89,8 @@ def test_restarts_and_replays_are_later_attempts_of_their_root_build(write_confi
 
 
 @pytest.mark.parametrize("step", ["load_facts", "commit_batch"])
-def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config, server, monkeypatch, step) -> None:
-    whole = make(write_config, server, "whole")
-    run_etl(whole)
-    expected = contents(whole)
+def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config, server, whole, monkeypatch,
+                                                                    step) -> None:
     settings = make(write_config, server, f"killed-{step}")
     calls = {"n": 0}
     real = getattr(etl.load_step, step)
@@ -143,5 +107,5 @@ def test_a_run_killed_in_its_third_batch_then_rerun_ends_identical(write_config,
     monkeypatch.setattr(etl.load_step, step, real)
     run_etl(settings)
     found = contents(settings)
-    for name in expected:
-        pd.testing.assert_frame_equal(expected[name], found[name], obj=name)
+    for name in whole.contents:
+        pd.testing.assert_frame_equal(whole.contents[name], found[name], obj=name)

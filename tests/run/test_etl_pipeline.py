@@ -1,10 +1,16 @@
-"""The whole ETL against a loopback Azure DevOps server and a real DuckDB file."""
+"""The whole ETL against a loopback Azure DevOps server and a real DuckDB file.
+
+Tests that only read what one plain run loaded share it (the `loaded` fixture, against a module-wide
+server nobody changes); a test that runs again does so on a copy of its store. Tests that change the
+server, count its requests from scratch or need another config run on their own (`fake`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +22,13 @@ from typer.testing import CliRunner
 from etl.cli import app
 from etl.config import PROJECT_ROOT, Settings, load_config
 from etl.run import RunOptions, run_etl
+from etl.run_summary import RunSummary
 from etl.simulator.handbuilt import HandBuiltServer, serve_organization
 from etl.stage.outbox import Outbox
 from etl.timeutil import to_utc_naive
 from etl.warehouse.base import WarehouseError
 from etl.warehouse.local import LocalWarehouse
-from tests.conftest import table_counts
+from tests.conftest import config_writer, copied_settings, table_counts
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples", "PipelineSteps")
@@ -41,8 +48,8 @@ def ado_source(url: str, name: str = "ado", **extra: Any) -> dict[str, Any]:
             "initial_lookback_days": 3650, **extra}
 
 
-@pytest.fixture
-def configure(write_config: Callable[..., Path]) -> Callable[..., Settings]:
+def configurer(write_config: Callable[..., Path]) -> Callable[..., Settings]:
+    """A function making the settings (config/test.yaml) of *sources* and further config sections."""
     def make(*sources: dict[str, Any], **sections: Any) -> Settings:
         data = {"sources": list(sources), "warehouse": {"kind": "local", "path": "data/wh.duckdb"},
                 "staging": {"dir": "data/staging", **sections.pop("staging", {})},
@@ -50,6 +57,36 @@ def configure(write_config: Callable[..., Path]) -> Callable[..., Settings]:
         return load_config(write_config(data))
 
     return make
+
+
+@pytest.fixture
+def configure(write_config: Callable[..., Path]) -> Callable[..., Settings]:
+    return configurer(write_config)
+
+
+@pytest.fixture(scope="module")
+def shared_fake() -> Iterator[tuple[HandBuiltServer, dict[str, int]]]:
+    """The organization of `fake`, served once for the module: for tests that neither change it nor count
+    its requests from before their own run."""
+    org, counts = synthetic_organization(builds=5)
+    with serve_organization(org) as srv:
+        yield srv, counts
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One plain run from `shared_fake`: its settings and summary, and the organization's expected rows."""
+
+    settings: Settings
+    summary: RunSummary
+    expected: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory, shared_fake) -> Loaded:
+    srv, expected = shared_fake
+    settings = configurer(config_writer(tmp_path_factory.mktemp("loaded")))(ado_source(srv.url))
+    return Loaded(settings, run_etl(settings), expected)
 
 
 def counts(settings: Settings) -> dict[str, int]:
@@ -64,48 +101,36 @@ def query(settings: Settings, kql: str) -> Any:
         wh.close()
 
 
-def test_a_run_loads_every_table_with_the_expected_rows(fake, configure) -> None:
-    srv, expected = fake
-    settings = configure(ado_source(srv.url))
-    summary = run_etl(settings)
-    assert counts(settings) == expected
-    assert summary.loaded == expected
-    assert not summary.failed
+def test_a_run_loads_every_table_with_the_expected_rows(loaded) -> None:
+    assert counts(loaded.settings) == loaded.expected
+    assert loaded.summary.loaded == loaded.expected
+    assert not loaded.summary.failed
 
 
-def test_a_second_run_loads_nothing_new(fake, configure) -> None:
-    srv, expected = fake
-    settings = configure(ado_source(srv.url))
+def test_a_second_run_loads_nothing_new(loaded, tmp_path: Path) -> None:
+    settings = copied_settings(loaded.settings, "test.yaml", tmp_path / "twice")
     run_etl(settings)
-    run_etl(settings)
-    assert counts(settings) == expected
+    assert counts(settings) == loaded.expected
 
 
-def test_watermark_is_the_latest_finish_time_loaded(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
-    frame = query(settings, "LatestEtlWatermarks | project Source, Organization, Project, Watermark")
+def test_watermark_is_the_latest_finish_time_loaded(loaded) -> None:
+    frame = query(loaded.settings, "LatestEtlWatermarks | project Source, Organization, Project, Watermark")
     row = frame.iloc[0]
     assert (row.Source, row.Organization, row.Project, str(row.Watermark)) == (
         "ado", "handbuilt", "alpha", "2026-11-01 10:30:00.123456")
 
 
-def test_next_run_asks_from_the_watermark(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
+def test_next_run_asks_from_the_watermark(loaded, shared_fake, tmp_path: Path) -> None:
+    srv, _ = shared_fake
+    settings = copied_settings(loaded.settings, "test.yaml", tmp_path / "next")
     srv.requests.clear()
     run_etl(settings)
     first = next(r for r in srv.requests if "_apis/build/builds?" in r)
     assert "minTime=2026-11-01T10%3A30%3A00.123456Z" in first
 
 
-def test_retried_record_in_latest_and_previous_timeline_is_one_row(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
-    frame = query(settings, "TimelineRecords | where BuildId == 101 and Type in ('Stage', 'Job') "
+def test_retried_record_in_latest_and_previous_timeline_is_one_row(loaded) -> None:
+    frame = query(loaded.settings, "TimelineRecords | where BuildId == 101 and Type in ('Stage', 'Job') "
                             "| project RecordId, Attempt, TimelineId, Path | order by Path asc, Attempt asc")
     assert [tuple(r) for r in frame.itertuples(index=False)] == [
         ("s-101", 1, latest_timeline_id(101), "0001"),
@@ -115,11 +140,8 @@ def test_retried_record_in_latest_and_previous_timeline_is_one_row(fake, configu
     ]
 
 
-def test_issue_log_line_redaction_and_validation_results(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
-    frame = query(settings, "TimelineIssues | where BuildId == 101 | project RecordId, Category, LogLine, Message "
+def test_issue_log_line_redaction_and_validation_results(loaded) -> None:
+    frame = query(loaded.settings, "TimelineIssues | where BuildId == 101 | project RecordId, Category, LogLine, Message "
                             "| order by RecordId asc")
     rows = [tuple(r) for r in frame.itertuples(index=False)]
     assert rows[0][:2] == ("", "ValidationResult") and pd.isna(rows[0][2])
@@ -127,19 +149,14 @@ def test_issue_log_line_redaction_and_validation_results(fake, configure) -> Non
     assert "alice" not in rows[1][3]
 
 
-def test_pull_request_build_has_target_branch_and_number(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
-    frame = query(settings, "TimelineBuilds | where BuildId == 102 | project BuildKind, TargetBranch, "
+def test_pull_request_build_has_target_branch_and_number(loaded) -> None:
+    frame = query(loaded.settings, "TimelineBuilds | where BuildId == 102 | project BuildKind, TargetBranch, "
                             "PullRequestNumber, Definition, Attempts")
     assert tuple(frame.iloc[0]) == ("PullRequest", "refs/heads/main", 41, "ci\\main", 1)
 
 
-def test_every_row_of_a_batch_has_the_batch_staging_time(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
+def test_every_row_of_a_batch_has_the_batch_staging_time(loaded) -> None:
+    settings = loaded.settings
     outbox = Outbox(settings.path(settings.staging.dir))
     first = outbox.batches()[0]
     stamps = {row["IngestedAt"] for t in TABLES for chunk in outbox.rows(first.batch_id, t) for row in chunk}
@@ -283,10 +300,8 @@ def test_opted_out_project_is_never_requested(fake, configure) -> None:
     assert srv.requests == []
 
 
-def test_planted_pii_never_reaches_store_or_outbox(fake, configure) -> None:
-    srv, _ = fake
-    settings = configure(ado_source(srv.url))
-    run_etl(settings)
+def test_planted_pii_never_reaches_store_or_outbox(loaded) -> None:
+    settings = loaded.settings
     staged = b"".join(p.read_bytes() for p in settings.path(settings.staging.dir).rglob("*") if p.is_file())
     store = settings.path(settings.warehouse.path).read_bytes()
     for value in (b"alice@example.com", b"bob@example.com", b"/home/alice", b"agent-host-01", b"Alice Example"):

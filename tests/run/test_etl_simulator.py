@@ -1,5 +1,9 @@
 """End to end against the simulated organization: exact counts, idempotent re-runs, crash and resume,
-fault storms, and no planted secret in the store or the outbox."""
+fault storms, and no planted secret in the store or the outbox.
+
+The tests that compare with an uninterrupted run share one (the `whole` fixture) against one module-wide
+server; a test that runs again on its store works on a copy.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from etl.run import run_etl
 from etl.schema import table
 from etl.simulator import start_server
 from etl.warehouse.local import LocalWarehouse
-from tests.conftest import table_counts, text_cells
+from tests.conftest import config_writer, copied_settings, table_counts, text_cells
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
@@ -29,9 +33,15 @@ SIM = {"seed": 11, "days": 2, "builds_per_day": 4}
 
 
 @pytest.fixture(scope="module")
-def truth() -> dict[str, Any]:
+def server() -> Iterator[Any]:
+    """The simulated organization served for the module; tests that count its requests start their own."""
     with start_server(**SIM) as srv:
-        return srv.ground_truth
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def truth(server: Any) -> dict[str, Any]:
+    return server.ground_truth
 
 
 def sim_source(url: str, projects: list[str], **extra: Any) -> dict[str, Any]:
@@ -53,6 +63,32 @@ def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ETL_SIM_TEST_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
 
 
+def module_run(tmp_path_factory: pytest.TempPathFactory, name: str, source: dict[str, Any]) -> Settings:
+    """The settings of one run of *source* into a store of the module's own (config/<name>)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ETL_SIM_TEST_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
+        settings = make_settings(config_writer(tmp_path_factory.mktemp(name)), source, name=name)
+        summary = run_etl(settings)
+    assert not summary.failed, summary.errors
+    return settings
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory, server: Any) -> Settings:
+    """An uninterrupted run from the module's server; tests read it and compare with it, never write it."""
+    return module_run(tmp_path_factory, "whole.yaml", sim_source(server.url, server.projects))
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Any]:
+    """One run of the in-process simulator source (no HTTP): its settings and summary."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ETL_SIM_TEST_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
+        settings = make_settings(config_writer(tmp_path_factory.mktemp("simulated")),
+                                 {"kind": "simulator", "name": "simulated", **SIM})
+        return settings, run_etl(settings)
+
+
 def counts(settings: Settings) -> dict[str, int]:
     return table_counts(settings, TABLES)
 
@@ -71,17 +107,15 @@ def contents(settings: Settings, drop: tuple[str, ...] = ()) -> dict[str, pd.Dat
         wh.close()
 
 
-def test_simulator_source_loads_exactly_the_ground_truth_counts(write_config, truth) -> None:
-    settings = make_settings(write_config, {"kind": "simulator", "name": "simulated", **SIM})
-    summary = run_etl(settings)
+def test_simulator_source_loads_exactly_the_ground_truth_counts(simulated, truth) -> None:
+    settings, summary = simulated
     assert not summary.failed
     assert counts(settings) == truth["expected_counts"]
 
 
 def test_simulator_source_loads_one_pipeline_steps_row_per_build_and_step_with_the_deprecated_major(
-        write_config, truth) -> None:
-    settings = make_settings(write_config, {"kind": "simulator", "name": "simulated", **SIM}, name="steps.yaml")
-    run_etl(settings)
+        simulated, truth) -> None:
+    settings, _ = simulated
     wh = LocalWarehouse(settings.path(settings.warehouse.path), read_only=True)
     try:
         rows = wh.execute_sql('SELECT "Step" || \'@\' || "StepVersion", count(*) FROM "PipelineSteps" '
@@ -93,39 +127,35 @@ def test_simulator_source_loads_one_pipeline_steps_row_per_build_and_step_with_t
     assert truth["pipeline_steps"]["steps"]["CmdLine@1"] == 1
 
 
-def test_second_run_loads_nothing_new_and_counts_stay(write_config, truth) -> None:
-    with start_server(**SIM) as srv:
-        settings = make_settings(write_config, sim_source(srv.url, srv.projects))
-        run_etl(settings)
-        second = run_etl(settings)
+def test_second_run_loads_nothing_new_and_counts_stay(whole, server, truth, tmp_path) -> None:
+    settings = copied_settings(whole, "whole.yaml", tmp_path / "twice")
+    second = run_etl(settings)
     assert counts(settings) == truth["expected_counts"]
     # Only the boundary build (minTime is inclusive) is read again.
-    assert second.loaded["TimelineBuilds"] <= len(srv.projects)
+    assert second.loaded["TimelineBuilds"] <= len(server.projects)
 
 
-def test_fault_storm_of_429_500_and_truncated_bodies_completes_with_the_same_rows(write_config, truth) -> None:
+def test_fault_storm_of_429_500_and_truncated_bodies_completes_with_the_same_rows(write_config, whole,
+                                                                                   truth) -> None:
     faults = {"rate": 0.3, "kinds": ["429", "500", "503", "malformed"], "retry_after": 0, "max_consecutive": 2}
-    with start_server(**SIM) as clean, start_server(**SIM, faults=faults) as stormy:
-        calm = make_settings(write_config, sim_source(clean.url, clean.projects), name="calm.yaml")
+    with start_server(**SIM, faults=faults) as stormy:
         storm = make_settings(write_config, sim_source(stormy.url, stormy.projects), name="storm.yaml")
-        run_etl(calm)
         summary = run_etl(storm)
     assert not summary.failed
     assert counts(storm) == truth["expected_counts"]
     # Two servers, two ports: the URL columns differ by port only.
-    left, right = contents(calm, drop=("Url", "LogUrl")), contents(storm, drop=("Url", "LogUrl"))
+    left, right = contents(whole, drop=("Url", "LogUrl")), contents(storm, drop=("Url", "LogUrl"))
     for t in TABLES:
         pd.testing.assert_frame_equal(left[t], right[t], obj=t)
 
 
-def test_no_planted_secret_reaches_the_store_the_outbox_or_the_logs(write_config, truth) -> None:
-    with start_server(**SIM) as srv:
-        settings = make_settings(write_config, sim_source(srv.url, srv.projects))
-        summary = settings.base_dir / "summary.md"
-        cli = [sys.executable, "-c", "from etl.cli import main; main()"]
-        run = subprocess.run([*cli, "etl", "--config", str(settings.base_dir / "config" / "test.yaml"),
-                              "--summary-file", str(summary)], cwd=PROJECT_ROOT, capture_output=True, timeout=300,
-                             env={**os.environ, "COLUMNS": "200"})
+def test_no_planted_secret_reaches_the_store_the_outbox_or_the_logs(write_config, server, truth) -> None:
+    settings = make_settings(write_config, sim_source(server.url, server.projects))
+    summary = settings.base_dir / "summary.md"
+    cli = [sys.executable, "-c", "from etl.cli import main; main()"]
+    run = subprocess.run([*cli, "etl", "--config", str(settings.base_dir / "config" / "test.yaml"),
+                          "--summary-file", str(summary)], cwd=PROJECT_ROOT, capture_output=True, timeout=300,
+                         env={**os.environ, "COLUMNS": "200"})
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     staged = b"".join(p.read_bytes() for p in settings.path(settings.staging.dir).rglob("*") if p.is_file())
     logs = run.stdout + run.stderr + summary.read_bytes()
@@ -137,28 +167,26 @@ def test_no_planted_secret_reaches_the_store_the_outbox_or_the_logs(write_config
     assert leaked == []
 
 
-def test_run_killed_mid_load_then_rerun_ends_with_the_rows_of_an_uninterrupted_run(write_config, truth) -> None:
-    with start_server(**SIM) as srv:
-        whole = make_settings(write_config, sim_source(srv.url, srv.projects), name="whole.yaml")
-        run_etl(whole)
-        crashed = make_settings(write_config, sim_source(srv.url, srv.projects), name="crash.yaml")
-        outbox = crashed.path(crashed.staging.dir) / "outbox"
-        cli = [sys.executable, "-c", "from etl.cli import main; main()"]
-        proc = subprocess.Popen([*cli, "etl", "--config", str(crashed.base_dir / "config" / "crash.yaml")],
-                                cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "COLUMNS": "200"})
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not list(outbox.glob("*/manifest.json")):
-                time.sleep(0.005)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == -signal.SIGKILL
-        assert list(outbox.glob("*/manifest.json")), "the run was killed before it staged a batch"
-        run_etl(crashed)
+def test_run_killed_mid_load_then_rerun_ends_with_the_rows_of_an_uninterrupted_run(write_config, server, whole,
+                                                                                   truth) -> None:
+    crashed = make_settings(write_config, sim_source(server.url, server.projects), name="crash.yaml")
+    outbox = crashed.path(crashed.staging.dir) / "outbox"
+    cli = [sys.executable, "-c", "from etl.cli import main; main()"]
+    proc = subprocess.Popen([*cli, "etl", "--config", str(crashed.base_dir / "config" / "crash.yaml")],
+                            cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(outbox.glob("*/manifest.json")):
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert list(outbox.glob("*/manifest.json")), "the run was killed before it staged a batch"
+    run_etl(crashed)
     assert counts(crashed) == truth["expected_counts"]
     left, right = contents(whole), contents(crashed)
     for t in TABLES:
@@ -186,12 +214,11 @@ def builds_per_definition(settings: Settings) -> dict[int, int]:
         wh.close()
 
 
-def test_an_opted_out_definition_loads_nothing_and_the_others_load_in_full(write_config) -> None:
+def test_an_opted_out_definition_loads_nothing_and_the_others_load_in_full(write_config, whole) -> None:
+    per_definition = builds_per_definition(whole)
+    opted_out = min(per_definition)
+    # A server of its own: its request counters are this run's alone.
     with start_server(**SIM) as srv:
-        everything = make_settings(write_config, sim_source(srv.url, list(srv.projects)), name="all.yaml")
-        run_etl(everything)
-        per_definition = builds_per_definition(everything)
-        opted_out = min(per_definition)
         settings = load_config(write_config({
             "sources": [sim_source(srv.url, list(srv.projects))], "classification": {"rules": RULES},
             "warehouse": {"kind": "local", "path": "data/optout.duckdb"}, "staging": {"dir": "data/optout"},
