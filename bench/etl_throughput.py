@@ -1,17 +1,24 @@
-"""ETL throughput on the real path: `run_etl` against the simulator, beside json.loads of the same bytes.
+"""ETL throughput and memory on the real path: `run_etl` against the simulator, beside json.loads of the same bytes.
 
-A child process starts the simulated organization (90 days × 50 builds/day by default, scaled by
-`--fraction`), renders every response once (a warm-up run records the bytes of each URL it asks
-for), then serves those pre-rendered bytes over loopback with no latency to a measured `run_etl`
-into a fresh store: extract over HTTP, raw staging, normalize (scrub, classify), stage, load into a
-real DuckDB file. The same response bytes are then parsed with `json.loads` and `orjson.loads`.
-It prints timeline records/s of the run, both parse rates and their ratios, by wall clock and by the
-process's CPU time (the simulator's threads included; on a shared machine the CPU ratios are the
-steadier figure), and the peak RSS.
+Three processes, so the figures are the ETL's alone:
 
-Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.1] [--records-per-job 0] [--profile out.prof]
-(The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT, default 256MB: without a cap
-DuckDB's buffer cache keeps the pages of the growing tables, up to 80% of RAM.)
+* the server: starts the simulated organization (90 days × 50 builds/day, scaled by `--fraction`),
+  renders every response once (a warm-up `run_etl` records the bytes of each URL it asks for), then
+  serves those pre-rendered bytes over loopback with no latency, and writes the JSON bodies to a file;
+* the measured process: only `run_etl` into a fresh store — extract over HTTP, raw staging,
+  normalize (scrub, classify), stage, load into a real DuckDB file. Its own wall and CPU time, its
+  peak RSS (`ru_maxrss`, taken before anything else is read) and RSS sampled with psutil (the peak
+  in the first and in the second half of the builds: flat when memory is bounded by a batch, not by
+  the history). Then, in the same process, `json.loads` and `orjson.loads` of the same bytes;
+* this one, which starts both and prints.
+
+The default shape is the issue's users' (.NET's CI): `--records-per-job 400` gives about 1,900
+timeline records per build (the simulator's default, 0, about 48). `--fraction 0.1` is about 0.95M
+timeline records. Several fractions (`--fraction 0.02 0.04`) run one after the other, so the peak
+RSS of two history lengths can be compared.
+
+Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--records-per-job 400] [--profile out.prof]
+(The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT, default that of etl.config.)
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 DAYS, BUILDS_PER_DAY = 90, 50
+RECORDS_PER_JOB = 400
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prerendered(server: Any) -> dict[tuple[str, str], Any]:
@@ -53,55 +64,139 @@ def _prerendered(server: Any) -> dict[tuple[str, str], Any]:
 def _settings(work: Path, url: str, projects: list[str], name: str) -> Any:
     from etl.config import PROJECT_ROOT, load_config
 
+    warehouse: dict[str, Any] = {"kind": "local", "path": str(work / f"{name}.duckdb")}
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        warehouse["memory_limit"] = os.environ["BENCH_DUCKDB_MEMORY_LIMIT"]
     cfg = work / f"{name}.yaml"
     cfg.write_text(json.dumps({
         "sources": [{"kind": "azure_devops", "name": "sim", "organization_url": url, "projects": projects,
                      "auth": "none", "backoff_seconds": 0, "max_backoff_seconds": 0,
                      "initial_lookback_days": DAYS + 2}],
-        "warehouse": {"kind": "local", "path": str(work / f"{name}.duckdb"),
-                      "memory_limit": os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "256MB")},
+        "warehouse": warehouse,
         "staging": {"dir": str(work / f"{name}-staging")},
         "classification": {"rules": str(PROJECT_ROOT / "config" / "failure-rules.yaml")},
         "privacy": {"pseudonymization_key": "env://ETL_BENCH_PSEUDONYM_KEY"}}))
     return load_config(cfg)
 
 
-def child(fraction: float, records_per_job: int, profile: str | None) -> None:
-    import orjson
+def serve(work: Path, fraction: float, records_per_job: int) -> None:
+    """The server process: render everything once, say where it listens, serve until stdin closes."""
+    from datetime import timedelta
 
-    from etl.run import run_etl
     from etl.simulator import start_server
-    from etl.warehouse.local import LocalWarehouse
+    from etl.sources.azure_devops.client import client_for_source
+    from etl.sources.azure_devops.extract import AzureDevOpsExtractor
+    from etl.timeutil import utc_now
 
-    os.environ.setdefault("ETL_BENCH_PSEUDONYM_KEY", "bench-pseudonym-key-0123456789")
-    work = Path(tempfile.mkdtemp(prefix="etl-bench-"))
     days = max(1, round(DAYS * fraction))
     with start_server(seed=5, days=days, builds_per_day=BUILDS_PER_DAY, records_per_job=records_per_job) as srv:
         cache = _prerendered(srv)
-        warm = run_etl(_settings(work, srv.url, srv.projects, "warm"))  # renders every response once
-        assert not warm.failed, warm.markdown()
-        settings = _settings(work, srv.url, srv.projects, "bench")
-        t0, c0 = time.perf_counter(), time.process_time()
-        if profile:
-            import cProfile
+        # Warm-up: read every build's details once, as the ETL's extractor does (no staging, no load).
+        cfg = _settings(work, srv.url, srv.projects, "warm").sources[0]
+        client = client_for_source(cfg)
+        extractor = AzureDevOpsExtractor(client, page_size=cfg.page_size, test_results=cfg.test_results,
+                                         metrics_artifacts=cfg.metrics_artifacts,
+                                         max_parallel_requests=cfg.max_parallel_requests)
+        for project in srv.projects:
+            for page in extractor.list_builds(project, utc_now() - timedelta(days=DAYS + 2)):
+                for _ in extractor.iter_bundles(project, page):
+                    pass
+        client.close()
+        bodies = [r.data for r in cache.values() if r.content_type.startswith("application/json")]
+        with (work / "bodies.pickle").open("wb") as fh:
+            pickle.dump(bodies, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        del bodies
+        print(json.dumps({"url": srv.url, "projects": srv.projects, "days": days, "requests": len(cache)}),
+              flush=True)
+        sys.stdin.read()  # the bench closes it when the measured run is over
 
-            summary: Any = None
 
-            def go() -> None:
-                nonlocal summary
-                summary = run_etl(settings)
+class _Sampler(threading.Thread):
+    """RSS of this process every 50 ms, with the number of builds extracted so far."""
 
-            cProfile.runctx("go()", globals(), locals(), profile)
-        else:
-            summary = run_etl(settings)
-        etl_s, etl_cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert not summary.failed, summary.markdown()
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.process = psutil.Process()
+        self.builds = 0
+        self.phase = "stage"
+        self.samples: list[tuple[int, int]] = []
+        self.peaks: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def progress(self, what: str, n: int) -> None:
+        if what == "builds":
+            self.builds += n
+
+    def run(self) -> None:
+        import pyarrow as pa
+
+        while not self.done.wait(0.05):
+            rss = self.process.memory_info().rss
+            self.samples.append((self.builds, rss))
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss >> 20)
+            self.peaks["arrow"] = max(self.peaks.get("arrow", 0), pa.total_allocated_bytes() >> 20)
+
+    def loading(self) -> None:
+        """Count the samples taken while a batch loads as the load step's (the rest is extract + stage)."""
+        from etl.load_step import BatchLoader
+
+        load = BatchLoader.load
+
+        def timed(loader: Any, *args: Any, **kwargs: Any) -> Any:
+            self.phase = "load"
+            try:
+                return load(loader, *args, **kwargs)
+            finally:
+                self.phase = "stage"
+
+        BatchLoader.load = timed  # type: ignore[method-assign]
+
+    def halves(self) -> tuple[int, int]:
+        """Peak RSS (MB) while the first half of the builds was read, and after."""
+        half = self.builds / 2
+        first = [rss for b, rss in self.samples if b <= half] or [0]
+        second = [rss for b, rss in self.samples if b > half] or [0]
+        return max(first) >> 20, max(second) >> 20
+
+
+def measure(work: Path, url: str, projects: list[str], profile: str | None) -> None:
+    """The measured process: run_etl alone, then json/orjson of the same bytes; one JSON line on stdout."""
+    import orjson
+
+    from etl.run import run_etl
+    from etl.warehouse.local import LocalWarehouse
+
+    settings = _settings(work, url, projects, "bench")
+    sampler = _Sampler()
+    sampler.loading()
+    sampler.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    if profile:
+        import cProfile
+
+        summary: Any = None
+
+        def go() -> None:
+            nonlocal summary
+            summary = run_etl(settings, progress=sampler.progress)
+
+        cProfile.runctx("go()", globals(), locals(), profile)
+    else:
+        summary = run_etl(settings, progress=sampler.progress)
+    etl_s, etl_cpu = time.perf_counter() - t0, time.process_time() - c0
+    sampler.done.set()
+    sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    bodies = [r.data for r in cache.values() if r.content_type.startswith("application/json")]
+    assert not summary.failed, summary.markdown()
+    batches = sum(o.batches for o in summary.outcomes)
     wh = LocalWarehouse(settings.path(settings.warehouse.path))
     records = int(wh.execute_sql('SELECT count(*) FROM "TimelineRecords"')[0][0])
     builds = int(wh.execute_sql('SELECT count(*) FROM "TimelineBuilds"')[0][0])
     wh.close()
+    with (work / "bodies.pickle").open("rb") as fh:
+        bodies = pickle.load(fh)
     rates, cpu_rates = {}, {}
     for name, loads in (("json", json.loads), ("orjson", orjson.loads)):
         best = best_cpu = float("inf")
@@ -111,40 +206,86 @@ def child(fraction: float, records_per_job: int, profile: str | None) -> None:
                 loads(body)
             best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
         rates[name], cpu_rates[name] = records / best, records / best_cpu
-    print(json.dumps({"days": days, "builds": builds, "records": records, "etl_s": etl_s,
+    first, second = sampler.halves()
+    print(json.dumps({"builds": builds, "records": records, "batches": batches, "etl_s": etl_s,
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
-                      "orjson_cpu_rate": cpu_rates["orjson"],
-                      "bytes_mb": sum(map(len, bodies)) >> 20, "requests": len(cache), "peak_rss_mb": peak}))
+                      "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
+                      "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
+                      "peaks": sampler.peaks,
+                      "load_average": os.getloadavg()[0]}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fraction", type=float, default=1.0,
-                        help=f"share of the {DAYS}-day history to simulate (0.1: {DAYS // 10} days)")
-    parser.add_argument("--records-per-job", type=int, default=0, help="extra steps per job (bigger timelines)")
-    parser.add_argument("--profile", help="write a cProfile of the measured run to this file")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args.fraction, args.records_per_job, args.profile)
-        return
-    cmd = [sys.executable, __file__, "--child", "--fraction", str(args.fraction),
-           "--records-per-job", str(args.records_per_job)] + (["--profile", args.profile] if args.profile else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    if out.returncode:
-        sys.exit(out.stderr)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+def bench(fraction: float, records_per_job: int, profile: str | None) -> dict[str, Any]:
+    """One fraction: start the server, run the measured process against it, stop the server."""
+    work = Path(tempfile.mkdtemp(prefix="etl-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "ETL_BENCH_PSEUDONYM_KEY": os.environ.get("ETL_BENCH_PSEUDONYM_KEY", "bench-pseudonym-key-0123456789")}
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(work), "--fraction", str(fraction),
+                               "--records-per-job", str(records_per_job)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert server.stdout is not None and server.stdin is not None
+        line = server.stdout.readline()
+        if not line:
+            sys.exit(f"the simulator process ended before serving (exit {server.wait()})")
+        ready = json.loads(line)
+        cmd = [sys.executable, __file__, "--measure", str(work), "--url", ready["url"],
+               "--projects", ",".join(ready["projects"])] + (["--profile", profile] if profile else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+        if out.returncode:
+            sys.exit(out.stderr)
+        return {**ready, **json.loads(out.stdout.strip().splitlines()[-1])}
+    finally:
+        if server.stdin:
+            server.stdin.close()
+        server.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(r: dict[str, Any]) -> None:
     print(f"{r['days']} days × {BUILDS_PER_DAY} builds/day: {r['builds']:,} builds, {r['records']:,} timeline "
-          f"records, {r['requests']:,} responses ({r['bytes_mb']} MB)")
-    print(f"{'':34} {'wall clock':>28}   {'CPU time of the process':>28}")
+          f"records ({r['records'] / max(r['builds'], 1):,.0f} per build), {r['batches']} batches, "
+          f"{r['requests']:,} responses ({r['bytes_mb']} MB); load average {r['load_average']:.1f}")
+    print(f"{'':34} {'wall clock':>28}   {'CPU time of the ETL process':>28}")
     print(f"  {'run_etl (extract to load)':32} {r['etl_rate']:>12,.0f} records/s ({r['etl_s']:6.1f} s)   "
           f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s)")
     for name in ("json", "orjson"):
         print(f"  {name + '.loads of the same bytes':32} {r[name + '_rate']:>12,.0f} records/s  ratio "
               f"{r['etl_rate'] / r[name + '_rate']:.3f}x   {r[name + '_cpu_rate']:>12,.0f} records/s  ratio "
               f"{r['etl_cpu_rate'] / r[name + '_cpu_rate']:.3f}x")
-    print(f"  peak RSS: {r['peak_rss_mb']} MB")
+    print(f"  peak RSS of the ETL process: {r['peak_rss_mb']} MB (sampled: {r['peak_first_half_mb']} MB in the "
+          f"first half of the builds, {r['peak_second_half_mb']} MB in the second; "
+          f"{r['peaks'].get('stage', 0)} MB extracting and staging, {r['peaks'].get('load', 0)} MB loading, "
+          f"Arrow's pool at most {r['peaks'].get('arrow', 0)} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fraction", type=float, nargs="+", default=[0.02],
+                        help=f"share of the {DAYS}-day history to simulate (0.1: {DAYS // 10} days); several: "
+                             "one run each")
+    parser.add_argument("--records-per-job", type=int, default=RECORDS_PER_JOB,
+                        help="extra steps per job (400: about 1,900 timeline records per build, as .NET's CI)")
+    parser.add_argument("--profile", help="write a cProfile of the measured run to this file")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--projects", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.fraction[0], args.records_per_job)
+        return
+    if args.measure:
+        measure(args.measure, args.url, args.projects.split(","), args.profile)
+        return
+    runs = []
+    for fraction in args.fraction:
+        runs.append(bench(fraction, args.records_per_job, args.profile))
+        report(runs[-1])
+    if len(runs) > 1:
+        print("peak RSS by history: " + ", ".join(
+            f"{r['records']:,} records in {r['batches']} batches: {r['peak_rss_mb']} MB" for r in runs))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from etl.load import RunStatus, batch_row, commit_batch, etl_runs_row, load_fact
 from etl.run_summary import Report, RunSummary
 from etl.secret_refs import mask
 from etl.sources.base import Scope, Start
+from etl.stage.memory import release_free_memory
 from etl.stage.outbox import BatchStatus, Manifest, Outbox
 from etl.state import contiguous, read_files_seen, read_watermarks
 from etl.timeutil import utc_now
@@ -57,6 +58,8 @@ class BatchLoader:
             mark_done(self.outbox, manifest, status)
         except Exception as exc:  # any load failure is this batch's alone; the next batches go on
             return self.failed(manifest, one_line(exc))
+        finally:
+            release_free_memory()
         self.summary.add_loaded(counts)
         if status is RunStatus.INCOMPLETE:
             self.summary.incomplete_batches.append(manifest.batch_id)

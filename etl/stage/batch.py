@@ -20,6 +20,7 @@ from etl.privacy import Scrubber, apply_policy, scrub_payload
 from etl.secret_refs import mask
 from etl.sources.base import Batch
 from etl.sources.inbox import LEDGER_TABLE
+from etl.stage.memory import bound_allocator, release_free_memory
 from etl.stage.outbox import BatchStatus, Manifest, Outbox, batch_id_for
 from etl.stage.quarantine import Quarantine
 from etl.timeutil import utc_now
@@ -61,6 +62,7 @@ def stage_batch(batch: Batch, outbox: Outbox, quarantine: Quarantine, scrubber: 
                         run_id=run_id, started_at=started_at.isoformat())
     if previous is not None and previous.status == BatchStatus.PENDING:
         manifest.attempts, manifest.last_error = previous.attempts, previous.last_error
+    bound_allocator()  # before the source's worker threads start reading the batch's items
     staged = outbox.start(manifest)
     ctx = NormalizeContext(scope.source, scope.organization, datetime.fromisoformat(manifest.staged_at),
                            scrubber, classifier, quarantine)
@@ -80,4 +82,6 @@ def stage_batch(batch: Batch, outbox: Outbox, quarantine: Quarantine, scrubber: 
     manifest.quarantined = quarantine.count - before
     manifest.errors = quarantine.lines[before:]
     manifest.incomplete = [mask(f"{scope.source}: {line}") for line in batch.incomplete]
-    return staged.commit(status)
+    committed = staged.commit(status)
+    release_free_memory()
+    return committed

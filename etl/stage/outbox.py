@@ -66,7 +66,7 @@ TABLE_ORDER = (
 #: Ledgers committed with the watermark, after every fact table has loaded.
 COMMIT_TABLES = ("EtlInboxFiles",)
 #: Rows per Parquet row group (and the most rows a table buffers before writing): bounds staging memory.
-ROW_GROUP_ROWS = 50_000
+ROW_GROUP_ROWS = 20_000
 
 
 class BatchStatus(StrEnum):
