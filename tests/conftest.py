@@ -54,6 +54,21 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     return config_writer(tmp_path)
 
 
+#: The project's own failure rules, for tests whose runs classify failures as the product does.
+RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
+
+
+def store_settings(write_config: Callable[..., Path], sources: list[dict[str, Any]], name: str, key_env: str,
+                   config_name: str | None = None) -> Settings:
+    """Settings of *sources* with a local store and staging named *name* (data/<name>.duckdb, data/<name>-staging),
+    the project's failure rules and the pseudonymization key in $*key_env*, written to config/<config_name>
+    (default <name>.yaml). One key per test makes the rows of its stores comparable."""
+    return load_config(write_config({
+        "sources": sources, "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
+        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
+        "privacy": {"pseudonymization_key": f"env://{key_env}"}}, config_name or f"{name}.yaml"))
+
+
 def copied_settings(settings: Settings, config_name: str, dest: Path) -> Settings:
     """The settings of config/*config_name* in a copy at *dest* of everything under *settings*' base
     directory (config, store, staging): a test that runs again on a shared run's store works on its own copy."""

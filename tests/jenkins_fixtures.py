@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from etl.config import PROJECT_ROOT, Settings, load_config
+from etl.config import Settings
 from etl.schema import table
 from etl.simulator.jenkins import JenkinsServer
 from etl.warehouse.local import LocalWarehouse
+from tests.conftest import store_settings
 
-RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
 SIM = {"seed": 11, "days": 3, "builds_per_day": 6}
 FACTS = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
          "BuildStages", "MetricSamples")
@@ -32,10 +32,7 @@ def make(write_config: Callable[..., Path], server: JenkinsServer, name: str, **
     cfg = {"kind": "jenkins", "name": "ci", "url": server.url, "user": server.user,
            "token": "env://JENKINS_TEST_TOKEN", "organization": "jenkins-test", "batch_size": 7,
            "backoff_seconds": 0, "max_backoff_seconds": 0, "initial_lookback_days": 10, **source}
-    return load_config(write_config({
-        "sources": [cfg], "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
-        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
-        "privacy": {"pseudonymization_key": "env://JENKINS_TEST_PSEUDONYM_KEY"}}, f"{name}.yaml"))
+    return store_settings(write_config, [cfg], name, "JENKINS_TEST_PSEUDONYM_KEY")
 
 
 def contents(settings: Settings) -> dict[str, pd.DataFrame]:

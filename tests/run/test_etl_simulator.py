@@ -24,11 +24,10 @@ from etl.run import run_etl
 from etl.schema import table
 from etl.simulator import start_server
 from etl.warehouse.local import LocalWarehouse
-from tests.conftest import config_writer, copied_settings, table_counts, text_cells
+from tests.conftest import RULES, config_writer, copied_settings, store_settings, table_counts, text_cells
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
-RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
 SIM = {"seed": 11, "days": 2, "builds_per_day": 4}
 
 
@@ -51,11 +50,7 @@ def sim_source(url: str, projects: list[str], **extra: Any) -> dict[str, Any]:
 
 
 def make_settings(write_config: Callable[..., Path], *sources: dict[str, Any], name: str = "test.yaml") -> Settings:
-    return load_config(write_config({
-        "sources": list(sources), "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
-        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
-        # One pseudonymization key for every store of a test, so their rows can be compared.
-        "privacy": {"pseudonymization_key": "env://ETL_SIM_TEST_PSEUDONYM_KEY"}}, name))
+    return store_settings(write_config, list(sources), name, "ETL_SIM_TEST_PSEUDONYM_KEY", config_name=name)
 
 
 @pytest.fixture(autouse=True)

@@ -10,18 +10,17 @@ import pandas as pd
 import pytest
 
 import etl.load_step
-from etl.config import PROJECT_ROOT, Settings, load_config
+from etl.config import Settings
 from etl.run import run_etl
 from etl.schema import table
 from etl.simulator.github import GitHubFaults, GitHubSimulator, start_github_server
 from etl.warehouse.local import LocalWarehouse
-from tests.conftest import table_counts, text_cells
+from tests.conftest import store_settings, table_counts, text_cells
 
 pytestmark = pytest.mark.slow
 
 TABLES = ("TimelineBuilds", "TimelineRecords", "TimelineIssues", "TestRuns", "TestResults", "BuildMetrics",
           "BuildStages", "MetricSamples")
-RULES = str(PROJECT_ROOT / "config" / "failure-rules.yaml")
 TOKEN = "ghs_simulatedInstallationToken0123456789"
 
 
@@ -48,10 +47,7 @@ def source(sim: GitHubSimulator, token: str = "env://GH_TEST_TOKEN", **extra: An
 
 
 def make(write_config: Callable[..., Path], src: dict[str, Any], name: str) -> Settings:
-    return load_config(write_config({
-        "sources": [src], "warehouse": {"kind": "local", "path": f"data/{name}.duckdb"},
-        "staging": {"dir": f"data/{name}-staging"}, "classification": {"rules": RULES},
-        "privacy": {"pseudonymization_key": "env://GH_TEST_PSEUDONYM_KEY"}}, f"{name}.yaml"))
+    return store_settings(write_config, [src], name, "GH_TEST_PSEUDONYM_KEY")
 
 
 def contents(settings: Settings) -> dict[str, pd.DataFrame]:
