@@ -18,9 +18,11 @@ import json
 import os
 import re
 import secrets as pysecrets
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,9 @@ class Detector:
     switch: str  # the Privacy setting that enables it
     pattern: str
     replace: str | Callable[[Any], str]
+    #: For the joined scan of `Scrubber.redact_many`: matches wherever this detector *changes* a text (it may
+    #: match more). None: the pattern itself, its anchors relaxed by `batch_pattern`.
+    batch: str | None = None
 
 
 def _keep_prefix(marker: str) -> Callable[[Any], str]:
@@ -177,11 +182,40 @@ DETECTORS: tuple[Detector, ...] = (
              r"(?i)\b[a-z0-9](?:[a-z0-9-]{0,62}\.)+(?:local|localdomain|internal|intranet|corp|lan|home\.arpa)\b",
              HOST),
     Detector("IPv4 address", "redact_ip_addresses",
-             r"(?i)(version[=: ]|v|\d\.)?\b((?:\d{1,3}\.){3}\d{1,3})\b", _ipv4),
+             r"(?i)(version[=: ]|v|\d\.)?\b((?:\d{1,3}\.){3}\d{1,3})\b", _ipv4,
+             # `_ipv4` keeps loopback and 0.x addresses, the most common match in log URLs: the joined scan
+             # looks only for a first part it could replace (1-255 but 127, no leading zero).
+             batch=r"\b(?:[1-9]\d?|1[01]\d|12[0-68-9]|1[3-9]\d|2\d\d)(?:\.\d{1,3}){3}\b"),
     Detector("IPv6 address", "redact_ip_addresses",
              r"(?i)(?:\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*\b)?)",
              _ipv6),
 )
+
+
+def batch_pattern(detector: Detector) -> str:
+    """The detector's pattern for a scan of texts joined by newlines (`Scrubber.redact_many`).
+
+    Inside one text of the joined string, `\\b` sees what it sees in the text alone (a newline is no word
+    character, as the start and end of a text are not), so only the anchors of the whole text differ:
+    the start (`^`) and end (`\\z`) of a text become those of a line. The relaxed pattern matches wherever
+    the original matches inside a text, and perhaps more; a test keeps the detectors to these anchors.
+    """
+    if detector.batch is not None:
+        return detector.batch
+    return detector.pattern.replace("(?:\\b|^)", "(?:\\b|(?m:^))").replace("\\z", "(?m:$)")
+
+
+@cache
+def _batch_gate(switches: frozenset[str]) -> Any:
+    active = [d for d in DETECTORS if d.switch in switches]
+    if not active:
+        return None
+    import re2  # see compile_re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 256 << 20  # a large DFA cache: the joined scan runs over megabytes at a time
+    return re2.compile("|".join(f"(?:{batch_pattern(d)})" for d in active), options)
 
 
 @cache
@@ -393,6 +427,7 @@ class Scrubber:
             if on
         }
         self._gate, self._detectors, self._subs = _compiled(frozenset(switches))
+        self._batch_gate = _batch_gate(frozenset(switches))
         self._mask_revealed = redact_secrets
         self._revealed: frozenset[str] = frozenset()
         self._pseudonyms: dict[str, str] = {}
@@ -432,6 +467,65 @@ class Scrubber:
         if done is not None:
             return done
         return self._remember(text)
+
+    def redact_many(self, texts: Iterable[str]) -> dict[str, str]:
+        """Each distinct text of *texts* mapped to `redact(text)` (other values are left out), the new ones scanned together.
+
+        The texts not memoised yet are joined by newlines and searched once (in C, by RE2) for anything a
+        detector, a learned name or a revealed secret could match. Only the texts a match touches are redacted
+        one by one; every other text is its own redaction. A match inside a text is also a match of the
+        joined string (see `batch_pattern`), and any match that starts earlier and overlaps it touches the
+        text, so no text that `redact` would change is skipped; a property test checks it against
+        `redact_uncached`. Clean texts are remembered too: a build's names and ids repeat across its rows.
+        """
+        memo = self._memo
+        out: dict[str, str] = {}
+        fresh: list[str] = []
+        for text in texts:
+            done = memo.get(text)
+            if done is not None:
+                out[text] = done
+            elif type(text) is not str:
+                continue  # a key that is no text (the payload walk gathers every key)
+            elif text:
+                fresh.append(text)
+            else:
+                out[text] = text
+        if not fresh:
+            return out
+        touched = self._touched(fresh)
+        if len(memo) + len(fresh) >= self.MEMO_SIZE:
+            memo.clear()
+        for index, text in enumerate(fresh):
+            if index in touched:
+                out[text] = self.redact(text)  # type: ignore[assignment]  # a non-empty text stays a text
+            else:
+                out[text] = memo[text] = text
+        return out
+
+    def _touched(self, texts: list[str]) -> set[int]:
+        """Indices of the *texts* that a detector, a learned name or a revealed secret may match."""
+        encoded = [t.encode() for t in texts]
+        joined = b"\n".join(encoded)
+        starts = list(accumulate((len(e) + 1 for e in encoded), initial=0))
+        spans: list[tuple[int, int]] = []
+        for pattern in (self._batch_gate, self._name_pattern):
+            if pattern is not None:
+                spans.extend(m.span() for m in pattern.finditer(joined))
+        if self._mask_revealed:
+            for value in revealed_values():
+                if len(value) >= 4:
+                    needle = value.encode()
+                    at = joined.find(needle)
+                    while at >= 0:
+                        spans.append((at, at + len(needle)))
+                        at = joined.find(needle, at + 1)
+        touched: set[int] = set()
+        for start, end in spans:
+            first = bisect_right(starts, start) - 1
+            last = bisect_right(starts, max(start, end - 1)) - 1
+            touched.update(range(first, last + 1))
+        return touched
 
     def _remember(self, text: str) -> str:
         if self._mask_revealed:
@@ -576,6 +670,9 @@ def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> 
     pseudonymized = [c for c, (kind, _) in columns if kind == PSEUDONYMIZED]
     if pseudonymized:
         scrubber.learn_names({row.get(c) for row in rows for c in pseudonymized})
+    # The distinct texts of every redacted column, redacted together (one scan for the rows).
+    plain = [c for c, (kind, dynamic) in columns if kind == REDACTED and not dynamic]
+    done = scrubber.redact_many({v for row in rows for c in plain if type(v := row.get(c)) is str})
     for row in rows:
         for column, (kind, dynamic) in columns:
             value = row.get(column)
@@ -585,6 +682,8 @@ def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> 
                 row[column] = scrubber.pseudonymize(str(value))
             elif dynamic:
                 row[column] = scrubber.scrub_json_text(value)
+            elif type(value) is str:
+                row[column] = done[value]
             elif isinstance(value, str):
                 row[column] = scrubber.redact(value)
             else:
@@ -603,60 +702,193 @@ def _columns_of(table: str) -> tuple[tuple[str, tuple[str, bool]], ...]:
 
 def scrub_payload(scrubber: Scrubber, value: Any) -> Any:
     """A raw payload or quarantined value fit for disk: machine and person names pseudonymized (and masked
-    wherever else they appear), identities reduced to a pseudonym, every other key and string redacted."""
-    scrubber.learn_names(_names_in(value))
-    return _scrub_payload(scrubber, value)
+    wherever else they appear), identities reduced to a pseudonym, every other key and string redacted.
+
+    Two walks: the first gathers the payload's names and texts, so its names are learned and its distinct
+    texts redacted together (`Scrubber.redact_many`, one scan for the payload); the second builds the copy.
+    """
+    names, texts = _names_and_texts(value)
+    scrubber.learn_names(names)
+    return _scrub_payload(scrubber, value, scrubber.redact_many(texts))
+
+
+def scrub_payload_in_place(scrubber: Scrubber, value: Any) -> Any:
+    """`scrub_payload` of a payload nothing reads afterwards, done in place; the payload, scrubbed.
+
+    For raw staging, the largest walk of a run: a copy of every record cost twice this. One walk
+    pseudonymizes the names, reduces identities and gathers the texts; the texts are redacted together
+    (`Scrubber.redact_many`); a second walk, only when some text changed, puts in the redactions.
+    Anything but plain dicts, lists and strings (a tuple, a subclass) is replaced by its `scrub_payload`.
+    """
+    if (type(value) is not dict and type(value) is not list) or (type(value) is dict and _is_identity(value)):
+        return scrub_payload(scrubber, value)
+    names, texts, odd = _reduce_in_place(scrubber, value)
+    scrubber.learn_names(names)
+    done = scrubber.redact_many(texts)
+    changed = {t: r for t, r in done.items() if r != t}
+    if changed:
+        _replace_in_place(value, changed)
+    for parent, key, child in odd:
+        parent[key] = scrub_payload(scrubber, child)
+    return value
+
+
+def _identity_pseudonym(scrubber: Scrubber, node: dict[Any, Any]) -> dict[str, Any]:
+    return {"id": scrubber.pseudonymize(str(node.get("uniqueName") or node.get("displayName")))}
+
+
+def _reduce_in_place(scrubber: Scrubber, value: Any) -> tuple[set[str], set[Any], list[tuple[Any, Any, Any]]]:
+    """Names pseudonymized and identities reduced in place; (names, keys and strings, odd nodes)."""
+    names: set[str] = set()
+    texts: set[Any] = set()
+    odd: list[tuple[Any, Any, Any]] = []
+    add = texts.add
+    pseudonymize = scrubber.pseudonymize
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            texts.update(node)
+            if not NAME_KEYS.isdisjoint(node):
+                for k in NAME_KEYS.intersection(node):
+                    v = node[k]
+                    if isinstance(v, str):
+                        if k not in _NOT_NAMES:
+                            names.add(v)
+                        node[k] = pseudonymize(v)
+            entries: Any = node.items()
+        else:
+            entries = enumerate(node)
+        for k, v in entries:
+            kind = type(v)
+            if kind is str:
+                add(v)
+            elif kind is dict:
+                if _is_identity(v):
+                    names |= _names_and_texts(v)[0]  # its names are masked wherever else they appear
+                    node[k] = _identity_pseudonym(scrubber, v)
+                else:
+                    push(v)
+            elif kind is list:
+                push(v)
+            elif not (v is None or kind is int or kind is float or kind is bool):
+                odd.append((node, k, v))
+    return names, texts, odd
+
+
+def _replace_in_place(value: Any, changed: dict[str, str]) -> None:
+    """Every key and string of *value* found in *changed* replaced by its redaction, in place."""
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    get = changed.get
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            if not changed.keys().isdisjoint(node):  # a key itself redacted: the dict is rebuilt, in order
+                items = [(get(k, k) if type(k) is str else k, v) for k, v in node.items()]
+                node.clear()
+                node.update(items)
+            entries: Any = node.items()
+        else:
+            entries = enumerate(node)
+        for k, v in entries:
+            kind = type(v)
+            if kind is str:
+                r = get(v)
+                if r is not None:
+                    node[k] = r
+            elif kind is dict or kind is list:
+                push(v)
 
 
 NAME_KEYS = frozenset({"workerName", "hostname", "host", "requestedFor", "uniqueName", "displayName",
                        "imageUrl", "descriptor", "machine", "machineName", "computerName", "agentName"})
+_NOT_NAMES = frozenset({"imageUrl", "descriptor"})
 
 
-def _names_in(value: Any) -> set[str]:
-    found: set[str] = set()
+def _is_identity(node: dict[Any, Any]) -> bool:
+    # An identity reference (requestedFor, lastChangedBy, owner...): staged as a pseudonym alone.
+    return "uniqueName" in node or ("displayName" in node and ("imageUrl" in node or "descriptor" in node))
+
+
+def _names_and_texts(value: Any) -> tuple[set[str], set[Any]]:
+    """(names to pseudonymize, every key and string) of a JSON-like value, iteratively (any depth).
+
+    The texts may hold more than the copy redacts (names, an identity's fields, non-string keys): a text
+    too many costs a little of the joined scan, one missing would be redacted on its own.
+    """
+    names: set[str] = set()
+    texts: set[Any] = set()
+    add = texts.add
     stack = [value]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         if isinstance(node, dict):
-            for k, v in node.items():
-                if isinstance(v, str) and k in NAME_KEYS and k not in ("imageUrl", "descriptor"):
-                    found.add(v)
-                elif isinstance(v, dict | list):
-                    stack.append(v)
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, dict | list))
-    return found
-
-
-def _scrub_payload(scrubber: Scrubber, value: Any) -> Any:
-    # The hot loop of raw staging (every key and string of every payload): strings are looked up in the
-    # scrubber's memo first, so each distinct text of a batch is redacted once.
-    memo = scrubber._memo
-    redact = scrubber.redact
-    if isinstance(value, dict):
-        if "uniqueName" in value or ("displayName" in value and ("imageUrl" in value or "descriptor" in value)):
-            # An identity reference (requestedFor, lastChangedBy, owner...): keep only a stable pseudonym.
-            return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
-        out = {}
-        for k, v in value.items():
-            key = (memo.get(k) or redact(k)) if type(k) is str else k
+            texts.update(node)
+            if not NAME_KEYS.isdisjoint(node):
+                names.update(v for k, v in node.items() if k in NAME_KEYS and k not in _NOT_NAMES
+                             and isinstance(v, str))
+            items: Any = node.values()
+        elif isinstance(node, list | tuple):
+            items = node
+        else:
+            if isinstance(node, str):
+                add(node)
+            continue
+        for v in items:
             kind = type(v)
             if kind is str:
-                out[key] = scrubber.pseudonymize(v) if k in NAME_KEYS else (memo.get(v) or redact(v))
-            elif kind is dict or kind is list:
-                out[key] = _scrub_payload(scrubber, v)
-            elif v is None or kind is int or kind is float or kind is bool:
-                out[key] = v
-            elif isinstance(v, str) and k in NAME_KEYS:
-                out[key] = scrubber.pseudonymize(v)
-            else:
-                out[key] = _scrub_payload(scrubber, v)
+                add(v)
+            elif kind is dict or kind is list or isinstance(v, str | dict | list | tuple):
+                push(v)
+    return names, texts
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _scrub_payload(scrubber: Scrubber, value: Any, done: dict[str, str]) -> Any:
+    # The hot loop of raw staging (every key and string of every payload): *done* holds the redaction of
+    # each of the payload's texts (`_names_and_texts` gathered them); anything else takes the slow path.
+    if type(value) is dict:
+        if _is_identity(value):
+            return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
+        try:
+            out = {done[k]: done[v] if type(v) is str else v if type(v) in _SCALARS else _scrub_payload(scrubber, v, done)
+                   for k, v in value.items()}
+        except (KeyError, TypeError):  # a key that is no string, or a str subclass: one by one
+            return _scrub_mapping(scrubber, value, done)
+        if not NAME_KEYS.isdisjoint(value):
+            for k in NAME_KEYS.intersection(value):
+                v = value[k]
+                if isinstance(v, str):
+                    out[done[k]] = scrubber.pseudonymize(v)
         return out
+    if type(value) is list:
+        return [done[v] if type(v) is str else v if type(v) in _SCALARS else _scrub_payload(scrubber, v, done)
+                for v in value]
+    if isinstance(value, dict):
+        return _scrub_mapping(scrubber, value, done)
     if isinstance(value, list | tuple):
-        return [(memo.get(v) or redact(v)) if type(v) is str else _scrub_payload(scrubber, v) for v in value]
+        return [_scrub_payload(scrubber, v, done) for v in value]
     if isinstance(value, str):
-        return redact(value)
+        return scrubber.redact(value)
     return value
+
+
+def _scrub_mapping(scrubber: Scrubber, value: dict[Any, Any], done: dict[str, str]) -> dict[Any, Any]:
+    if _is_identity(value):
+        return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
+    out = {}
+    for k, v in value.items():
+        key = scrubber.redact(k) if isinstance(k, str) else k
+        if isinstance(v, str) and k in NAME_KEYS:
+            out[key] = scrubber.pseudonymize(v)
+        else:
+            out[key] = _scrub_payload(scrubber, v, done)
+    return out
 
 
 def store_key(staging_dir: Path) -> bytes:

@@ -16,7 +16,7 @@ from etl.normalize.builds import normalize_build, normalize_timelines, validatio
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.testruns import normalize_results, normalize_run
-from etl.privacy import Scrubber, scrub_payload
+from etl.privacy import Scrubber, scrub_payload, scrub_payload_in_place
 from etl.sources.azure_devops.extract import BuildBundle
 
 __all__ = ["NormalizeContext", "normalize_bundle", "raw_for_staging", "scrub_raw"]
@@ -27,8 +27,11 @@ def scrub_raw(scrubber: Scrubber, value: Any) -> Any:
 
 
 def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> dict[str, Any]:
-    """The bundle's raw payloads as staged: its agent and person names masked in every text, the rest redacted."""
-    return scrub_payload(scrubber, bundle.to_raw())
+    """The bundle's raw payloads as staged: its agent and person names masked in every text, the rest redacted.
+
+    Scrubbed in place, so the bundle is consumed: normalize it first.
+    """
+    return scrub_payload_in_place(scrubber, bundle.to_raw())
 
 
 def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]]]:

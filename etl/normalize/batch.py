@@ -40,7 +40,8 @@ def normalize_payload(payload: Any, ctx: NormalizeContext, obj: str) -> Normaliz
 
 @normalize_payload.register
 def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized:
-    return Normalized(raw_for_staging(ctx.scrubber, payload), normalize_bundle(ctx, payload))
+    tables = normalize_bundle(ctx, payload)
+    return Normalized(raw_for_staging(ctx.scrubber, payload), tables)  # scrubs the bundle in place: last
 
 
 @normalize_payload.register
