@@ -433,6 +433,8 @@ class Scrubber:
         self._pseudonyms: dict[str, str] = {}
         #: text -> its redaction with the names known now; cleared when a name is learned.
         self._memo: dict[str, str] = {}
+        #: Texts `redact_many` found clean with the names known now (most of a payload: ids, URLs, times).
+        self._clean: set[str] = set()
         #: text (names already masked) -> what the detectors make of it: depends on nothing learned, so it
         #: survives new names, and a batch's texts are scanned by the detectors once.
         self._detected: dict[str, str] = {}
@@ -443,6 +445,8 @@ class Scrubber:
 
     #: Distinct texts remembered per scrubber (each memo); cleared when full (a batch's texts repeat a lot).
     MEMO_SIZE = 200_000
+    #: Clean texts remembered: a build's texts, staged raw and then as rows (cleared when full or a name is learned).
+    CLEAN_SIZE = 50_000
 
     def learn_names(self, names: Any) -> None:
         """Host, agent or user names whose every occurrence inside a text is replaced by its pseudonym."""
@@ -458,6 +462,7 @@ class Scrubber:
         # so a text holding no folded name cannot match the pattern; past a few hundred names the scan is cheaper.
         self._folded_names = tuple({n.casefold() for n in known}) if len(known) <= 300 else None
         self._memo.clear()  # texts redacted before may hold a name learned now
+        self._clean.clear()
 
     def redact(self, text: str | None) -> str | None:
         """Text with e-mails, home-directory user names, tokens/secrets and IP addresses replaced."""
@@ -476,15 +481,17 @@ class Scrubber:
         one by one; every other text is its own redaction. A match inside a text is also a match of the
         joined string (see `batch_pattern`), and any match that starts earlier and overlaps it touches the
         text, so no text that `redact` would change is skipped; a property test checks it against
-        `redact_uncached`. Clean texts are remembered too: a build's names and ids repeat across its rows.
+        `redact_uncached`. Clean texts are remembered apart (`CLEAN_SIZE`): a build's ids repeat in its rows.
         """
-        memo = self._memo
+        memo, clean = self._memo, self._clean
         out: dict[str, str] = {}
         fresh: list[str] = []
         for text in texts:
             done = memo.get(text)
             if done is not None:
                 out[text] = done
+            elif text in clean:
+                out[text] = text
             elif type(text) is not str:
                 continue  # a key that is no text (the payload walk gathers every key)
             elif text:
@@ -494,13 +501,14 @@ class Scrubber:
         if not fresh:
             return out
         touched = self._touched(fresh)
-        if len(memo) + len(fresh) >= self.MEMO_SIZE:
-            memo.clear()
+        if len(clean) + len(fresh) > self.CLEAN_SIZE:
+            clean.clear()
         for index, text in enumerate(fresh):
             if index in touched:
                 out[text] = self.redact(text)  # type: ignore[assignment]  # a non-empty text stays a text
             else:
-                out[text] = memo[text] = text
+                out[text] = text
+                clean.add(text)
         return out
 
     def _touched(self, texts: list[str]) -> set[int]:
@@ -533,6 +541,7 @@ class Scrubber:
             if revealed != self._revealed:  # a secret resolved since: earlier answers may hold it
                 self._revealed = revealed
                 self._memo.clear()
+                self._clean.clear()
                 self._detected.clear()
         out = self._redact(text)
         memo = self._memo
