@@ -340,7 +340,8 @@ def normalize_timelines(
         name = rec["name"]
         rtype = rec["type"]
         result = rec["result"]
-        start, finish = _time(rec["startTime"]), _time(rec["finishTime"])
+        # Naive UTC first, then the duration: a naive and an aware time in one record cannot be subtracted.
+        start, finish = utc(_time(rec["startTime"])), utc(_time(rec["finishTime"]))
         row = {
             "Organization": facts.organization,
             "Project": facts.project,
@@ -357,8 +358,8 @@ def normalize_timelines(
             "State": rec["state"],
             "Result": result,
             "ResultCode": rec["resultCode"],
-            "StartTime": utc(start),
-            "FinishTime": utc(finish),
+            "StartTime": start,
+            "FinishTime": finish,
             "DurationSeconds": _seconds(start, finish),
             "WorkerName": rec["workerName"],
             "QueueId": rec["queueId"],
