@@ -108,6 +108,9 @@ _FAST_PATH_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedE
                      OverflowError, pd.errors.OutOfBoundsDatetime)
 
 
+_DATETIME_OR_NONE = {datetime, type(None)}
+
+
 def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
     """A whole column converted at once, or None when only the per-value path can (or should) do it.
 
@@ -123,7 +126,7 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
             return None
         return pa.array(values, type=arrow_type)
     if kusto_type == "datetime":
-        if all(type(v) is datetime or v is None for v in values):
+        if set(map(type, values)) <= _DATETIME_OR_NONE:  # one pass in C, not a generator
             # Typed datetimes (naive UTC or aware): Arrow converts aware ones to UTC itself.
             return pa.array(values, type=arrow_type)
         if any(isinstance(v, pd.Timestamp | date) and not isinstance(v, datetime) for v in values if v is not None):
