@@ -398,3 +398,48 @@ class TimelineRecordData(TypedDict, total=False):
 
 #: One core call per timeline: `TIMELINE_RECORDS.validate_python(records)` -> list of dicts.
 TIMELINE_RECORDS: TypeAdapter[list[TimelineRecordData]] = TypeAdapter(list[TimelineRecordData])
+
+
+# --- Test results validated as a list of dicts, as timeline records are (see above) ---------------
+
+_Float = Annotated[float | None, Field(default=None)]
+_Children = Annotated[Union[list["_SubResultData"], Literal[""], None],  # noqa: UP007
+                      Field(default=None, union_mode="left_to_right")]
+
+
+class _RefData(TypedDict, total=False):
+    id: Annotated[Any, Field(default=None)]  # the model keeps any id, as text; the rows do not read it
+    name: _Str
+
+
+class _SubResultData(TypedDict, total=False):
+    id: _Int
+    outcome: _Str
+    displayName: _Str
+    durationInMs: _Float
+    errorMessage: _Str
+    resultGroupType: _Str
+    subResults: _Children
+
+
+class TestResultData(TypedDict, total=False):
+    """A test result as `TEST_RESULTS` validates it: every field, a "never" date as text, sub-results maybe ""/None."""
+
+    id: Required[int]
+    outcome: _Str
+    state: _Str
+    automatedTestName: _Str
+    automatedTestStorage: _Str
+    testCaseTitle: _Str
+    durationInMs: _Float
+    errorMessage: _Str
+    startedDate: _Time
+    completedDate: _Time
+    resultGroupType: _Str
+    subResults: _Children
+    testRun: Annotated[_RefData | None, Field(default=None)]
+    build: Annotated[_RefData | None, Field(default=None)]
+
+
+#: One core call per test run's results: `TEST_RESULTS.validate_python(results)` -> list of dicts.
+TEST_RESULTS: TypeAdapter[list[TestResultData]] = TypeAdapter(list[TestResultData])
