@@ -323,6 +323,9 @@ def normalize_timelines(
     max_attempt = 1
     scrub = ctx.scrubber
     mask_names = name_masker(scrub.pseudonymize, {r["workerName"] for _, r in parsed})
+    # The build's values every row repeats, looked up once (thousands of records a build).
+    organization, project, build_id, filters = facts.organization, facts.project, facts.build_id, facts.filters
+    ingested_at = ctx.ingested_at
     # Names, identifiers and result codes repeat across the jobs of a build; the scrubber is deterministic.
     for timeline_id, rec in parsed:
         rid, attempt = rec["id"], rec["attempt"]
@@ -343,9 +346,9 @@ def normalize_timelines(
         # Naive UTC first, then the duration: a naive and an aware time in one record cannot be subtracted.
         start, finish = utc(_time(rec["startTime"])), utc(_time(rec["finishTime"]))
         row = {
-            "Organization": facts.organization,
-            "Project": facts.project,
-            "BuildId": facts.build_id,
+            "Organization": organization,
+            "Project": project,
+            "BuildId": build_id,
             "RecordId": rid,
             "Attempt": attempt,
             "TimelineId": timeline_id,
@@ -372,8 +375,8 @@ def normalize_timelines(
             "LogUrl": log["url"],
             "ChangeId": rec["changeId"],
             "LastModified": utc(_time(rec["lastModified"])),
-            **facts.filters,
-            "IngestedAt": ctx.ingested_at,
+            **filters,
+            "IngestedAt": ingested_at,
         }
         first_error = None
         issues = rec["issues"]
