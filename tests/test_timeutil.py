@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -20,6 +21,16 @@ def test_an_offset_is_converted_to_utc():
 
 def test_an_aware_datetime_becomes_naive_utc():
     assert to_utc_naive(datetime(2026, 3, 1, 1, 0, tzinfo=timezone(timedelta(hours=-5)))) == datetime(2026, 3, 1, 6, 0)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris")), datetime(2026, 3, 29, 1, 30)),  # summer time
+    (datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")), datetime(2026, 10, 25, 1, 30)),
+    (datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=ZoneInfo("Europe/Paris")), datetime(2026, 10, 25, 0, 30)),
+    (datetime(2026, 1, 1, 0, 0, 0, 7, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 7)),
+])
+def test_a_zoned_datetime_becomes_the_naive_utc_of_its_own_offset(value, expected):
+    assert to_utc_naive(value) == expected
 
 
 def test_a_date_is_its_midnight():

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from etl.classify import signature
 from etl.normalize.context import NormalizeContext, describe_validation_error
-from etl.sources.azure_devops.models import Build, TimelineRecord
+from etl.sources.azure_devops.models import TIMELINE_RECORDS, Build, TimelineRecord
 from etl.timeutil import to_utc_naive
 
 _KINDS = {
@@ -221,14 +221,15 @@ def name_masker(pseudonymize: Callable[[str], str | None], names: set[str | None
     return mask
 
 
-def _paths(records: list[TimelineRecord]) -> dict[str, str]:
+def _paths(records: list[dict[str, Any]]) -> dict[str, str]:
     """Dotted zero-padded order path of every record id, from the highest known ancestor."""
     parent = {}
     order = {}
     for r in records:
-        if r.id not in parent:  # the latest timeline (listed first) wins
-            parent[r.id] = r.parentId
-            order[r.id] = r.order or 0
+        rid = r["id"]
+        if rid not in parent:  # the latest timeline (listed first) wins
+            parent[rid] = r["parentId"]
+            order[rid] = r["order"] or 0
     paths: dict[str, str] = {}
 
     def path(rid: str) -> str:
@@ -252,6 +253,58 @@ def _paths(records: list[TimelineRecord]) -> dict[str, str]:
     return paths
 
 
+#: An absent task or log reference, read as the model's None for each of its fields.
+_NO_REF: dict[str, Any] = {"id": None, "name": None, "version": None, "url": None}
+
+
+def _time(value: Any) -> datetime | None:
+    # A validated record's time: a datetime, or None / absent / the "never" text the list validator keeps.
+    return value if type(value) is datetime else None
+
+
+def _model_record(ctx: NormalizeContext, facts: BuildFacts, raw: Any) -> dict[str, Any] | None:
+    """One record read by the `TimelineRecord` model (the reference), or None once it is quarantined.
+
+    Its dict has every field, as the rows read a record `TIMELINE_RECORDS` accepted.
+    """
+    try:
+        return TimelineRecord.model_validate(raw).model_dump(exclude={"previousAttempts"})
+    except ValidationError as exc:
+        field, reason = describe_validation_error(exc)
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        ctx.quarantine(ctx.source, f"build {facts.build_id} timeline record {rid}", field, reason, raw)
+        return None
+
+
+def validated_records(ctx: NormalizeContext, facts: BuildFacts, records: Any) -> list[dict[str, Any]]:
+    """A timeline's records as validated dicts of `TimelineRecord`'s fields, in order; the unreadable ones quarantined.
+
+    Read them as `normalize_timelines` does: `attempt` "" or None is 1, a time that is not a datetime
+    is None, `issues` that is not a list is empty.
+
+    The whole list is validated in one core call (no model per record). Only when it fails do the
+    records it rejected go through the model one at a time, which reads the variants the list
+    validator leaves to it and quarantines a bad record alone with the model's own reason.
+    """
+    if not records:
+        return []
+    if not isinstance(records, list):
+        return [r for r in (_model_record(ctx, facts, raw) for raw in records) if r is not None]
+    try:
+        return TIMELINE_RECORDS.validate_python(records)
+    except ValidationError as exc:
+        rejected = {e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)
+                    if e["loc"] and isinstance(e["loc"][0], int)}
+    # The accepted ones validate again as a list (each item's validation is independent of the others).
+    accepted = iter(TIMELINE_RECORDS.validate_python([r for i, r in enumerate(records) if i not in rejected]))
+    out = []
+    for index, raw in enumerate(records):
+        record = _model_record(ctx, facts, raw) if index in rejected else next(accepted)
+        if record is not None:
+            out.append(record)
+    return out
+
+
 def normalize_timelines(
     ctx: NormalizeContext, facts: BuildFacts, timelines: list[tuple[str | None, list[dict[str, Any]]]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
@@ -259,92 +312,101 @@ def normalize_timelines(
 
     A record that fails validation is quarantined and skipped; the others load.
     """
-    parsed: list[tuple[str | None, TimelineRecord]] = []
-    for timeline_id, records in timelines:
-        for raw in records or []:
-            try:
-                parsed.append((timeline_id, TimelineRecord.model_validate(raw)))
-            except ValidationError as exc:
-                field, reason = describe_validation_error(exc)
-                rid = raw.get("id") if isinstance(raw, dict) else None
-                ctx.quarantine(ctx.source, f"build {facts.build_id} timeline record {rid}", field, reason, raw)
+    parsed: list[tuple[str | None, dict[str, Any]]] = [
+        (timeline_id, record) for timeline_id, records in timelines
+        for record in validated_records(ctx, facts, records)
+    ]
     paths = _paths([r for _, r in parsed])
     record_rows: list[dict[str, Any]] = []
     issue_rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     max_attempt = 1
     scrub = ctx.scrubber
-    mask_names = name_masker(scrub.pseudonymize, {r.workerName for _, r in parsed})
+    mask_names = name_masker(scrub.pseudonymize, {r["workerName"] for _, r in parsed})
+    # The build's values every row repeats, looked up once (thousands of records a build).
+    organization, project, build_id, filters = facts.organization, facts.project, facts.build_id, facts.filters
+    ingested_at = ctx.ingested_at
     # Names, identifiers and result codes repeat across the jobs of a build; the scrubber is deterministic.
     for timeline_id, rec in parsed:
-        key = (rec.id, rec.attempt)
+        rid, attempt = rec["id"], rec["attempt"]
+        if attempt is None or attempt == "":
+            attempt = 1
+        key = (rid, attempt)
         if key in seen:
             continue
         seen.add(key)
-        max_attempt = max(max_attempt, rec.attempt)
-        path = paths.get(rec.id, "")
-        task_name = rec.task.name if rec.task else None
-        name = rec.name
+        max_attempt = max(max_attempt, attempt)
+        path = paths.get(rid, "")
+        task = rec["task"] or _NO_REF
+        log = rec["log"] or _NO_REF
+        task_name = task["name"]
+        name = rec["name"]
+        rtype = rec["type"]
+        result = rec["result"]
+        # Naive UTC first, then the duration: a naive and an aware time in one record cannot be subtracted.
+        start, finish = utc(_time(rec["startTime"])), utc(_time(rec["finishTime"]))
         row = {
-            "Organization": facts.organization,
-            "Project": facts.project,
-            "BuildId": facts.build_id,
-            "RecordId": rec.id,
-            "Attempt": rec.attempt,
+            "Organization": organization,
+            "Project": project,
+            "BuildId": build_id,
+            "RecordId": rid,
+            "Attempt": attempt,
             "TimelineId": timeline_id,
-            "ParentId": rec.parentId,
-            "Type": rec.type,
+            "ParentId": rec["parentId"],
+            "Type": rtype,
             "Name": name,
-            "Identifier": rec.identifier,
+            "Identifier": rec["identifier"],
             "Path": path,
-            "RecordOrder": rec.order,
-            "State": rec.state,
-            "Result": rec.result,
-            "ResultCode": rec.resultCode,
-            "StartTime": utc(rec.startTime),
-            "FinishTime": utc(rec.finishTime),
-            "DurationSeconds": _seconds(rec.startTime, rec.finishTime),
-            "WorkerName": rec.workerName,
-            "QueueId": rec.queueId,
-            "TaskId": rec.task.id if rec.task else None,
+            "RecordOrder": rec["order"],
+            "State": rec["state"],
+            "Result": result,
+            "ResultCode": rec["resultCode"],
+            "StartTime": start,
+            "FinishTime": finish,
+            "DurationSeconds": _seconds(start, finish),
+            "WorkerName": rec["workerName"],
+            "QueueId": rec["queueId"],
+            "TaskId": task["id"],
             "TaskName": task_name,
-            "TaskVersion": rec.task.version if rec.task else None,
-            "ErrorCount": rec.errorCount,
-            "WarningCount": rec.warningCount,
-            "LogId": rec.log.id if rec.log else None,
-            "LogUrl": rec.log.url if rec.log else None,
-            "ChangeId": rec.changeId,
-            "LastModified": utc(rec.lastModified),
-            **facts.filters,
-            "IngestedAt": ctx.ingested_at,
+            "TaskVersion": task["version"],
+            "ErrorCount": rec["errorCount"],
+            "WarningCount": rec["warningCount"],
+            "LogId": log["id"],
+            "LogUrl": log["url"],
+            "ChangeId": rec["changeId"],
+            "LastModified": utc(_time(rec["lastModified"])),
+            **filters,
+            "IngestedAt": ingested_at,
         }
         first_error = None
-        for index, issue in enumerate(rec.issues):
-            message = mask_names(issue.message)
-            kind = (issue.type or "").lower() or None
-            data = mask_names(issue.data or {})
+        issues = rec["issues"]
+        for index, issue in enumerate(issues if issues else ()):
+            message = mask_names(issue["message"])
+            kind = (issue["type"] or "").lower() or None
+            raw_data = issue["data"]
+            data = mask_names(raw_data or {})
             line = data.get("logFileLineNumber")
             try:
                 log_line = int(line) if line not in (None, "") else None
             except (TypeError, ValueError):
                 log_line = None
-            irow = _issue_base(ctx, facts, rec.id, rec.attempt, index, timeline_id, path, name, rec.type, task_name)
+            irow = _issue_base(ctx, facts, rid, attempt, index, timeline_id, path, name, rtype, task_name)
             irow.update({
                 "Type": kind,
-                "Category": issue.category,
+                "Category": issue["category"],
                 "Message": message,
                 "LogLine": log_line,
-                "Data": json.dumps(data, sort_keys=True, default=str) if issue.data is not None else None,
+                "Data": json.dumps(data, sort_keys=True, default=str) if raw_data is not None else None,
             })
-            _classify_issue(ctx, irow, message, kind, task_name, name, rec.result, data.get("code"))
+            _classify_issue(ctx, irow, message, kind, task_name, name, result, data.get("code"))
             if kind == "error" and first_error is None:
                 first_error = irow
             issue_rows.append(irow)
         if first_error is not None:
             row.update({k: first_error.get(k) for k in ("FailureCategory", "FailureOrigin", "Signature")})
-        elif (rec.result or "").lower() in _FAILED:
-            c = ctx.classifier.classify(task_name=task_name, record_name=scrub.redact(name), result=rec.result,
-                                        message=scrub.redact(mask_names(rec.resultCode)))
+        elif (result or "").lower() in _FAILED:
+            c = ctx.classifier.classify(task_name=task_name, record_name=scrub.redact(name), result=result,
+                                        message=scrub.redact(mask_names(rec["resultCode"])))
             row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
         record_rows.append(row)
     return record_rows, issue_rows, max_attempt

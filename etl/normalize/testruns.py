@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 
 from etl.normalize.builds import BuildFacts, utc
 from etl.normalize.context import NormalizeContext, describe_validation_error
-from etl.sources.azure_devops.models import SubResult, TestResult, TestRun
+from etl.sources.azure_devops.models import TEST_RESULTS, SubResult, TestResult, TestRun
 
 #: Error messages are bounded: a stack trace of megabytes helps nobody in a table.
 MAX_ERROR_BYTES = 4096
@@ -142,6 +143,46 @@ def passed_on_rerun(result: TestResult) -> bool:
     )
 
 
+def _failed_before_pass_data(subs: Any) -> bool:
+    # `_failed_before_pass` over validated dicts; sub-results that are not a list are none.
+    return isinstance(subs, list) and any(
+        (sub["outcome"] or "").lower() in FAILED_OUTCOMES or _failed_before_pass_data(sub["subResults"]) for sub in subs)
+
+
+def _time(value: Any) -> datetime | None:
+    # A validated result's date: a datetime, or None / the "never" text the list validator keeps.
+    return value if type(value) is datetime else None
+
+
+def _validated_results(ctx: NormalizeContext, facts: BuildFacts, run: TestRun,
+                       results: Any) -> Iterator[dict[str, Any]]:
+    """The run's results as validated dicts of `TestResult`'s fields, in order; the unreadable ones quarantined.
+
+    One core call for the whole list (no model per result); only the results it rejects go through
+    the model, which reads the variants the list validator leaves to it, or quarantines the result
+    alone with its own reason.
+    """
+    rejected: set[Any] = set()
+    if isinstance(results, list):
+        try:
+            yield from TEST_RESULTS.validate_python(results)
+            return
+        except ValidationError as exc:
+            rejected = {e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)
+                        if e["loc"] and isinstance(e["loc"][0], int)}
+        accepted = iter(TEST_RESULTS.validate_python([r for i, r in enumerate(results) if i not in rejected]))
+    for index, raw in enumerate(results):
+        if isinstance(results, list) and index not in rejected:
+            yield next(accepted)
+            continue
+        try:
+            yield TestResult.model_validate(raw).model_dump()
+        except ValidationError as exc:
+            field, reason = describe_validation_error(exc)
+            rid = raw.get("id") if isinstance(raw, dict) else None
+            ctx.quarantine(ctx.source, f"build {facts.build_id} test run {run.id} result {rid}", field, reason, raw)
+
+
 def normalize_results(
     ctx: NormalizeContext, facts: BuildFacts, run: TestRun, results: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -149,19 +190,16 @@ def normalize_results(
     rows = []
     ref = run.pipelineReference
     job = ref.jobReference.jobName if ref and ref.jobReference else None
-    for raw in results:
-        try:
-            result = TestResult.model_validate(raw)
-        except ValidationError as exc:
-            field, reason = describe_validation_error(exc)
-            rid = raw.get("id") if isinstance(raw, dict) else None
-            ctx.quarantine(ctx.source, f"build {facts.build_id} test run {run.id} result {rid}", field, reason, raw)
-            continue
+    attempt = run.attempt
+    for result in _validated_results(ctx, facts, run, results):
+        outcome, group_type = result["outcome"], result["resultGroupType"]
+        rerun = ((outcome or "").lower() == "passed" and (group_type or "").lower() == "rerun"
+                 and _failed_before_pass_data(result["subResults"]))
         rows.append(result_row(
-            ctx, facts, run_id=run.id, result_id=result.id, attempt=run.attempt,
-            test_name=result.automatedTestName or result.testCaseTitle, storage=result.automatedTestStorage,
-            outcome=result.outcome, duration_ms=result.durationInMs, group_type=result.resultGroupType,
-            passed_on_rerun=passed_on_rerun(result), error_message=result.errorMessage,
-            started=result.startedDate, completed=result.completedDate, job=job,
+            ctx, facts, run_id=run.id, result_id=result["id"], attempt=attempt,
+            test_name=result["automatedTestName"] or result["testCaseTitle"], storage=result["automatedTestStorage"],
+            outcome=outcome, duration_ms=result["durationInMs"], group_type=group_type,
+            passed_on_rerun=rerun, error_message=result["errorMessage"],
+            started=_time(result["startedDate"]), completed=_time(result["completedDate"]), job=job,
         ))
     return rows

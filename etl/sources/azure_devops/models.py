@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal, Required, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter, field_validator
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 
 class Lenient(BaseModel):
@@ -317,3 +318,128 @@ class Artifact(Lenient):
     id: int | None = None
     name: str
     resource: ArtifactResource | None = None
+
+
+# --- Timeline records validated as a list of dicts ---------------------------------------------
+#
+# A build has thousands of timeline records; building a `TimelineRecord` per record costs most of
+# the normalize step. `TIMELINE_RECORDS` validates a timeline's whole list in one pydantic-core call
+# and returns plain dicts with every field. It declares the same fields with the same core
+# validators and defaults, but leaves the variants to the reader instead of Python validators: a
+# "never" time stays text, `attempt` may be "" or None, `issues` "" or None. It is at least as strict
+# as the model: whatever it accepts the model accepts too, with the same values once read as
+# `etl.normalize.builds` reads them (one of those variants as the model's value).
+# What it rejects (e.g. a PowerShell-serialized `task`) goes through the model one record at a time,
+# so a bad record is quarantined with the model's own reason.
+
+#: "Never" (DateTime.MinValue) or "": kept as text by the union below, then read as None.
+_NeverText = Annotated[str, StringConstraints(pattern=r"^(?:0001-01-01|$)")]
+_Time = Annotated[Union[_NeverText, datetime, None], Field(default=None, union_mode="left_to_right")]  # noqa: UP007
+#: Strict and at least 1 so that a value passes as the model would keep it ("" or None: 1); "2", 2.0
+#: or 0 go through the model, which reads them.
+_Attempt = Annotated[Union[Literal[""], Annotated[StrictInt, Field(ge=1)], None],  # noqa: UP007
+                     Field(default=1, union_mode="left_to_right")]
+_Str = Annotated[str | None, Field(default=None)]
+_Int = Annotated[int | None, Field(default=None)]
+
+
+class _PreviousAttemptData(TypedDict, total=False):
+    attempt: Required[int]
+    timelineId: _Str
+    recordId: _Str
+
+
+class _IssueData(TypedDict, total=False):
+    type: _Str
+    category: _Str
+    message: _Str
+    data: Annotated[dict[str, Any] | None, Field(default=None)]
+
+
+class _TaskRefData(TypedDict, total=False):
+    id: _Str
+    name: _Str
+    version: _Str
+
+
+class _LogRefData(TypedDict, total=False):
+    id: _Int
+    url: _Str
+
+
+class TimelineRecordData(TypedDict, total=False):
+    """A timeline record as `TIMELINE_RECORDS` validates it: every field, the variants above unread."""
+
+    id: Required[str]
+    parentId: _Str
+    type: _Str
+    name: _Str
+    identifier: _Str
+    order: _Int
+    state: _Str
+    result: _Str
+    resultCode: _Str
+    startTime: _Time
+    finishTime: _Time
+    lastModified: _Time
+    workerName: _Str
+    queueId: _Int
+    changeId: _Int
+    errorCount: _Int
+    warningCount: _Int
+    attempt: _Attempt
+    previousAttempts: Annotated[Union[list[_PreviousAttemptData], Literal[""], None],  # noqa: UP007
+                                Field(default=None, union_mode="left_to_right")]
+    task: Annotated[_TaskRefData | None, Field(default=None)]
+    log: Annotated[_LogRefData | None, Field(default=None)]
+    issues: Annotated[Union[list[_IssueData], Literal[""], None],  # noqa: UP007
+                      Field(default=None, union_mode="left_to_right")]
+
+
+#: One core call per timeline: `TIMELINE_RECORDS.validate_python(records)` -> list of dicts.
+TIMELINE_RECORDS: TypeAdapter[list[TimelineRecordData]] = TypeAdapter(list[TimelineRecordData])
+
+
+# --- Test results validated as a list of dicts, as timeline records are (see above) ---------------
+
+_Float = Annotated[float | None, Field(default=None)]
+_Children = Annotated[Union[list["_SubResultData"], Literal[""], None],  # noqa: UP007
+                      Field(default=None, union_mode="left_to_right")]
+
+
+class _RefData(TypedDict, total=False):
+    id: Annotated[Any, Field(default=None)]  # the model keeps any id, as text; the rows do not read it
+    name: _Str
+
+
+class _SubResultData(TypedDict, total=False):
+    id: _Int
+    outcome: _Str
+    displayName: _Str
+    durationInMs: _Float
+    errorMessage: _Str
+    resultGroupType: _Str
+    subResults: _Children
+
+
+class TestResultData(TypedDict, total=False):
+    """A test result as `TEST_RESULTS` validates it: every field, a "never" date as text, sub-results maybe ""/None."""
+
+    id: Required[int]
+    outcome: _Str
+    state: _Str
+    automatedTestName: _Str
+    automatedTestStorage: _Str
+    testCaseTitle: _Str
+    durationInMs: _Float
+    errorMessage: _Str
+    startedDate: _Time
+    completedDate: _Time
+    resultGroupType: _Str
+    subResults: _Children
+    testRun: Annotated[_RefData | None, Field(default=None)]
+    build: Annotated[_RefData | None, Field(default=None)]
+
+
+#: One core call per test run's results: `TEST_RESULTS.validate_python(results)` -> list of dicts.
+TEST_RESULTS: TypeAdapter[list[TestResultData]] = TypeAdapter(list[TestResultData])
