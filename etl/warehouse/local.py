@@ -112,18 +112,10 @@ class LocalWarehouse:
             # DuckDB caches table pages up to 80% of RAM by default: on a shared build agent the
             # hourly ETL should not grow with the store. The value is validated by the config model.
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        self._parsed: Any = None
+        self._functions = parsed_functions(None if str(path) == ":memory:" else function_cache.cache_path(self.path))
         # DuckDB connections are not safe to share across threads; the ETL loads from one thread
         # but the report notebooks and serve may query from several.
         self._lock = threading.RLock()
-
-    @property
-    def _functions(self) -> Any:
-        # Parsed on the first KQL query, not on open: the ETL only loads, and a fresh store's first parse
-        # (or read of the cache file) costs it most of a second.
-        if self._parsed is None:
-            self._parsed = parsed_functions(None if str(self.path) == ":memory:" else function_cache.cache_path(self.path))
-        return self._parsed
 
     def query(self, kql: str, parameters: Mapping[str, Any] | None = None) -> pd.DataFrame:
         with self._lock:

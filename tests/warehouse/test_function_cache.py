@@ -139,14 +139,3 @@ def test_the_cached_functions_translate_every_stored_query_as_a_fresh_parse(
         text = path.read_text(encoding="utf-8")
         from_cache = duckdb_kql.to_sql(text, schema=schema, functions=cached)
         assert str(from_cache) == str(duckdb_kql.to_sql(text, schema=schema, functions=fresh)), path
-
-
-def test_a_store_that_only_loads_parses_no_function(tmp_path: Path, new_process: Callable[[], None],
-                                                    parses: list[int]) -> None:
-    store = LocalWarehouse(tmp_path / "w.duckdb")
-    try:
-        store.apply_schema()
-        store.execute_sql('SELECT count(*) FROM "TimelineBuilds"')
-    finally:
-        store.close()
-    assert (parses, (tmp_path / "w.duckdb.functions.pickle").exists()) == ([], False)
