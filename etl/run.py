@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from etl.classify import Classifier, classifier_for
+from etl.collector import rare_collections
 from etl.config import Settings
 from etl.errors import one_line
 from etl.load import RunStatus
@@ -63,7 +64,8 @@ def run_etl(settings: Settings, options: RunOptions | None = None, progress: Pro
     options = options or RunOptions()
     run = _Run.start(settings, options, progress, on_error)
     try:
-        with open_loader(settings, run.outbox, run.summary, run.report, progress, run.started_at) as loader:
+        with rare_collections(), open_loader(settings, run.outbox, run.summary, run.report, progress,
+                                             run.started_at) as loader:
             if run.loads:
                 for manifest in run.outbox.batches(BatchStatus.PENDING):  # oldest first
                     loader.load_joined(manifest)
