@@ -18,7 +18,8 @@ timeline records. Several fractions (`--fraction 0.02 0.04`) run one after the o
 RSS of two history lengths can be compared.
 
 Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--records-per-job 400] [--profile out.prof]
-(The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT, default that of etl.config.)
+(The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT and `warehouse.load_memory_limit` =
+BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl.config.)
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def _settings(work: Path, url: str, projects: list[str], name: str) -> Any:
     from etl.config import PROJECT_ROOT, load_config
 
     warehouse: dict[str, Any] = {"kind": "local", "path": str(work / f"{name}.duckdb")}
-    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
-        warehouse["memory_limit"] = os.environ["BENCH_DUCKDB_MEMORY_LIMIT"]
+    for setting in ("memory_limit", "load_memory_limit"):
+        value = os.environ.get(f"BENCH_DUCKDB_{setting.upper()}")
+        if value:
+            warehouse[setting] = None if value == "null" else value
     cfg = work / f"{name}.yaml"
     cfg.write_text(json.dumps({
         "sources": [{"kind": "azure_devops", "name": "sim", "organization_url": url, "projects": projects,
@@ -164,10 +167,14 @@ class _Sampler(threading.Thread):
 def measure(work: Path, url: str, projects: list[str], profile: str | None) -> None:
     """The measured process: run_etl alone, then json/orjson of the same bytes; one JSON line on stdout."""
     import orjson
+    import psutil
 
     from etl.run import run_etl
     from etl.warehouse.local import LocalWarehouse
 
+    # What the ETL's imports hold before it reads anything (the run imports DuckDB, pyarrow and what
+    # else it needs on the way: those count in the peak, not here).
+    imports_mb = psutil.Process().memory_info().rss >> 20
     settings = _settings(work, url, projects, "bench")
     sampler = _Sampler()
     sampler.loading()
@@ -212,7 +219,9 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
                       "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
                       "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
-                      "peaks": sampler.peaks,
+                      "peaks": sampler.peaks, "imports_mb": imports_mb,
+                      "memory_limit": settings.warehouse.memory_limit,
+                      "load_memory_limit": settings.warehouse.load_memory_limit,
                       "load_average": os.getloadavg()[0]}))
 
 
@@ -257,7 +266,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  peak RSS of the ETL process: {r['peak_rss_mb']} MB (sampled: {r['peak_first_half_mb']} MB in the "
           f"first half of the builds, {r['peak_second_half_mb']} MB in the second; "
           f"{r['peaks'].get('stage', 0)} MB extracting and staging, {r['peaks'].get('load', 0)} MB loading, "
-          f"Arrow's pool at most {r['peaks'].get('arrow', 0)} MB)")
+          f"Arrow's pool at most {r['peaks'].get('arrow', 0)} MB; {r['imports_mb']} MB after importing etl.run; "
+          f"DuckDB load_memory_limit {r['load_memory_limit']}, memory_limit {r['memory_limit']})")
 
 
 def main() -> None:

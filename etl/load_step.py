@@ -117,6 +117,10 @@ def open_loader(settings: Settings, outbox: Outbox, summary: RunSummary, report:
     """A loader over the store, open (schema applied on a local store) for the duration of a run or command."""
     warehouse = open_warehouse(settings)
     try:
+        limit = getattr(settings.warehouse, "load_memory_limit", None)  # the local store's; a cluster has none
+        if limit:
+            # Loading needs a row group's worth: DuckDB's cache would otherwise grow with the store.
+            warehouse.set_memory_limit(limit)  # type: ignore[attr-defined]
         if warehouse.applies_schema_on_run:
             warehouse.apply_schema()  # idempotent; lets `etl` run on a fresh store
         yield BatchLoader(settings, warehouse, outbox, summary, report, progress, started_at or utc_now())

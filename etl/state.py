@@ -22,20 +22,20 @@ WatermarkKey = tuple[str, str, str]
 
 def read_watermarks(warehouse: Warehouse) -> dict[WatermarkKey, datetime]:
     """Every committed watermark by (source, organization, project), as naive UTC."""
-    frame = warehouse.query("LatestEtlWatermarks | project Source, Organization, Project, Watermark")
+    rows = warehouse.query_rows("LatestEtlWatermarks | project Source, Organization, Project, Watermark")
     out: dict[WatermarkKey, datetime] = {}
-    for row in frame.itertuples(index=False):
-        value = to_utc_naive(row.Watermark)
+    for row in rows:
+        value = to_utc_naive(row["Watermark"])
         if value is not None:
-            out[(str(row.Source), str(row.Organization), str(row.Project))] = value
+            out[(str(row["Source"]), str(row["Organization"]), str(row["Project"]))] = value
     return out
 
 
 def read_files_seen(warehouse: Warehouse, source: str) -> frozenset[str]:
     """Content hashes of the files *source* has read (the inbox ledger)."""
-    frame = warehouse.query("declare query_parameters(source:string); LatestEtlInboxFiles "
-                            "| where Source == source | project ContentHash", {"source": source})
-    return frozenset(str(v) for v in frame["ContentHash"]) if not frame.empty else frozenset()
+    rows = warehouse.query_rows("declare query_parameters(source:string); LatestEtlInboxFiles "
+                                "| where Source == source | project ContentHash", {"source": source})
+    return frozenset(str(row["ContentHash"]) for row in rows)
 
 
 def contiguous(window_start: Any, frontier: datetime | None) -> bool:

@@ -95,3 +95,28 @@ def test_a_missing_file_and_invalid_yaml_are_one_line_each(tmp_path: Path) -> No
     bad.write_text("sources: [\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML at line 2"):
         load_config(bad)
+
+
+
+def test_the_local_store_caps_duckdb_memory_at_1gb_by_default(write_config: Callable[..., Path]) -> None:
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}], "warehouse": {"kind": "local"}}))
+    assert settings.warehouse.memory_limit == "1GB"
+
+
+def test_the_etl_load_caps_duckdb_memory_at_64mb_by_default(write_config: Callable[..., Path]) -> None:
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}], "warehouse": {"kind": "local"}}))
+    assert settings.warehouse.load_memory_limit == "64MB"
+
+
+def test_null_memory_limits_leave_duckdb_its_own_default(write_config: Callable[..., Path]) -> None:
+    settings = load_config(write_config({"sources": [{"kind": "simulator"}], "warehouse": {
+        "kind": "local", "memory_limit": None, "load_memory_limit": None}}))
+    assert (settings.warehouse.memory_limit, settings.warehouse.load_memory_limit) == (None, None)
+
+
+def test_a_memory_limit_without_a_unit_is_one_line(write_config: Callable[..., Path]) -> None:
+    path = write_config({"sources": [{"kind": "simulator"}], "warehouse": {"kind": "local", "load_memory_limit": "64"}})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (f"{path}: warehouse.load_memory_limit: String should match pattern "
+                              "'^\\d+(\\.\\d+)?\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$'")

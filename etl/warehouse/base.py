@@ -41,6 +41,11 @@ class Warehouse(Protocol):
         """`query` for a reader that prints: a one-value answer may come back as text, without a DataFrame."""
         ...
 
+    def query_rows(self, kql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """`query` answering one dict per row (column name to value): for small answers the ETL reads
+        (watermarks, ledgers), so that a run need not import pandas."""
+        ...
+
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:
         """Load *rows* into *table* so that each key holds one row; returns rows sent.
 

@@ -356,6 +356,11 @@ class KustoWarehouse:
             frame = dataframe_from_result_table(table)
         return _like_local(frame, {c.column_name for c in table.columns if c.column_type == "dynamic"})
 
+    def query_rows(self, kql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """`query` as one dict per row (azure-kusto-data builds the DataFrame anyway)."""
+        frame = self.query(kql, parameters)
+        return [] if frame.empty else frame.to_dict("records")
+
     def query_result(self, kql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """`query`: the cluster's answer arrives whole, and azure-kusto-data builds the DataFrame anyway."""
         from etl.warehouse.result import QueryResult

@@ -37,7 +37,7 @@ INSTALL_HINT = ("Microsoft's KQL parser is not installed: run `make kqlcheck` "
                 "(needs Node.js 18+ and npm: apt-get install nodejs npm)")
 
 #: Warehouse.query and KustoWarehouse.command take KQL; `execute` is DuckDB SQL and is not collected.
-QUERY_CALLS = {"query", "command"}
+QUERY_CALLS = {"query", "query_rows", "command"}
 EXAMPLE_PATTERNS = (
     re.compile(r'ci-telemetry query "((?:[^"\\]|\\.)+)"'),
     re.compile(r'execute_query\(\s*"\w+",\s*"((?:[^"\\]|\\.)+)"'),
@@ -67,7 +67,7 @@ def _constant_strings(tree: ast.AST) -> dict[str, str]:
 
 
 def inline_kql(source: str) -> list[tuple[int, str]]:
-    """(line, text) of each literal (or module constant) handed to `.query(...)` / `.command(...)`.
+    """(line, text) of each literal (or module constant) handed to `.query(...)`, `.query_rows(...)` / `.command(...)`.
 
     An f-string is skipped: its text is only known at run time (entity names the code quotes itself).
     """
@@ -87,7 +87,7 @@ def inline_kql(source: str) -> list[tuple[int, str]]:
         else:
             continue
         # `.command("name")` is also typer's decorator; a management command starts with a dot.
-        if node.func.attr == "query" or text.lstrip().startswith("."):
+        if node.func.attr in ("query", "query_rows") or text.lstrip().startswith("."):
             found.append((node.lineno, text))
     return found
 
