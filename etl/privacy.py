@@ -37,6 +37,19 @@ HOST = "<host>"
 KEY_FILE_NAME = "pseudonymization.key"
 
 
+def well_formed(text: str) -> str:
+    """*text*, with each lone surrogate as U+FFFD: RE2, Arrow and orjson read only well-formed UTF-8.
+
+    The standard library's JSON decoder (the fallback for bodies orjson refuses) turns a `\\ud800`
+    escape into a lone surrogate; redacted text is stored, so it is made storable here.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def compile_re2(pattern: str) -> Any:
     """Compile with google-re2, quietly (re2 logs parse errors to stderr otherwise); raises re2.error."""
     import re2  # imported here so the light install (collect) never needs google-re2
@@ -450,7 +463,8 @@ class Scrubber:
 
     def learn_names(self, names: Any) -> None:
         """Host, agent or user names whose every occurrence inside a text is replaced by its pseudonym."""
-        fresh = {n for n in names if isinstance(n, str) and len(n) >= 3 and not _PSEUDONYM.fullmatch(n)} - self._names
+        fresh = {well_formed(n) for n in names if isinstance(n, str) and len(n) >= 3 and not _PSEUDONYM.fullmatch(n)}
+        fresh -= self._names
         if not fresh or len(self._names) >= 5_000:
             return
         self._names |= fresh
@@ -513,7 +527,13 @@ class Scrubber:
 
     def _touched(self, texts: list[str]) -> set[int]:
         """Indices of the *texts* that a detector, a learned name or a revealed secret may match."""
-        encoded = [t.encode() for t in texts]
+        encoded, broken = [], set()
+        for index, text in enumerate(texts):
+            try:
+                encoded.append(text.encode())
+            except UnicodeEncodeError:  # a lone surrogate: `redact` makes the text well formed first
+                encoded.append(b"")
+                broken.add(index)
         joined = b"\n".join(encoded)
         starts = list(accumulate((len(e) + 1 for e in encoded), initial=0))
         spans: list[tuple[int, int]] = []
@@ -528,7 +548,7 @@ class Scrubber:
                     while at >= 0:
                         spans.append((at, at + len(needle)))
                         at = joined.find(needle, at + 1)
-        touched: set[int] = set()
+        touched = broken
         for start, end in spans:
             first = bisect_right(starts, start) - 1
             last = bisect_right(starts, max(start, end - 1)) - 1
@@ -543,7 +563,7 @@ class Scrubber:
                 self._memo.clear()
                 self._clean.clear()
                 self._detected.clear()
-        out = self._redact(text)
+        out = self._redact(well_formed(text))
         memo = self._memo
         if len(memo) >= self.MEMO_SIZE:
             memo.clear()
@@ -555,6 +575,7 @@ class Scrubber:
         """`redact` without the memos and the pre-check: every detector run over *text* in order (the reference)."""
         if not text:
             return text
+        text = well_formed(text)
         if self._mask_revealed:
             for value in revealed_values():
                 if len(value) >= 4 and value in text:
@@ -634,7 +655,8 @@ class Scrubber:
         if cached is None:
             if _PSEUDONYM.fullmatch(value):
                 return value  # already a pseudonym: applying the policy twice changes nothing
-            digest = hmac.new(self._key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
+            # Well formed, as the texts it is masked in are: one name, one pseudonym.
+            digest = hmac.new(self._key, well_formed(value).strip().lower().encode(), hashlib.sha256).hexdigest()
             cached = "anon-" + digest[:12]
             if len(self._pseudonyms) < 100_000:
                 self._pseudonyms[value] = cached
