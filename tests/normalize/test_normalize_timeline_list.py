@@ -94,3 +94,15 @@ def test_records_that_are_not_a_list_are_read_one_by_one_as_before() -> None:
     assert [(s[1], s[2], s[3]) for s in sink.items] == [("build 1 timeline record None", "(payload)",
                                                          "Input should be a valid dictionary or instance of "
                                                          "TimelineRecord 'r1'")]
+
+
+def test_a_number_past_its_column_quarantines_its_record_alone_not_the_build() -> None:
+    sink = Sink()
+    latest = [{"id": "a", "type": "Job", "order": 2**63}, {"id": "b", "order": 2, "errorCount": 2**31},
+              {"id": "c", "order": 2**63 - 1, "errorCount": 2**31 - 1}]
+    records, _, _ = normalize_timelines(make_ctx(sink), FACTS, [("tl", latest)])
+    assert [(r["RecordId"], r["RecordOrder"], r["ErrorCount"]) for r in records] == [("c", 2**63 - 1, 2**31 - 1)]
+    assert [(s[1], s[2], s[3]) for s in sink.items] == [
+        ("build 1 timeline record a", "order", "Input should be less than or equal to 9223372036854775807 "
+                                               "9223372036854775808"),
+        ("build 1 timeline record b", "errorCount", "Input should be less than or equal to 2147483647 2147483648")]

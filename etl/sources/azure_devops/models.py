@@ -15,6 +15,11 @@ from typing import Annotated, Any, Literal, Required, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter, field_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+#: Whole numbers as the columns they load into hold them (Kusto `long`, `int`): a bigger one (JSON allows
+#: any) fails its record's validation, so that record is quarantined alone, not the build at staging.
+Long = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
@@ -143,7 +148,7 @@ class PreviousAttempt(Lenient):
 
 
 class LogRef(Lenient):
-    id: int | None = None
+    id: Long | None = None
     url: str | None = None
 
 
@@ -155,7 +160,7 @@ class TimelineRecord(Lenient):
     type: str | None = None
     name: str | None = None
     identifier: str | None = None
-    order: int | None = None
+    order: Long | None = None
     state: str | None = None
     result: str | None = None
     resultCode: str | None = None
@@ -163,11 +168,11 @@ class TimelineRecord(Lenient):
     finishTime: datetime | None = None
     lastModified: datetime | None = None
     workerName: str | None = None
-    queueId: int | None = None
-    changeId: int | None = None
-    errorCount: int | None = None
-    warningCount: int | None = None
-    attempt: int = 1
+    queueId: Long | None = None
+    changeId: Long | None = None
+    errorCount: Int32 | None = None
+    warningCount: Int32 | None = None
+    attempt: Int32 = 1
     previousAttempts: list[PreviousAttempt] = Field(default_factory=list)
     task: TaskRef | None = None
     log: LogRef | None = None
@@ -337,10 +342,11 @@ _NeverText = Annotated[str, StringConstraints(pattern=r"^(?:0001-01-01|$)")]
 _Time = Annotated[Union[_NeverText, datetime, None], Field(default=None, union_mode="left_to_right")]  # noqa: UP007
 #: Strict and at least 1 so that a value passes as the model would keep it ("" or None: 1); "2", 2.0
 #: or 0 go through the model, which reads them.
-_Attempt = Annotated[Union[Literal[""], Annotated[StrictInt, Field(ge=1)], None],  # noqa: UP007
+_Attempt = Annotated[Union[Literal[""], Annotated[StrictInt, Field(ge=1, le=2**31 - 1)], None],  # noqa: UP007
                      Field(default=1, union_mode="left_to_right")]
 _Str = Annotated[str | None, Field(default=None)]
-_Int = Annotated[int | None, Field(default=None)]
+_Long = Annotated[Long | None, Field(default=None)]
+_Int32 = Annotated[Int32 | None, Field(default=None)]
 
 
 class _PreviousAttemptData(TypedDict, total=False):
@@ -363,7 +369,7 @@ class _TaskRefData(TypedDict, total=False):
 
 
 class _LogRefData(TypedDict, total=False):
-    id: _Int
+    id: _Long
     url: _Str
 
 
@@ -375,7 +381,7 @@ class TimelineRecordData(TypedDict, total=False):
     type: _Str
     name: _Str
     identifier: _Str
-    order: _Int
+    order: _Long
     state: _Str
     result: _Str
     resultCode: _Str
@@ -383,10 +389,10 @@ class TimelineRecordData(TypedDict, total=False):
     finishTime: _Time
     lastModified: _Time
     workerName: _Str
-    queueId: _Int
-    changeId: _Int
-    errorCount: _Int
-    warningCount: _Int
+    queueId: _Long
+    changeId: _Long
+    errorCount: _Int32
+    warningCount: _Int32
     attempt: _Attempt
     previousAttempts: Annotated[Union[list[_PreviousAttemptData], Literal[""], None],  # noqa: UP007
                                 Field(default=None, union_mode="left_to_right")]
@@ -413,7 +419,7 @@ class _RefData(TypedDict, total=False):
 
 
 class _SubResultData(TypedDict, total=False):
-    id: _Int
+    id: _Long
     outcome: _Str
     displayName: _Str
     durationInMs: _Float
