@@ -126,6 +126,8 @@ class _Sampler(threading.Thread):
         self.phase = "stage"
         self.samples: list[tuple[int, int]] = []
         self.peaks: dict[str, int] = {}
+        #: RSS (MB) as each batch finished loading: flat when memory is bounded by a batch.
+        self.after_loads: list[int] = []
         self.done = threading.Event()
 
     def progress(self, what: str, n: int) -> None:
@@ -153,6 +155,7 @@ class _Sampler(threading.Thread):
                 return load(loader, *args, **kwargs)
             finally:
                 self.phase = "stage"
+                self.after_loads.append(self.process.memory_info().rss >> 20)
 
         BatchLoader.load = timed  # type: ignore[method-assign]
 
@@ -219,7 +222,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
                       "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
                       "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
-                      "peaks": sampler.peaks, "imports_mb": imports_mb,
+                      "peaks": sampler.peaks, "imports_mb": imports_mb, "after_loads_mb": sampler.after_loads,
                       "memory_limit": settings.warehouse.memory_limit,
                       "load_memory_limit": settings.warehouse.load_memory_limit,
                       "load_average": os.getloadavg()[0]}))
@@ -268,6 +271,7 @@ def report(r: dict[str, Any]) -> None:
           f"{r['peaks'].get('stage', 0)} MB extracting and staging, {r['peaks'].get('load', 0)} MB loading, "
           f"Arrow's pool at most {r['peaks'].get('arrow', 0)} MB; {r['imports_mb']} MB after importing etl.run; "
           f"DuckDB load_memory_limit {r['load_memory_limit']}, memory_limit {r['memory_limit']})")
+    print(f"  RSS after each batch loaded: {', '.join(f'{mb} MB' for mb in r['after_loads_mb'])}")
 
 
 def main() -> None:
