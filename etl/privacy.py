@@ -881,11 +881,12 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _scrub_payload(scrubber: Scrubber, value: Any, done: dict[str, str]) -> Any:
-    # The hot loop of raw staging (every key and string of every payload): *done* holds the redaction of
-    # each of the payload's texts (`_names_and_texts` gathered them); anything else takes the slow path.
+    # The copy (quarantine, GitHub and Jenkins raw payloads; Azure DevOps bundles are scrubbed in place):
+    # *done* holds the redaction of each of the payload's texts (`_names_and_texts` gathered them);
+    # anything else takes the slow path.
     if type(value) is dict:
         if _is_identity(value):
-            return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
+            return _identity_pseudonym(scrubber, value)
         try:
             out = {done[k]: done[v] if type(v) is str else v if type(v) in _SCALARS else _scrub_payload(scrubber, v, done)
                    for k, v in value.items()}
@@ -911,7 +912,7 @@ def _scrub_payload(scrubber: Scrubber, value: Any, done: dict[str, str]) -> Any:
 
 def _scrub_mapping(scrubber: Scrubber, value: dict[Any, Any], done: dict[str, str]) -> dict[Any, Any]:
     if _is_identity(value):
-        return {"id": scrubber.pseudonymize(str(value.get("uniqueName") or value.get("displayName")))}
+        return _identity_pseudonym(scrubber, value)
     out = {}
     for k, v in value.items():
         key = scrubber.redact(k) if isinstance(k, str) else k
