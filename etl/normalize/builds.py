@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from etl.classify import signature
-from etl.normalize.context import NormalizeContext, describe_validation_error
+from etl.normalize.context import NormalizeContext, describe_validation_error, validated_list, validated_time
 from etl.sources.azure_devops.models import TIMELINE_RECORDS, Build, TimelineRecord
 from etl.timeutil import to_utc_naive
 
@@ -257,11 +257,6 @@ def _paths(records: list[dict[str, Any]]) -> dict[str, str]:
 _NO_REF: dict[str, Any] = {"id": None, "name": None, "version": None, "url": None}
 
 
-def _time(value: Any) -> datetime | None:
-    # A validated record's time: a datetime, or None / absent / the "never" text the list validator keeps.
-    return value if type(value) is datetime else None
-
-
 def _model_record(ctx: NormalizeContext, facts: BuildFacts, raw: Any) -> dict[str, Any] | None:
     """One record read by the `TimelineRecord` model (the reference), or None once it is quarantined.
 
@@ -282,27 +277,12 @@ def validated_records(ctx: NormalizeContext, facts: BuildFacts, records: Any) ->
     Read them as `normalize_timelines` does: `attempt` "" or None is 1, a time that is not a datetime
     is None, `issues` that is not a list is empty.
 
-    The whole list is validated in one core call (no model per record). Only when it fails do the
-    records it rejected go through the model one at a time, which reads the variants the list
-    validator leaves to it and quarantines a bad record alone with the model's own reason.
+    The whole list is validated in one core call (no model per record); only the records it rejects go
+    through the model (`validated_list`).
     """
     if not records:
         return []
-    if not isinstance(records, list):
-        return [r for r in (_model_record(ctx, facts, raw) for raw in records) if r is not None]
-    try:
-        return TIMELINE_RECORDS.validate_python(records)
-    except ValidationError as exc:
-        rejected = {e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)
-                    if e["loc"] and isinstance(e["loc"][0], int)}
-    # The accepted ones validate again as a list (each item's validation is independent of the others).
-    accepted = iter(TIMELINE_RECORDS.validate_python([r for i, r in enumerate(records) if i not in rejected]))
-    out = []
-    for index, raw in enumerate(records):
-        record = _model_record(ctx, facts, raw) if index in rejected else next(accepted)
-        if record is not None:
-            out.append(record)
-    return out
+    return validated_list(TIMELINE_RECORDS, records, lambda raw: _model_record(ctx, facts, raw))
 
 
 def normalize_timelines(
@@ -344,7 +324,7 @@ def normalize_timelines(
         rtype = rec["type"]
         result = rec["result"]
         # Naive UTC first, then the duration: a naive and an aware time in one record cannot be subtracted.
-        start, finish = utc(_time(rec["startTime"])), utc(_time(rec["finishTime"]))
+        start, finish = utc(validated_time(rec["startTime"])), utc(validated_time(rec["finishTime"]))
         row = {
             "Organization": organization,
             "Project": project,
@@ -374,7 +354,7 @@ def normalize_timelines(
             "LogId": log["id"],
             "LogUrl": log["url"],
             "ChangeId": rec["changeId"],
-            "LastModified": utc(_time(rec["lastModified"])),
+            "LastModified": utc(validated_time(rec["lastModified"])),
             **filters,
             "IngestedAt": ingested_at,
         }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from etl.classify import Classifier
 from etl.privacy import Scrubber
@@ -47,3 +47,33 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
     if kind.startswith(("int_", "float_")):
         return field, f"invalid number {shown}"
     return field, f"{err.get('msg', 'invalid')} {shown}"
+
+
+def validated_list(adapter: TypeAdapter[Any], items: Any,
+                   by_model: Callable[[Any], dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """*items* as validated dicts, in order: the whole list in one core call of *adapter* (no model per item).
+
+    Only the items it rejects (every item, when *items* is no list) go through *by_model*, which reads
+    the variants the list validator leaves to the model and answers None for an item it quarantined,
+    so a bad item is quarantined alone with the model's own reason.
+    """
+    if not isinstance(items, list):
+        return [r for r in map(by_model, items) if r is not None]
+    try:
+        return adapter.validate_python(items)
+    except ValidationError as exc:
+        rejected = {e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)
+                    if e["loc"] and isinstance(e["loc"][0], int)}
+    # The accepted ones validate again as a list (each item's validation is independent of the others).
+    accepted = iter(adapter.validate_python([r for i, r in enumerate(items) if i not in rejected]))
+    out = []
+    for index, raw in enumerate(items):
+        item = by_model(raw) if index in rejected else next(accepted)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def validated_time(value: Any) -> datetime | None:
+    """A validated item's time: its datetime, or None for None, absent or the "never" text list validators keep."""
+    return value if type(value) is datetime else None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from etl.normalize.builds import BuildFacts, utc
-from etl.normalize.context import NormalizeContext, describe_validation_error
+from etl.normalize.context import NormalizeContext, describe_validation_error, validated_list, validated_time
 from etl.sources.azure_devops.models import TEST_RESULTS, SubResult, TestResult, TestRun
 
 #: Error messages are bounded: a stack trace of megabytes helps nobody in a table.
@@ -149,38 +148,24 @@ def _failed_before_pass_data(subs: Any) -> bool:
         (sub["outcome"] or "").lower() in FAILED_OUTCOMES or _failed_before_pass_data(sub["subResults"]) for sub in subs)
 
 
-def _time(value: Any) -> datetime | None:
-    # A validated result's date: a datetime, or None / the "never" text the list validator keeps.
-    return value if type(value) is datetime else None
-
-
-def _validated_results(ctx: NormalizeContext, facts: BuildFacts, run: TestRun,
-                       results: Any) -> Iterator[dict[str, Any]]:
+def _validated_results(ctx: NormalizeContext, facts: BuildFacts, run: TestRun, results: Any) -> list[dict[str, Any]]:
     """The run's results as validated dicts of `TestResult`'s fields, in order; the unreadable ones quarantined.
 
     One core call for the whole list (no model per result); only the results it rejects go through
     the model, which reads the variants the list validator leaves to it, or quarantines the result
-    alone with its own reason.
+    alone with its own reason (`validated_list`).
     """
-    rejected: set[Any] = set()
-    if isinstance(results, list):
+
+    def by_model(raw: Any) -> dict[str, Any] | None:
         try:
-            yield from TEST_RESULTS.validate_python(results)
-            return
-        except ValidationError as exc:
-            rejected = {e["loc"][0] for e in exc.errors(include_url=False, include_context=False, include_input=False)
-                        if e["loc"] and isinstance(e["loc"][0], int)}
-        accepted = iter(TEST_RESULTS.validate_python([r for i, r in enumerate(results) if i not in rejected]))
-    for index, raw in enumerate(results):
-        if isinstance(results, list) and index not in rejected:
-            yield next(accepted)
-            continue
-        try:
-            yield TestResult.model_validate(raw).model_dump()
+            return TestResult.model_validate(raw).model_dump()
         except ValidationError as exc:
             field, reason = describe_validation_error(exc)
             rid = raw.get("id") if isinstance(raw, dict) else None
             ctx.quarantine(ctx.source, f"build {facts.build_id} test run {run.id} result {rid}", field, reason, raw)
+            return None
+
+    return validated_list(TEST_RESULTS, results, by_model)
 
 
 def normalize_results(
@@ -200,6 +185,6 @@ def normalize_results(
             test_name=result["automatedTestName"] or result["testCaseTitle"], storage=result["automatedTestStorage"],
             outcome=outcome, duration_ms=result["durationInMs"], group_type=group_type,
             passed_on_rerun=rerun, error_message=result["errorMessage"],
-            started=_time(result["startedDate"]), completed=_time(result["completedDate"]), job=job,
+            started=validated_time(result["startedDate"]), completed=validated_time(result["completedDate"]), job=job,
         ))
     return rows
