@@ -34,6 +34,8 @@ DUCKDB_TYPES: dict[str, str] = {
     "guid": "VARCHAR",
     "decimal": "DOUBLE",
 }
+#: Inclusive bounds of the Kusto integer types.
+INTEGER_RANGES: dict[str, tuple[int, int]] = {"long": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
 
 _CREATE = re.compile(r"^\.create-merge\s+table\s+(\w+)\s*\((.*?)\)\s*with\s*\(", re.S | re.M)
 _COLUMN = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*$")

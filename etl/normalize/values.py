@@ -13,10 +13,9 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from etl.schema import INTEGER_RANGES
 from etl.timeutil import to_utc_naive
 
-#: Inclusive bounds of the Kusto integer types.
-INTEGER_RANGES: dict[str, tuple[int, int]] = {"long": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
 #: Units whose quantities cannot be negative; a percentage difference or a score can.
 NON_NEGATIVE_UNITS = frozenset({"bytes", "seconds", "MB", "GB", "count"})
 #: Epoch numbers at or above this are milliseconds: as seconds it would be the year 5138, and as

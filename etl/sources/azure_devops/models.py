@@ -15,10 +15,12 @@ from typing import Annotated, Any, Literal, Required, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter, field_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
+from etl.schema import INTEGER_RANGES
+
 #: Whole numbers as the columns they load into hold them (Kusto `long`, `int`): a bigger one (JSON allows
 #: any) fails its record's validation, so that record is quarantined alone, not the build at staging.
-Long = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Long = Annotated[int, Field(ge=INTEGER_RANGES["long"][0], le=INTEGER_RANGES["long"][1])]
+Int32 = Annotated[int, Field(ge=INTEGER_RANGES["int"][0], le=INTEGER_RANGES["int"][1])]
 
 
 class Lenient(BaseModel):
@@ -342,7 +344,7 @@ _NeverText = Annotated[str, StringConstraints(pattern=r"^(?:0001-01-01|$)")]
 _Time = Annotated[Union[_NeverText, datetime, None], Field(default=None, union_mode="left_to_right")]  # noqa: UP007
 #: Strict and at least 1 so that a value passes as the model would keep it ("" or None: 1); "2", 2.0
 #: or 0 go through the model, which reads them.
-_Attempt = Annotated[Union[Literal[""], Annotated[StrictInt, Field(ge=1, le=2**31 - 1)], None],  # noqa: UP007
+_Attempt = Annotated[Union[Literal[""], Annotated[StrictInt, Field(ge=1, le=INTEGER_RANGES["int"][1])], None],  # noqa: UP007
                      Field(default=1, union_mode="left_to_right")]
 _Str = Annotated[str | None, Field(default=None)]
 _Long = Annotated[Long | None, Field(default=None)]
