@@ -113,8 +113,8 @@ class LocalWarehouse(Strict):
         description="Cap on DuckDB's memory (its page cache and query intermediates; a larger query spills "
                     "to disk), e.g. `2GB`; null: DuckDB's own default, 80% of RAM.",
     )
-    # The ETL's load needs little: at 823k timeline records the run's peak RSS was 899 MB with DuckDB's
-    # default, 755 MB at 256MB and 603 MB at 64MB (bench/etl_throughput.py, docs/benchmarks.md).
+    # The ETL's load needs little, and a smaller cap gave a lower peak RSS (docs/benchmarks.md, "DuckDB's
+    # memory capped").
     load_memory_limit: str | None = Field(
         default=DEFAULT_LOAD_MEMORY_LIMIT,
         pattern=MEMORY_SIZE,

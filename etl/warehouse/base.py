@@ -43,7 +43,7 @@ class Warehouse(Protocol):
 
     def query_rows(self, kql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """`query` answering one dict per row (column name to value): for small answers the ETL reads
-        (watermarks, ledgers), so that a run need not import pandas."""
+        (watermarks, ledgers), without a DataFrame."""
         ...
 
     def ingest(self, table: str, rows: Rows, batch_id: str) -> int:

@@ -131,8 +131,8 @@ class LocalWarehouse:
                 raise _query_failed(kql, exc) from exc
 
     def query_rows(self, kql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """`query` as one dict per row, fetched as Python values: the ETL's reads never import pandas
-        (about 45 MB of the run's resident memory, bench/etl_throughput.py)."""
+        """`query` as one dict per row, fetched as Python values: the ETL's small reads (watermarks, ledgers)
+        build no DataFrame. (A run still loads pandas: pyarrow imports it on its first array.)"""
         with self._lock:
             try:
                 relation = duckdb_kql.kql(self.con, kql, parameters=dict(parameters or {}), functions=self._functions)
