@@ -121,6 +121,15 @@ def test_latest_timeline_with_null_records_gives_an_empty_timeline(server: HandB
     assert ex.bundle("alpha", server.org.builds["alpha"][1]).timelines == [(latest_timeline_id(102), [])]
 
 
+def test_get_json_calls_before_decode_once_when_the_body_has_arrived(server: HandBuiltServer) -> None:
+    client = client_for(server, Sleeps())
+    calls: list[int] = []
+    body, _ = client.get_json(client.url("alpha", "_apis/build/builds/102/timeline"),
+                              before_decode=lambda: calls.append(len(server.requests)))
+    assert calls == [1]  # after the one request was answered
+    assert body["id"] == latest_timeline_id(102)
+
+
 def test_pat_is_sent_as_basic_auth_with_empty_user(server: HandBuiltServer) -> None:
     server.token = "good-pat"
     body, _ = client_for(server, Sleeps(), auth="pat", token=lambda: "good-pat").get_json(

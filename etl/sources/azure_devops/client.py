@@ -250,7 +250,8 @@ class AdoClient:
         return AuthError(f"{self.source}: organization {self.organization}: {what} for {url.split('?')[0]}"
                          f" — {AUTH_HINT}", status)
 
-    def _once(self, url: str, params: dict[str, Any], stream: bool, decode: bool) -> tuple[Any, requests.Response]:
+    def _once(self, url: str, params: dict[str, Any], stream: bool, decode: bool,
+              before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
         """One attempt: raises _Retryable for what is worth another try, SourceError for what is not."""
         self._pace()
         self.stats.add(requests=1)
@@ -281,19 +282,21 @@ class AdoClient:
         self._note_rate_limit(response)
         if not decode:
             return None, response
+        if before_decode is not None:
+            before_decode()  # the body is held as bytes (a fraction of its decoded size) until then
         try:
             return _decode(response), response
         except ValueError:  # a proxy cut the body short: worth another try
             raise _Retryable("response is not valid JSON") from None
 
-    def _request(self, url: str, params: dict[str, Any] | None, *, stream: bool, decode: bool
-                 ) -> tuple[Any, requests.Response]:
+    def _request(self, url: str, params: dict[str, Any] | None, *, stream: bool, decode: bool,
+                 before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
         params = dict(params or {})
         params.setdefault("api-version", API_VERSION)
         retrying = Retrying(retry=retry_if_exception_type(_Retryable), wait=self._wait, stop=self._stop,
                             sleep=self._sleep, before_sleep=self._before_sleep, reraise=True)
         try:
-            return retrying(self._once, url, params, stream, decode)
+            return retrying(self._once, url, params, stream, decode, before_decode)
         except _Retryable as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             if exc.reason.startswith("HTTP "):
@@ -305,9 +308,14 @@ class AdoClient:
         """GET (a download: body not decoded) with retries; raises AuthError, NotFound or SourceError."""
         return self._request(url, params, stream=stream, decode=False)[1]
 
-    def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, requests.Response]:
-        """GET and decode JSON; returns (body, response) so callers can read paging headers."""
-        return self._request(url, params, stream=False, decode=True)
+    def get_json(self, url: str, params: dict[str, Any] | None = None, *,
+                 before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
+        """GET and decode JSON; returns (body, response) so callers can read paging headers.
+
+        *before_decode* is called (and may block) once the body has arrived, before it is decoded: the
+        extractor holds a big timeline as bytes until its consumer is near (`iter_bundles`).
+        """
+        return self._request(url, params, stream=False, decode=True, before_decode=before_decode)
 
     # -- paging ----------------------------------------------------------------------------------
 

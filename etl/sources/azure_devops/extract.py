@@ -2,7 +2,9 @@
 
 Per build, requests run in order (latest timeline → previous-attempt timelines → test runs →
 results → artifacts) and builds run in parallel on a pool bounded by `max_parallel_requests`, so
-the organization never sees more concurrent requests than configured.
+the organization never sees more concurrent requests than configured. A worker ahead of the consumer
+holds its latest timeline as bytes until it is at most `DECODED_AHEAD` builds ahead (`DecodeWindow`):
+the decoded form is several times larger, and only a few are ever waiting.
 
 Wherever the service states a count, what was read is checked against it (`etl.sources.azure_devops.audit`);
 each mismatch is one line in the bundle's `audit`, and the run marks that batch incomplete.
@@ -10,6 +12,7 @@ each mismatch is one line in the bundle's `audit`, and the run marks that batch 
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +26,10 @@ from etl.sources.azure_devops.client import AdoClient, NotFound
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
 
 Progress = Callable[[str, int], None]
+
+#: Bundles decoded ahead of the one the consumer holds (`iter_bundles`): requests stay
+#: `max_parallel_requests` in flight, but past this many their timelines wait as bytes.
+DECODED_AHEAD = 2
 
 
 def _noop(_: str, __: int) -> None:
@@ -84,6 +91,37 @@ class BuildPage(list[dict[str, Any]]):
         self.audit = list(audit or [])
 
 
+class DecodeWindow:
+    """Lets the timeline of the build at position i of a page decode only once the consumer has taken
+    the build at i - ahead: at most *ahead* decoded bundles wait beside the one being normalized.
+
+    Positions are granted in order, so the build the consumer waits for can always decode (no deadlock
+    when later builds finish first). `release` opens it for everyone (the consumer stopped).
+    """
+
+    def __init__(self, ahead: int) -> None:
+        self.ahead = ahead
+        self.taken = -1
+        self._open = False
+        self._changed = threading.Condition()
+
+    def wait_turn(self, position: int) -> None:
+        """Block until the build at *position* may decode."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._open or position <= self.taken + self.ahead)
+
+    def take(self, position: int) -> None:
+        """The consumer now holds the build at *position* (the ones before it are done)."""
+        with self._changed:
+            self.taken = position
+            self._changed.notify_all()
+
+    def release(self) -> None:
+        with self._changed:
+            self._open = True
+            self._changed.notify_all()
+
+
 def _iso_z(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -105,6 +143,7 @@ class AzureDevOpsExtractor:
         results_page_size: int = 200,
         progress: Progress = _noop,
         limits: Limits | None = None,
+        decoded_ahead: int = DECODED_AHEAD,
     ) -> None:
         self.client = client
         self.definitions = list(definitions or [])
@@ -117,6 +156,9 @@ class AzureDevOpsExtractor:
         self.results_page_size = results_page_size
         self.progress = progress
         self.limits = limits or Limits()
+        self.decoded_ahead = max(1, decoded_ahead)
+        #: The worker thread's page window and the position of the build it reads (None outside iter_bundles).
+        self._turn = threading.local()
 
     def wanted(self, build: dict[str, Any]) -> bool:
         """Whether a listed build is in scope: definition and branch filters, opt-outs."""
@@ -170,30 +212,51 @@ class AzureDevOpsExtractor:
         return list(self.iter_bundles(project, builds))
 
     def iter_bundles(self, project: str, builds: list[dict[str, Any]]) -> Iterator[BuildBundle]:
-        """Details of *builds* in input order, fetched in parallel with at most max_parallel held in memory.
+        """Details of *builds* in input order, fetched in parallel with at most max_parallel in flight.
 
         A build with a huge timeline is megabytes (about 5 MB decoded for 2,000 records); a page of them
         must stream through normalization, not pile up behind it. Normalizing is slower than reading, so
-        a deeper window would only hold more finished bundles, not read faster.
+        the workers soon wait on the consumer: each holds its latest timeline as bytes and decodes it only
+        when the consumer is at most `decoded_ahead` builds behind (`DecodeWindow`). max_parallel requests
+        stay in flight (what hides the service's latency) while only a few bundles are decoded.
         """
         if not builds:
             return
         window = self.max_parallel
+        decode = DecodeWindow(self.decoded_ahead)
         listing_audit = list(getattr(builds, "audit", []))
         with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(builds)),
                                 thread_name_prefix="ado-extract") as pool:
             pending: deque[Future[BuildBundle]] = deque()
-            todo = iter(builds)
+            taken = 0
             try:
-                for build in todo:
-                    pending.append(pool.submit(self.bundle, project, build))
+                for position, build in enumerate(builds):
+                    pending.append(pool.submit(self._bundle_at, decode, position, project, build))
                     if len(pending) >= window:
+                        decode.take(taken)
+                        taken += 1
                         yield self._with(listing_audit, pending.popleft().result())
                 while pending:
+                    decode.take(taken)
+                    taken += 1
                     yield self._with(listing_audit, pending.popleft().result())
             finally:
                 for future in pending:
                     future.cancel()
+                decode.release()  # workers still waiting for their turn finish, so the pool can shut down
+
+    def _bundle_at(self, decode: DecodeWindow, position: int, project: str, build: dict[str, Any]) -> BuildBundle:
+        """`bundle` in a worker of `iter_bundles`, its latest timeline decoded in *position*'s turn."""
+        self._turn.window, self._turn.position = decode, position
+        try:
+            return self.bundle(project, build)
+        finally:
+            self._turn.window = None
+
+    def _wait_turn(self) -> None:
+        window = getattr(self._turn, "window", None)
+        if window is not None:
+            window.wait_turn(self._turn.position)
 
     @staticmethod
     def _with(listing_audit: list[str], bundle: BuildBundle) -> BuildBundle:
@@ -209,7 +272,8 @@ class AzureDevOpsExtractor:
         build_id = bundle.build_id
         base = f"_apis/build/builds/{build_id}"
         try:
-            latest, _ = self.client.get_json(self.client.url(project, f"{base}/timeline"))
+            latest, _ = self.client.get_json(self.client.url(project, f"{base}/timeline"),
+                                             before_decode=self._wait_turn)
         except NotFound:
             latest = None
         latest = latest if isinstance(latest, dict) else {}
