@@ -25,6 +25,7 @@ BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import pickle
@@ -114,6 +115,33 @@ def serve(work: Path, fraction: float, records_per_job: int) -> None:
         sys.stdin.read()  # the bench closes it when the measured run is over
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _breakdown() -> dict[str, int]:
+    """What the RSS is made of (MB): anonymous and file-backed (shared libraries) pages, and glibc's heap in use
+    and free in its arenas (`mallinfo2`; Linux glibc only; free pages `malloc_trim` returned still count as
+    free there, so that figure is an upper bound of what glibc holds resident). Anonymous memory beyond
+    glibc's is Python's pymalloc arenas and DuckDB's and Arrow's own allocators, not split further."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile"):
+                out[name] = int(value.split()[0]) >> 10
+    except OSError:
+        return out
+    libc = ctypes.CDLL(None)
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        out["malloc_used"] = (info.uordblks + info.hblkhd) >> 20
+        out["malloc_free"] = info.fordblks >> 20
+    return out
+
+
 class _Sampler(threading.Thread):
     """RSS of this process every 50 ms, with the number of builds extracted so far."""
 
@@ -126,6 +154,9 @@ class _Sampler(threading.Thread):
         self.phase = "stage"
         self.samples: list[tuple[int, int]] = []
         self.peaks: dict[str, int] = {}
+        #: What the RSS was made of at its highest sample (MB): see `_breakdown`.
+        self.at_peak: dict[str, int] = {}
+        self._peak_rss = 0
         #: RSS (MB) as each batch finished loading: flat when memory is bounded by a batch.
         self.after_loads: list[int] = []
         self.done = threading.Event()
@@ -140,6 +171,9 @@ class _Sampler(threading.Thread):
         while not self.done.wait(0.05):
             rss = self.process.memory_info().rss
             self.samples.append((self.builds, rss))
+            if rss > self._peak_rss:
+                self._peak_rss = rss
+                self.at_peak = _breakdown()
             self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss >> 20)
             self.peaks["arrow"] = max(self.peaks.get("arrow", 0), pa.total_allocated_bytes() >> 20)
 
@@ -222,7 +256,8 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
                       "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
                       "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
-                      "peaks": sampler.peaks, "imports_mb": imports_mb, "after_loads_mb": sampler.after_loads,
+                      "peaks": sampler.peaks, "at_peak": sampler.at_peak, "imports_mb": imports_mb,
+                      "after_loads_mb": sampler.after_loads,
                       "memory_limit": settings.warehouse.memory_limit,
                       "load_memory_limit": settings.warehouse.load_memory_limit,
                       "load_average": os.getloadavg()[0]}))
@@ -271,6 +306,12 @@ def report(r: dict[str, Any]) -> None:
           f"{r['peaks'].get('stage', 0)} MB extracting and staging, {r['peaks'].get('load', 0)} MB loading, "
           f"Arrow's pool at most {r['peaks'].get('arrow', 0)} MB; {r['imports_mb']} MB after importing etl.run; "
           f"DuckDB load_memory_limit {r['load_memory_limit']}, memory_limit {r['memory_limit']})")
+    if r.get("at_peak"):
+        p = r["at_peak"]
+        print(f"  at the highest sample: {p.get('RssAnon', '?')} MB anonymous, {p.get('RssFile', '?')} MB file-backed "
+              "(shared libraries); "
+              f"glibc malloc {p.get('malloc_used', '?')} MB in use, at most {p.get('malloc_free', '?')} MB free in "
+              "its arenas")
     print(f"  RSS after each batch loaded: {', '.join(f'{mb} MB' for mb in r['after_loads_mb'])}")
 
 
