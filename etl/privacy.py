@@ -753,15 +753,83 @@ def scrub_payload_in_place(scrubber: Scrubber, value: Any) -> Any:
     """
     if (type(value) is not dict and type(value) is not list) or (type(value) is dict and _is_identity(value)):
         return scrub_payload(scrubber, value)
+    changed = _reduced(scrubber, value)
+    if changed:
+        _replace_in_place(value, changed)
+    return value
+
+
+def scrub_payload_serialized(scrubber: Scrubber, value: Any, serialize: Callable[[Any], bytes]) -> bytes:
+    """`serialize(scrub_payload_in_place(scrubber, value))`, with the redactions put into the bytes.
+
+    The payload is reduced in place as `scrub_payload_in_place` does, then serialized; the few texts a
+    redaction changes are replaced in the serialized JSON (`_replace_strings`, one scan in C) instead of
+    by a second walk of every record. Where that replacement could be inexact, the second walk runs.
+    *serialize* must write compact JSON with orjson (as `etl.json_line.json_line` does).
+    """
+    if (type(value) is not dict and type(value) is not list) or (type(value) is dict and _is_identity(value)):
+        return serialize(scrub_payload(scrubber, value))
+    changed = _reduced(scrubber, value)
+    try:
+        data: bytes | None = serialize(value)
+    except TypeError:  # orjson refuses a lone surrogate, which only its redaction makes writable
+        data = None
+    if data is not None:
+        replaced = _replace_strings(data, changed) if changed else data
+        if replaced is not None:
+            return replaced
+    if changed:
+        _replace_in_place(value, changed)
+    return serialize(value)
+
+
+def _reduced(scrubber: Scrubber, value: Any) -> dict[str, str]:
+    """*value* reduced in place (names, identities, odd nodes scrubbed); each text a redaction changes -> its redaction."""
     names, texts, odd = _reduce_in_place(scrubber, value)
     scrubber.learn_names(names)
     done = scrubber.redact_many(texts)
-    changed = {t: r for t, r in done.items() if r != t}
-    if changed:
-        _replace_in_place(value, changed)
     for parent, key, child in odd:
         parent[key] = scrub_payload(scrubber, child)
-    return value
+    return {t: r for t, r in done.items() if r != t}
+
+
+#: What compact JSON holds between two strings: `,` `:` brackets, numbers, true, false, null. A text with
+#: any other character cannot be found, quoted, across two strings of a document; only in one string.
+_BETWEEN_STRINGS = frozenset(",:[]{}0123456789-+.eEtrufalsn")
+#: Past this many changed texts, one scan for all of them is no cheaper than the walk.
+_REPLACED_STRINGS_MAX = 64
+
+
+def _replace_strings(data: bytes, changed: dict[str, str]) -> bytes | None:
+    """Compact JSON *data* with every string value in *changed* replaced by its redaction; None when not exact.
+
+    Quotes inside a JSON string are escaped, so `"text"` found in the document is either that whole
+    string, or starts at an escaped quote (a backslash before it), or at the closing quote of another
+    string, which needs the text to be made of what lies between strings (`_BETWEEN_STRINGS`). Both are
+    refused, and so is a key (a colon after it): a redacted key changes the sorted order of its object.
+    """
+    import orjson
+
+    if len(changed) > _REPLACED_STRINGS_MAX:
+        return None
+    quoted: dict[bytes, bytes] = {}
+    for text, redacted in changed.items():
+        if type(text) is not str or _BETWEEN_STRINGS.issuperset(text):
+            return None
+        quoted[orjson.dumps(text)] = orjson.dumps(redacted)
+    # Literals only (no repetition to backtrack over): the standard library's scan is the fastest here.
+    pattern = re.compile(b"|".join(re.escape(q) for q in quoted))
+    exact = True
+
+    def substitute(m: re.Match[bytes]) -> bytes:
+        nonlocal exact
+        start, end = m.span()
+        if data[start - 1:start] == b"\\" or data[end:end + 1] == b":":
+            exact = False
+        return quoted[m.group(0)]
+
+    out = pattern.sub(substitute, data)
+    return out if exact else None
 
 
 def _identity_pseudonym(scrubber: Scrubber, node: dict[Any, Any]) -> dict[str, Any]:

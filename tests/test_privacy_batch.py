@@ -1,5 +1,6 @@
-"""Batch redaction is exact: `redact_many` (one joined scan for many texts) and the in-place scrub of raw
-payloads give what redacting each text alone (`Scrubber.redact_uncached`) and the copying scrub give."""
+"""Batch redaction is exact: `redact_many` (one joined scan for many texts), the in-place scrub of raw
+payloads and the scrub into serialized JSON give what redacting each text alone (`Scrubber.redact_uncached`)
+and the copying scrub give."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.privacy import DETECTORS, Scrubber, batch_pattern, scrub_payload, scrub_payload_in_place
+from etl.json_line import json_line
+from etl.privacy import (
+    DETECTORS,
+    Scrubber,
+    _replace_strings,
+    batch_pattern,
+    scrub_payload,
+    scrub_payload_in_place,
+    scrub_payload_serialized,
+)
 from tests.test_privacy_memo import PIECES, PLANTED_TEXTS, TEXTS
 
 SAMPLES = Path(__file__).parent / "data" / "samples" / "azure-devops"
@@ -123,3 +133,56 @@ def test_a_name_with_a_lone_surrogate_has_the_pseudonym_it_is_masked_with(scrubb
     name = "agent\ud800"
     scrubber.learn_names({name})
     assert scrubber.redact(f"ran on {name}") == f"ran on {scrubber.pseudonymize(name)}"
+
+
+def test_the_serialized_scrub_of_every_real_azure_devops_sample_is_the_copying_scrub_written() -> None:
+    payloads = _real_payloads()
+    written = [json_line(scrub_payload(Scrubber(b"test-key"), p)) for p in payloads]
+    assert [scrub_payload_serialized(Scrubber(b"test-key"), copy.deepcopy(p), json_line) for p in payloads] == written
+
+
+#: Texts that test the replacement in the JSON: redacted ones, ones made of what lies between strings, quotes
+#: and backslashes around a redacted one, and a redacted text inside a longer one.
+JSON_TEXTS = st.sampled_from([
+    "ops@contoso.com", "mail ops@contoso.com", '"ops@contoso.com"', '\\"ops@contoso.com', "ops@contoso.com\\",
+    ",", ":", '","', "1,2", "true", "10.1.2.3", "at 10.1.2.3:80", "C:\\Users\\jane\\x", "plain", "",
+    "build-agent-07", "on build-agent-07", "token=abc123def456ghi", "\n", "ü ops@contoso.com",
+])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 63 - 1) | JSON_TEXTS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(JSON_TEXTS, children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_the_serialized_scrub_is_the_copying_scrub_written_for_any_json(value: object) -> None:
+    expected = json_line(scrub_payload(Scrubber(b"test-key"), value))
+    assert scrub_payload_serialized(Scrubber(b"test-key"), copy.deepcopy(value), json_line) == expected
+
+
+def test_a_redacted_string_is_replaced_in_the_json_wherever_it_is_a_whole_string() -> None:
+    data = json_line(["ops@contoso.com", {"a": "ops@contoso.com"}, "cc ops@contoso.com"])
+    assert _replace_strings(data, {"ops@contoso.com": "<email>"}) == (
+        b'["<email>",{"a":"<email>"},"cc ops@contoso.com"]\n')
+
+
+def test_a_redacted_key_is_left_to_the_walk_so_its_object_stays_sorted() -> None:
+    assert _replace_strings(json_line({"ops@contoso.com": 1}), {"ops@contoso.com": "<email>"}) is None
+
+
+def test_a_text_made_of_what_lies_between_strings_is_left_to_the_walk() -> None:
+    # `","` is also the comma between the two strings of the list.
+    assert _replace_strings(json_line(["a", "b", ","]), {",": "<redacted>"}) is None
+
+
+def test_a_text_found_after_an_escaped_quote_is_left_to_the_walk() -> None:
+    # The end of the string `say "ops@contoso.com` reads, quoted, as the string `ops@contoso.com`.
+    data = json_line(['say "ops@contoso.com'])
+    assert (data, _replace_strings(data, {"ops@contoso.com": "<email>"})) == (
+        b'["say \\"ops@contoso.com"]\n', None)
+
+
+def test_a_payload_orjson_cannot_write_before_its_redaction_is_written_after_it(scrubber: Scrubber) -> None:
+    assert scrub_payload_serialized(scrubber, {"name": "a\udc00b ops@contoso.com"}, json_line) == (
+        '{"name":"a\ufffdb <email>"}\n'.encode())

@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from etl.json_line import json_line
 from etl.normalize.builds import normalize_build, normalize_timelines, validation_issue_rows
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.testruns import normalize_results, normalize_run
-from etl.privacy import Scrubber, scrub_payload, scrub_payload_in_place
+from etl.privacy import Scrubber, scrub_payload, scrub_payload_serialized
 from etl.sources.azure_devops.extract import BuildBundle
 
 __all__ = ["NormalizeContext", "normalize_bundle", "raw_for_staging", "scrub_raw"]
@@ -26,12 +27,13 @@ def scrub_raw(scrubber: Scrubber, value: Any) -> Any:
     return scrub_payload(scrubber, value)
 
 
-def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> dict[str, Any]:
-    """The bundle's raw payloads as staged: its agent and person names masked in every text, the rest redacted.
+def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> bytes:
+    """The bundle's raw payloads as staged, one JSON line: its agent and person names masked in every text,
+    the rest redacted.
 
     Scrubbed in place, so the bundle is consumed: normalize it first.
     """
-    return scrub_payload_in_place(scrubber, bundle.to_raw())
+    return scrub_payload_serialized(scrubber, bundle.to_raw(), json_line)
 
 
 def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]]]:

@@ -26,9 +26,9 @@ Rows = dict[str, list[dict[str, Any]]]
 
 @dataclass
 class Normalized:
-    """What one item stages: its scrubbed raw payload (None: nothing to keep) and its rows per table."""
+    """What one item stages: its scrubbed raw payload or that payload's line (None: nothing to keep) and its rows per table."""
 
-    raw: dict[str, Any] | None
+    raw: dict[str, Any] | bytes | None
     tables: Rows = field(default_factory=dict)
 
 
@@ -41,7 +41,14 @@ def normalize_payload(payload: Any, ctx: NormalizeContext, obj: str) -> Normaliz
 @normalize_payload.register
 def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized:
     tables = normalize_bundle(ctx, payload)
-    return Normalized(raw_for_staging(ctx.scrubber, payload), tables)  # scrubs the bundle in place: last
+    try:
+        raw = raw_for_staging(ctx.scrubber, payload)  # scrubs the bundle in place: last
+    except (TypeError, ValueError, RecursionError) as exc:
+        # JSON no writer takes (nested past orjson's 255 levels, an integer past 64 bits): the build's rows
+        # are read already, so they stage; only its raw line is missing, and the quarantine says why.
+        ctx.quarantine(ctx.source, obj, "(raw payload)", f"not staged raw: {_one_line(exc)}", payload.to_raw())
+        raw = None
+    return Normalized(raw, tables)
 
 
 @normalize_payload.register

@@ -39,6 +39,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from etl.json_line import json_line
 from etl.timeutil import utc_now
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class StagedBatch:
         return self._raw
 
     def add_raw(self, payload: dict[str, Any]) -> None:
-        self._raw_file().write(_raw_line(payload))
+        self._raw_file().write(json_line(payload))
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Stage *rows* of *table* (treated by the policy, typed); RowError, without staging any, when one does not fit."""
@@ -206,14 +207,15 @@ class StagedBatch:
             return
         self._append(table, self._typed(table, rows))
 
-    def add_item(self, raw: dict[str, Any] | None, tables: dict[str, list[dict[str, Any]]]) -> None:
-        """One item's raw payload and rows, all or nothing: everything is converted before anything is written.
+    def add_item(self, raw: dict[str, Any] | bytes | None, tables: dict[str, list[dict[str, Any]]]) -> None:
+        """One item's raw payload (or its line, `json_line`, already made) and rows, all or nothing: everything
+        is converted before anything is written.
 
         Raises (RowError for a value that does not fit its column; ValueError, TypeError, RecursionError...
         for a payload that cannot be serialized) without writing anything.
         """
         typed = {name: self._typed(name, rows) for name, rows in tables.items() if rows}
-        raw_line = _raw_line(raw) if raw is not None else None
+        raw_line = raw if raw is None or type(raw) is bytes else json_line(raw)
         if raw_line is not None:
             self._raw_file().write(raw_line)
         for name, data in typed.items():
@@ -247,14 +249,6 @@ class StagedBatch:
         if self._raw is not None:
             self._raw.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _raw_line(payload: Any) -> bytes:
-    """One raw payload as a JSON line, keys sorted (re-staging a window writes the same bytes)."""
-    import orjson
-
-    return orjson.dumps(payload, default=str,
-                        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 def _fsync(path: Path) -> None:
