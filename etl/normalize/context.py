@@ -39,7 +39,7 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
     field = ".".join(str(p) for p in err.get("loc", ())) or "(payload)"
     value = err.get("input")
     kind = err.get("type", "")
-    shown = repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    shown = _shown(value)
     if "datetime" in kind:
         return field, f"invalid datetime {shown}"
     if kind == "missing":
@@ -47,6 +47,20 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
     if kind.startswith(("int_", "float_")):
         return field, f"invalid number {shown}"
     return field, f"{err.get('msg', 'invalid')} {shown}"
+
+
+#: Longest value the one-line error quotes whole; a longer one is quoted by its start and its length.
+SHOWN_MAX = 80
+
+
+def _shown(value: Any) -> str:
+    """*value* as the one-line error quotes it: a scalar by its repr, cut past SHOWN_MAX; anything else by its type."""
+    if not (isinstance(value, str | int | float | bool) or value is None):
+        return type(value).__name__
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** SHOWN_MAX:
+        return f"an integer of {value.bit_length()} bits"  # its decimal text may be past Python's 4,300-digit limit
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX - 20]}… ({len(value)} characters)"
 
 
 def validated_list(adapter: TypeAdapter[Any], items: Any,

@@ -106,3 +106,20 @@ def test_a_number_past_its_column_quarantines_its_record_alone_not_the_build() -
         ("build 1 timeline record a", "order", "Input should be less than or equal to 9223372036854775807 "
                                                "9223372036854775808"),
         ("build 1 timeline record b", "errorCount", "Input should be less than or equal to 2147483647 2147483648")]
+
+
+def test_a_huge_number_is_quoted_by_its_size_not_its_digits() -> None:
+    sink = Sink()
+    normalize_timelines(make_ctx(sink), FACTS, [("tl", [{"id": "a", "order": 10**400}])])
+    assert [(s[1], s[2], s[3]) for s in sink.items] == [
+        ("build 1 timeline record a", "order", "Input should be less than or equal to 9223372036854775807 "
+                                               "an integer of 1329 bits")]
+
+
+def test_a_long_text_is_quoted_by_its_start_and_its_length() -> None:
+    sink = Sink()
+    normalize_timelines(make_ctx(sink), FACTS, [("tl", [{"id": "a", "startTime": "soon " * 100}])])
+    assert [(s[1], s[2], s[3]) for s in sink.items] == [
+        ("build 1 timeline record a", "startTime", "invalid datetime 'soon soon soon soon soon soon soon soon soon soon "
+                                                   "soon soon… "
+                                                   "(500 characters)")]
