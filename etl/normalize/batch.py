@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
 
+from etl.errors import one_line
 from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.context import NormalizeContext
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
@@ -46,7 +47,7 @@ def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized
     except (TypeError, ValueError, RecursionError) as exc:
         # JSON no writer takes (nested past orjson's 255 levels, an integer past 64 bits): the build's rows
         # are read already, so they stage; only its raw line is missing, and the quarantine says why.
-        ctx.quarantine(ctx.source, obj, "(raw payload)", f"not staged raw: {_one_line(exc)}", payload.to_raw())
+        ctx.quarantine(ctx.source, obj, "(raw payload)", f"not staged raw: {one_line(exc)}", payload.to_raw())
         raw = None
     return Normalized(raw, tables)
 
@@ -66,11 +67,6 @@ def _document(payload: InboxDocument, ctx: NormalizeContext, obj: str) -> Normal
     return Normalized(raw, {"BuildMetrics": [row], "BuildStages": stages, "MetricSamples": samples})
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
 def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item, Normalized]]:
     """Each item of *batch* normalized; unreadable and failing items are quarantined and yield no rows.
 
@@ -87,7 +83,7 @@ def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item,
                 normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []),
                                                                 normalized.tables["TimelineRecords"], ctx.ingested_iso)
         except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
-            ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {_one_line(exc)}", _raw(item))
+            ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {one_line(exc)}", _raw(item))
             yield item, Normalized(None)
             continue
         yield item, normalized
