@@ -22,7 +22,7 @@ from etl.load import RunStatus, batch_row, commit_batch, etl_runs_row, load_fact
 from etl.run_summary import Report, RunSummary
 from etl.secret_refs import mask
 from etl.sources.base import Scope, Start
-from etl.stage.memory import release_free_memory
+from etl.stage.memory import bound_allocator, release_free_memory
 from etl.stage.outbox import BatchStatus, Manifest, Outbox
 from etl.state import contiguous, read_files_seen, read_watermarks
 from etl.timeutil import utc_now
@@ -115,6 +115,7 @@ class BatchLoader:
 def open_loader(settings: Settings, outbox: Outbox, summary: RunSummary, report: Report, progress: Progress,
                 started_at: datetime | None = None) -> Iterator[BatchLoader]:
     """A loader over the store, open (schema applied on a local store) for the duration of a run or command."""
+    bound_allocator()  # before the first batch is read: a run that only loads pending batches needs it too
     warehouse = open_warehouse(settings)
     try:
         limit = getattr(settings.warehouse, "load_memory_limit", None)  # the local store's; a cluster has none

@@ -6,6 +6,10 @@ large block is freed) come from those arenas' heaps. The extractor's worker thre
 megabyte-sized timelines that the staging thread frees, so without limits the process held
 hundreds of MB it no longer used (bench/etl_throughput.py, docs/benchmarks.md). Elsewhere (macOS,
 musl) both functions do nothing.
+
+Arrow's own default pool (mimalloc in the pyarrow wheels) keeps what it frees too, in per-thread heaps
+that releasing from the staging thread does not reach (Parquet is read and written on Arrow's
+threads): about 100 MB at the peak. The ETL routes Arrow through the bounded glibc allocator instead.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import sys
 from typing import Any
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
@@ -37,16 +42,22 @@ def _libc() -> Any:
 
 @functools.cache
 def bound_allocator() -> bool:
-    """Set glibc's arena count and a fixed mmap threshold, once per process; whether it could."""
+    """Set glibc's arena count and a fixed mmap threshold, and make it Arrow's pool, once per process; whether it could."""
     libc = _libc()
     if libc is None:
         return False
+    import pyarrow as pa  # the ETL stages and loads through Arrow: imported for it anyway
+
+    pa.set_memory_pool(pa.system_memory_pool())  # earlier buffers still return to the pool they came from
     return all(libc.mallopt(option, value) == 1 for option, value in (
         (_M_ARENA_MAX, ARENA_MAX), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, 4 * MMAP_THRESHOLD)))
 
 
 def release_free_memory() -> None:
-    """Give the pages the allocator holds free back to the system (after a batch: its objects are gone)."""
+    """Give the pages the allocators hold free back to the system (after a batch: its objects are gone)."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+    arrow = sys.modules.get("pyarrow")  # not imported for it: a process without Arrow has no pool to release
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
