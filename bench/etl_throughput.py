@@ -213,6 +213,9 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     # else it needs on the way: those count in the peak, not here).
     imports_mb = psutil.Process().memory_info().rss >> 20
     settings = _settings(work, url, projects, "bench")
+    from etl.stage.memory import defer_pandas
+
+    defer_pandas()  # as `ci-telemetry etl` does on the local store, before any thread starts
     sampler = _Sampler()
     sampler.loading()
     sampler.start()

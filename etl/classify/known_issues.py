@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -217,33 +216,30 @@ class KnownIssueOutcome:
         return sum(self.evaluated.values())
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [] if frame is None or frame.empty else frame.to_dict("records")
-
-
 def _value(v: Any) -> Any:
-    """NaN/NaT (pandas' missing values) as None."""
+    """A missing value (None, or NaN/NaT from a DataFrame-backed store) as None."""
     try:
-        return None if pd.isna(v) else v
-    except (TypeError, ValueError):
+        return None if v is None or v != v else v
+    except (TypeError, ValueError):  # a value that does not compare to itself as a bool
         return v
 
 
 def attempt_texts(warehouse: Any, since: datetime) -> tuple[list[dict[str, Any]], dict[tuple, list[str]]]:
     """Build attempts in range and each attempt's failure texts in a stable order."""
     params = {"since": since}
-    builds = _records(warehouse.query(_BUILDS, params))
+    # Rows as dicts, not DataFrames: the ETL evaluates every batch it loads, and need not load pandas.
+    builds = warehouse.query_rows(_BUILDS, params)
     texts: dict[tuple, list[tuple]] = defaultdict(list)
     latest: dict[tuple, int] = {}
     for b in builds:
         latest[(b["Organization"], b["Project"], int(b["BuildId"]))] = int(_value(b["Attempts"]) or 1)
-    for r in _records(warehouse.query(_ISSUE_TEXTS, params)):
+    for r in warehouse.query_rows(_ISSUE_TEXTS, params):
         key = (r["Organization"], r["Project"], int(r["BuildId"]), int(_value(r["Attempt"]) or 1))
         texts[key].append((0, str(r["RecordId"]), int(_value(r["IssueIndex"]) or 0), r["Text"]))
-    for r in _records(warehouse.query(_TEST_TEXTS, params)):
+    for r in warehouse.query_rows(_TEST_TEXTS, params):
         key = (r["Organization"], r["Project"], int(r["BuildId"]), int(_value(r["Attempt"]) or 1))
         texts[key].append((1, str(r["RunId"]), int(r["ResultId"]), r["Text"]))
-    for r in _records(warehouse.query(_UPLOAD_TEXTS, params)):
+    for r in warehouse.query_rows(_UPLOAD_TEXTS, params):
         build = (r["Organization"], r["Project"], int(_value(r["BuildId"]) or 0))
         # Uploaded documents carry no attempt: they describe the build's final attempt.
         key = (*build, latest.get(build, 1))
@@ -271,7 +267,7 @@ def evaluate_known_issues(
                        if wanted is None or (b["Organization"], b["Project"], int(b["BuildId"])) in wanted]
     done = {
         (r["RuleId"], r["RuleVersion"], r["Organization"], r["Project"], int(r["BuildId"]), int(r["Attempt"]))
-        for r in _records(warehouse.query(_LEDGER, {"since": since}))
+        for r in warehouse.query_rows(_LEDGER, {"since": since})
     }
     attempts_seen: dict[tuple, set[int]] = defaultdict(set)
     for key in texts:

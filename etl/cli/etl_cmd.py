@@ -74,6 +74,12 @@ def etl(
 
     settings = load_settings(config)
     options = RunOptions(since=_parse_since(since), dry_run=dry_run)
+    if settings.warehouse.kind == "local":
+        # Its rows are plain Python values all the way to DuckDB: pyarrow need not load pandas (~40 MB).
+        # (A cluster's answers are DataFrames: azure-kusto-data builds them.)
+        from etl.stage.memory import defer_pandas
+
+        defer_pandas()
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False)
     bars = Progress(TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed:>9,.0f}"),

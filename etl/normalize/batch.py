@@ -81,7 +81,7 @@ def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item,
             normalized = normalize_payload(item.payload, ctx, item.obj)
             if normalized.tables.get("TimelineRecords"):  # pipeline usage, the same for every source
                 normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []),
-                                                                normalized.tables["TimelineRecords"], ctx.ingested_iso)
+                                                                normalized.tables["TimelineRecords"], ctx.ingested_at)
         except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
             ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {one_line(exc)}", _raw(item))
             yield item, Normalized(None)

@@ -67,18 +67,18 @@ def classify_step(system: str, task_name: str, task_version: str | None) -> tupl
     return "", kind, "none"
 
 
-def utc_day(value: Any) -> str | None:
-    """The UTC day (ISO datetime at midnight) of a datetime or ISO text; None when there is none."""
+def utc_day(value: Any) -> datetime | None:
+    """The UTC day (naive datetime at midnight) of a datetime or ISO text; None when there is none."""
     if value is None or value == "":
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return datetime(moment.year, moment.month, moment.day).isoformat()
+    return datetime(moment.year, moment.month, moment.day)
 
 
 def usage_rows(builds: Iterable[dict[str, Any]], records: Iterable[dict[str, Any]],
-               ingested_at: str) -> list[dict[str, Any]]:
+               ingested_at: datetime) -> list[dict[str, Any]]:
     """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows.
 
     Only `Task` records with a TaskName count; records of a build not among *builds* are ignored

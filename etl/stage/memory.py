@@ -10,6 +10,9 @@ musl) both functions do nothing.
 Arrow's own default pool (mimalloc in the pyarrow wheels) keeps what it frees too, in per-thread heaps
 that releasing from the staging thread does not reach (Parquet is read and written on Arrow's
 threads): about 100 MB at the peak. The ETL routes Arrow through the bounded glibc allocator instead.
+
+pyarrow also imports pandas (about 40 MB resident) on its first array, only to ask whether the input
+is a pandas object; the `etl` command builds its arrays from lists, so it keeps pyarrow from doing that.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import importlib.abc
 import sys
 from typing import Any
 
@@ -51,6 +55,41 @@ def bound_allocator() -> bool:
     pa.set_memory_pool(pa.system_memory_pool())  # earlier buffers still return to the pool they came from
     return all(libc.mallopt(option, value) == 1 for option, value in (
         (_M_ARENA_MAX, ARENA_MAX), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, 4 * MMAP_THRESHOLD)))
+
+
+@functools.cache
+def defer_pandas() -> bool:
+    """Keep pyarrow from importing pandas for the rest of the process, unless pandas is asked for; whether it did.
+
+    pyarrow imports pandas (about 40 MB resident) on its first array from Python objects and when
+    `pyarrow.dataset` loads (DuckDB loads it to scan an Arrow table), only to recognise pandas inputs,
+    and remembers the answer. With both first tries failing, pyarrow treats inputs as plain Python
+    objects; a call that needs pandas (`to_pandas`, `from_pandas`) still imports it and works. What
+    no longer works once pandas is imported later: pandas' own missing values (`pd.NA`, `pd.NaT`)
+    inside Python lists are not read as nulls. So only a process that never builds Arrow arrays from
+    pandas values may call it (`ci-telemetry etl` on the local store: its rows are lists of Python
+    values), and before other threads start: for that moment an import of pandas fails.
+    """
+    if "pandas" in sys.modules:
+        return False
+    import pyarrow as pa
+
+    refuse = _RefusePandas()
+    sys.meta_path.insert(0, refuse)  # (a None in sys.modules would not do: Cython's import takes it as the module)
+    try:
+        pa.array([0], type=pa.int8())  # the Python shim's one try
+        pa.scalar(True)  # the C++ converter's one try (what pyarrow.dataset's import runs)
+    finally:
+        sys.meta_path.remove(refuse)
+    return "pandas" not in sys.modules
+
+
+class _RefusePandas(importlib.abc.MetaPathFinder):
+    """An import finder under which `import pandas` fails."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name == "pandas":
+            raise ImportError("pandas is not imported for pyarrow's first array")
 
 
 def release_free_memory() -> None:

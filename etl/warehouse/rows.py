@@ -8,15 +8,18 @@ RowError naming the table, the row's key and the column.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from etl.schema import Column, TableSchema
 from etl.timeutil import to_utc_naive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -69,18 +72,15 @@ def _dynamic(value: Any) -> str | None:
 def _convert(kusto_type: str, value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, float) and pd.isna(value) and kusto_type != "real":
+    if isinstance(value, float) and value != value and kusto_type != "real":  # NaN
         return None
     if kusto_type in ("string", "guid"):
         return str(value)
     if kusto_type in ("long", "int"):
         if isinstance(value, bool):
             return int(value)
-        if isinstance(value, float):
-            if pd.isna(value):
-                return None
-            if not value.is_integer():
-                raise ValueError(f"expected a whole number, got {value}")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value}")
         return int(value)
     if kusto_type in ("real", "double", "decimal"):
         return float(value)
@@ -103,9 +103,10 @@ def _convert(kusto_type: str, value: Any) -> Any:
     raise ValueError(f"unsupported type {kusto_type}")
 
 
-#: Errors a vectorized conversion raises when a column holds something it cannot take as is.
+#: Errors a vectorized conversion raises when a column holds something it cannot take as is (pandas'
+#: OutOfBoundsDatetime is a ValueError).
 _FAST_PATH_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
-                     OverflowError, pd.errors.OutOfBoundsDatetime)
+                     OverflowError)
 
 
 _DATETIME_OR_NONE = {datetime, type(None)}
@@ -130,13 +131,10 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
         if set(map(type, values)) <= _DATETIME_OR_NONE:  # one pass in C, not a generator
             # Typed datetimes (naive UTC or aware): Arrow converts aware ones to UTC itself.
             return pa.array(values, type=arrow_type)
-        if any(isinstance(v, pd.Timestamp | date) and not isinstance(v, datetime) for v in values if v is not None):
-            return None
-        # ISO8601 handles 'Z', offsets and Azure DevOps' 7 fractional digits; naive values are UTC.
-        parsed = pd.to_datetime(pd.Series(values, dtype=object).replace("", None), utc=True, format="ISO8601")
-        naive = parsed.dt.tz_convert(None)
-        # Truncate to microseconds as the per-value path does (both stores keep microseconds).
-        return pa.Array.from_pandas(naive.dt.floor("us")).cast(arrow_type, safe=False)
+        # Text (ISO 8601, as `to_utc_naive` reads it), pandas Timestamps, dates: value by value, still
+        # without pandas (a run should not load it: ~40 MB). A value it cannot read raises, and the
+        # per-value path names its row.
+        return pa.array([to_utc_naive(v) for v in values], type=arrow_type)
     if kusto_type == "dynamic":
         return pa.array([_dynamic(v) for v in values], type=arrow_type)
     return None
@@ -172,7 +170,8 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
     """
     if isinstance(rows, pa.Table):
         return _from_arrow(table, rows)
-    if isinstance(rows, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # without pandas imported, *rows* cannot be a DataFrame
+    if pandas is not None and isinstance(rows, pandas.DataFrame):
         rows = rows.to_dict(orient="records")
     rows = list(rows)
     known = set(table.column_names)

@@ -95,6 +95,26 @@ def test_query_of_one_value_imports_no_pandas(write_config: Callable[..., Path])
     assert out == ["0", json.dumps({"heavy": []})]
 
 
+def test_etl_on_the_local_store_loads_its_rows_without_importing_pandas(write_config: Callable[..., Path],
+                                                                         tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    config = write_config({"sources": [{"kind": "simulator", "days": 2, "builds_per_day": 3}],
+                           "warehouse": {"kind": "local", "path": str(store)}})
+    script = REPORT + (
+        "from etl.cli import main\n"
+        "config, store = sys.argv[1:]\n"
+        "sys.argv = ['ci-telemetry', 'etl', '-c', config]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "import duckdb\n"
+        "records = duckdb.connect(store, read_only=True).execute('select count(*) from TimelineRecords').fetchall()[0]\n"
+        "print(json.dumps({'loaded': records[0] > 0, 'pandas': loaded(['pandas'])}))\n"
+    )
+    assert _loaded(script, str(config), str(store)) == {"loaded": True, "pandas": []}
+
+
 def test_category_names_spelled_out_for_a_light_start_match_the_rules() -> None:
     from etl.classify.rules import CATEGORIES
 

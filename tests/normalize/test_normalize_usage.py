@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from etl.normalize.usage import classify_step, github_pinning, usage_rows
 
-NOW = "2026-11-23T06:00:00"
+NOW = datetime(2026, 11, 23, 6)
 SHA = "8e5e7e5ab8b370d6c329ec480221332ada57f0ab"
 
 
@@ -25,7 +26,7 @@ def task(b: dict[str, Any], record: str, name: str | None, version: str | None, 
 
 def row(b: dict[str, Any], step: str, version: str, kind: str, pinning: str, uses: int) -> dict[str, Any]:
     return {"System": b["System"], "Organization": b["Organization"], "Project": b["Project"],
-            "BuildId": b["BuildId"], "DefinitionId": 7, "Definition": b["Definition"], "Day": "2026-11-22T00:00:00",
+            "BuildId": b["BuildId"], "DefinitionId": 7, "Definition": b["Definition"], "Day": datetime(2026, 11, 22),
             "Step": step, "StepVersion": version, "StepKind": kind, "Pinning": pinning, "Uses": uses,
             "IngestedAt": NOW}
 

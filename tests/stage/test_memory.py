@@ -1,6 +1,12 @@
-"""The ETL process bounds its allocators: glibc's arenas, and Arrow's buffers taken from that same heap."""
+"""The ETL process bounds its allocators (glibc's arenas, and Arrow's buffers taken from that same heap), and
+keeps pyarrow from loading pandas it does not use."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -19,3 +25,44 @@ def test_buffers_taken_before_the_pool_changed_stay_readable_after_it() -> None:
     bound_allocator()
     release_free_memory()
     assert before.to_pylist()[-3:] == [997, 998, 999]
+
+
+def _fresh(script: str) -> object:
+    """What *script*, run in a fresh interpreter (nothing imported yet), prints as JSON on its last line."""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_arrays_tables_parquet_and_a_duckdb_scan_import_no_pandas_once_it_is_deferred() -> None:
+    assert _fresh(
+        "import json, sys, duckdb, pyarrow as pa, pyarrow.parquet as pq\n"
+        "from etl.stage.memory import defer_pandas\n"
+        "deferred = defer_pandas()\n"
+        "t = pa.table({'a': pa.array([1, None]), 's': pa.array(['x', float('nan')], from_pandas=True)})\n"
+        "pq.write_table(t, '/dev/null')\n"
+        "con = duckdb.connect()\n"
+        "con.register('t', t)\n"
+        "rows = con.execute('select * from t').fetchall()\n"
+        "print(json.dumps([deferred, rows, 'pandas' in sys.modules]))\n"
+    ) == [True, [[1, "x"], [None, None]], False]
+
+
+def test_pandas_still_loads_and_converts_when_a_call_needs_it_after_it_was_deferred() -> None:
+    assert _fresh(
+        "import json, sys, pyarrow as pa\n"
+        "from etl.stage.memory import defer_pandas\n"
+        "defer_pandas()\n"
+        "frame = pa.table({'a': [1, 2]}).to_pandas()\n"
+        "series = pa.array(frame['a'] * 10)\n"
+        "print(json.dumps([type(frame).__name__, series.to_pylist(), 'pandas' in sys.modules]))\n"
+    ) == ["DataFrame", [10, 20], True]
+
+
+def test_deferring_pandas_does_nothing_once_pandas_is_imported() -> None:
+    assert _fresh(
+        "import json, pandas, pyarrow as pa\n"
+        "from etl.stage.memory import defer_pandas\n"
+        "deferred = defer_pandas()\n"
+        "print(json.dumps([deferred, pa.array(pandas.Series(['a', None], dtype='string')).to_pylist()]))\n"
+    ) == [False, ["a", None]]

@@ -128,7 +128,7 @@ def normalize_run(ctx: NormalizeContext, run: WorkflowRun, repository: Repositor
         "Attempts": run.run_attempt,
         "LastChangedDate": _iso(run.updated_at),
         "Url": run.html_url,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     facts = BuildFacts(repo.owner.login, repo.name, run.id, run.head_sha, filters, finish)
     return row, facts
@@ -168,7 +168,7 @@ def _record(ctx: NormalizeContext, facts: BuildFacts, **values: Any) -> dict[str
         "Identifier": None,
         **values,
         **facts.filters,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     if (row["Result"] or "") in _FAILED:
         # The classifier sees redacted text, as for Azure DevOps records, so signatures carry no secrets.

@@ -210,7 +210,7 @@ def normalize_build(ctx: NormalizeContext, payload: JenkinsBuild,
         "Attempts": payload.attempt,
         "LastChangedDate": _iso(finish),
         "Url": listed.url,
-        "IngestedAt": ctx.ingested_iso,
+        "IngestedAt": ctx.ingested_at,
     }
     return row, BuildFacts(payload.organization, payload.project, ident, sha, filters, finish)
 
@@ -221,7 +221,7 @@ def _record(ctx: NormalizeContext, facts: BuildFacts, attempt: int, **values: An
         "Attempt": attempt, "TimelineId": None, "ResultCode": None, "QueueId": None, "TaskId": None,
         "TaskName": None, "TaskVersion": None, "ErrorCount": None, "WarningCount": None, "LogId": None,
         "LogUrl": None, "ChangeId": None, "LastModified": None, "WorkerName": None, "Identifier": None,
-        **values, **facts.filters, "IngestedAt": ctx.ingested_iso,
+        **values, **facts.filters, "IngestedAt": ctx.ingested_at,
     }
     if (row["Result"] or "") in _FAILED:
         redact = ctx.scrubber.redact
@@ -283,7 +283,7 @@ def _issue(ctx: NormalizeContext, facts: BuildFacts, attempt: int, step: FlowNod
         "RecordId": step.id, "Attempt": attempt, "IssueIndex": 0, "TimelineId": None, "Path": path,
         "RecordName": step.name, "RecordType": "Task", "TaskName": task, "Type": "error",
         "Category": step.error.type if step.error and step.error.type else "General", "Message": message,
-        "LogLine": None, "Data": None, **facts.filters, "IngestedAt": ctx.ingested_iso,
+        "LogLine": None, "Data": None, **facts.filters, "IngestedAt": ctx.ingested_at,
     }
     c = ctx.classifier.classify(message=ctx.scrubber.redact(message), task_name=task,
                                 record_name=ctx.scrubber.redact(step.name), result=result)
