@@ -9,7 +9,9 @@ musl) both functions do nothing.
 
 Arrow's own default pool (mimalloc in the pyarrow wheels) keeps what it frees too, in per-thread heaps
 that releasing from the staging thread does not reach (Parquet is read and written on Arrow's
-threads): about 100 MB at the peak. The ETL routes Arrow through the bounded glibc allocator instead.
+threads): about 100 MB at the peak, in a 1 GB mapping. The ETL routes Arrow through the bounded glibc
+allocator instead: both pyarrow's default and the C++ library's, which only an environment variable
+set before pyarrow loads can choose.
 
 pyarrow also imports pandas (about 40 MB resident) on its first array, only to ask whether the input
 is a pandas object; the `etl` command builds its arrays from lists, so it keeps pyarrow from doing that.
@@ -22,6 +24,7 @@ import ctypes
 import ctypes.util
 import functools
 import importlib.abc
+import os
 import sys
 from typing import Any
 
@@ -50,6 +53,10 @@ def bound_allocator() -> bool:
     libc = _libc()
     if libc is None:
         return False
+    if "pyarrow" not in sys.modules:
+        # Arrow's C++ code (Parquet reads and writes, compute kernels) allocates from the pool this names,
+        # read when libarrow first allocates; `set_memory_pool` below changes only pyarrow's own default.
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     import pyarrow as pa  # the ETL stages and loads through Arrow: imported for it anyway
 
     pa.set_memory_pool(pa.system_memory_pool())  # earlier buffers still return to the pool they came from
@@ -72,6 +79,7 @@ def defer_pandas() -> bool:
     """
     if "pandas" in sys.modules:
         return False
+    bound_allocator()  # first: it chooses Arrow's pool, which must happen before pyarrow allocates
     import pyarrow as pa
 
     refuse = _RefusePandas()

@@ -27,11 +27,27 @@ def test_buffers_taken_before_the_pool_changed_stay_readable_after_it() -> None:
     assert before.to_pylist()[-3:] == [997, 998, 999]
 
 
-def _fresh(script: str) -> object:
+def _fresh(script: str, *args: str) -> object:
     """What *script*, run in a fresh interpreter (nothing imported yet), prints as JSON on its last line."""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120)
     return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_parquet_written_by_arrows_own_code_takes_its_buffers_from_the_glibc_heap_too(tmp_path: Path) -> None:
+    # Only an environment variable set before pyarrow loads can choose the pool of Arrow's C++ code (the
+    # Parquet writer's buffers); `set_memory_pool` alone leaves that on mimalloc.
+    assert _fresh(
+        "import json, sys\n"
+        "from etl.stage.memory import bound_allocator\n"
+        "bound_allocator()\n"
+        "import pyarrow as pa, pyarrow.parquet as pq\n"
+        "table = pa.table({'a': list(range(100_000))})\n"
+        "with pq.ParquetWriter(sys.argv[1], table.schema) as writer:\n"
+        "    writer.write_table(table)\n"
+        "print(json.dumps([pa.mimalloc_memory_pool().max_memory(), pa.system_memory_pool().max_memory() > 800_000]))\n",
+        str(tmp_path / "a.parquet"),
+    ) == [0, True]
 
 
 def test_arrays_tables_parquet_and_a_duckdb_scan_import_no_pandas_once_it_is_deferred() -> None:
