@@ -132,7 +132,7 @@ class LocalWarehouse:
 
     def query_rows(self, kql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """`query` as one dict per row, fetched as Python values: the ETL's small reads (watermarks, ledgers)
-        build no DataFrame. (A run still loads pandas: pyarrow imports it on its first array.)"""
+        build no DataFrame (`ci-telemetry etl` on the local store loads no pandas: etl/stage/memory.py)."""
         with self._lock:
             try:
                 relation = duckdb_kql.kql(self.con, kql, parameters=dict(parameters or {}), functions=self._functions)
