@@ -74,6 +74,9 @@ def _convert(kusto_type: str, value: Any) -> Any:
         return None
     if isinstance(value, float) and value != value and kusto_type != "real":  # NaN
         return None
+    pandas = sys.modules.get("pandas")  # its missing values, which Arrow may not read as null (etl/stage/memory.py)
+    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+        return None
     if kusto_type in ("string", "guid"):
         return str(value)
     if kusto_type in ("long", "int"):

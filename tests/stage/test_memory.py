@@ -75,6 +75,20 @@ def test_pandas_still_loads_and_converts_when_a_call_needs_it_after_it_was_defer
     ) == ["DataFrame", [10, 20], True]
 
 
+def test_pandas_missing_values_still_load_as_nulls_when_pandas_is_imported_after_it_was_deferred() -> None:
+    assert _fresh(
+        "import json\n"
+        "from etl.stage.memory import defer_pandas\n"
+        "defer_pandas()\n"
+        "import pandas as pd\n"
+        "from etl.schema import load_tables\n"
+        "from etl.warehouse.rows import to_arrow\n"
+        "row = {'Organization': 'o', 'Project': 'p', 'BuildId': 1, 'Definition': pd.NA, 'QueueTime': pd.NaT}\n"
+        "table = to_arrow(load_tables()['TimelineBuilds'], [row])\n"
+        "print(json.dumps(table.select(['BuildId', 'Definition', 'QueueTime']).to_pylist()))\n"
+    ) == [{"BuildId": 1, "Definition": None, "QueueTime": None}]
+
+
 def test_deferring_pandas_does_nothing_once_pandas_is_imported() -> None:
     assert _fresh(
         "import json, pandas, pyarrow as pa\n"
