@@ -30,8 +30,8 @@ def to_utc_naive(value: Any) -> datetime | None:
     # value != value: NaN and pandas' NaT, without importing pandas into every caller
     if value is None or (isinstance(value, str) and not value.strip()) or value != value:
         return None
-    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
-        value = value.to_pydatetime()
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp: truncated to microseconds, as the stores keep
+        value = value.to_pydatetime(warn=False)
     if isinstance(value, str):
         value = datetime.fromisoformat(value.strip())
     elif isinstance(value, date) and not isinstance(value, datetime):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,13 @@ def test_missing_values_are_none(missing):
 def test_a_pandas_timestamp_is_a_plain_datetime():
     value = to_utc_naive(pd.Timestamp("2026-03-01 10:00", tz="UTC"))
     assert (type(value), value) == (datetime, datetime(2026, 3, 1, 10, 0))
+
+
+def test_a_pandas_timestamp_keeps_microseconds_and_drops_nanoseconds_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = to_utc_naive(pd.Timestamp("2026-03-01T10:00:00.123456789+01:00"))
+    assert value == datetime(2026, 3, 1, 9, 0, 0, 123456)
 
 
 def test_text_that_is_no_datetime_is_a_value_error():
