@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from etl.cli import classify
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.fresh_interpreter import PROJECT_ROOT, printed_json
 
 #: Never imported by `--help` of any command: the analytics, report and data libraries.
 FORBIDDEN_FOR_HELP = ("ruptures", "scipy", "pandas", "papermill", "plotly", "numpy", "pyarrow", "duckdb",
@@ -25,13 +24,6 @@ FORBIDDEN_ETL_FOR_HELP = ("etl.config", "etl.privacy", "etl.run", "etl.warehouse
 #: Never imported by `query` printing one value.
 FORBIDDEN_FOR_QUERY = ("ruptures", "scipy", "pandas", "papermill", "plotly", "numpy", "pyarrow", "nbconvert",
                        "jinja2", "azure", "rich")
-
-
-def _loaded(script: str, *args: str) -> dict[str, list[str]]:
-    """Run *script* in a fresh interpreter; it prints a JSON object of the module lists to check."""
-    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
-                         cwd=PROJECT_ROOT, timeout=120)
-    return json.loads(out.stdout.splitlines()[-1])
 
 
 REPORT = (
@@ -49,7 +41,7 @@ def test_help_of_the_cli_imports_neither_pydantic_nor_any_heavy_library() -> Non
         f"print(json.dumps({{'heavy': loaded({(*FORBIDDEN_FOR_HELP, 'pydantic')!r}),"
         f" 'etl': loaded({FORBIDDEN_ETL_FOR_HELP!r})}}))\n"
     )
-    assert _loaded(script) == {"heavy": [], "etl": []}
+    assert printed_json(script) == {"heavy": [], "etl": []}
 
 
 def test_help_of_every_command_imports_no_heavy_library() -> None:
@@ -70,7 +62,7 @@ def test_help_of_every_command_imports_no_heavy_library() -> None:
         f"print(json.dumps({{'commands': len(commands), 'heavy': loaded({FORBIDDEN_FOR_HELP!r}),"
         f" 'etl': loaded({FORBIDDEN_ETL_FOR_HELP!r})}}))\n"
     )
-    loaded = _loaded(script)
+    loaded = printed_json(script)
     assert loaded["commands"] >= 19
     assert (loaded["heavy"], loaded["etl"]) == ([], [])
 
@@ -112,7 +104,7 @@ def test_etl_on_the_local_store_loads_its_rows_without_importing_pandas(write_co
         "records = duckdb.connect(store, read_only=True).execute('select count(*) from TimelineRecords').fetchall()[0]\n"
         "print(json.dumps({'loaded': records[0] > 0, 'pandas': loaded(['pandas'])}))\n"
     )
-    assert _loaded(script, str(config), str(store)) == {"loaded": True, "pandas": []}
+    assert printed_json(script, str(config), str(store)) == {"loaded": True, "pandas": []}
 
 
 def test_category_names_spelled_out_for_a_light_start_match_the_rules() -> None:

@@ -3,15 +3,13 @@ keeps pyarrow from loading pandas it does not use."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from etl.stage.memory import bound_allocator, release_free_memory
+from tests.fresh_interpreter import printed_json
 
 
 def test_arrow_allocates_from_the_bounded_glibc_heap_once_the_allocator_is_bound() -> None:
@@ -27,17 +25,10 @@ def test_buffers_taken_before_the_pool_changed_stay_readable_after_it() -> None:
     assert before.to_pylist()[-3:] == [997, 998, 999]
 
 
-def _fresh(script: str, *args: str) -> object:
-    """What *script*, run in a fresh interpreter (nothing imported yet), prints as JSON on its last line."""
-    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=120)
-    return json.loads(out.stdout.splitlines()[-1])
-
-
 def test_parquet_written_by_arrows_own_code_takes_its_buffers_from_the_glibc_heap_too(tmp_path: Path) -> None:
     # Only an environment variable set before pyarrow loads can choose the pool of Arrow's C++ code (the
     # Parquet writer's buffers); `set_memory_pool` alone leaves that on mimalloc.
-    assert _fresh(
+    assert printed_json(
         "import json, sys\n"
         "from etl.stage.memory import bound_allocator\n"
         "bound_allocator()\n"
@@ -51,7 +42,7 @@ def test_parquet_written_by_arrows_own_code_takes_its_buffers_from_the_glibc_hea
 
 
 def test_arrays_tables_parquet_and_a_duckdb_scan_import_no_pandas_once_it_is_deferred() -> None:
-    assert _fresh(
+    assert printed_json(
         "import json, sys, duckdb, pyarrow as pa, pyarrow.parquet as pq\n"
         "from etl.stage.memory import defer_pandas\n"
         "deferred = defer_pandas()\n"
@@ -65,7 +56,7 @@ def test_arrays_tables_parquet_and_a_duckdb_scan_import_no_pandas_once_it_is_def
 
 
 def test_pandas_still_loads_and_converts_when_a_call_needs_it_after_it_was_deferred() -> None:
-    assert _fresh(
+    assert printed_json(
         "import json, sys, pyarrow as pa\n"
         "from etl.stage.memory import defer_pandas\n"
         "defer_pandas()\n"
@@ -76,7 +67,7 @@ def test_pandas_still_loads_and_converts_when_a_call_needs_it_after_it_was_defer
 
 
 def test_pandas_missing_values_still_load_as_nulls_when_pandas_is_imported_after_it_was_deferred() -> None:
-    assert _fresh(
+    assert printed_json(
         "import json\n"
         "from etl.stage.memory import defer_pandas\n"
         "defer_pandas()\n"
@@ -90,7 +81,7 @@ def test_pandas_missing_values_still_load_as_nulls_when_pandas_is_imported_after
 
 
 def test_deferring_pandas_does_nothing_once_pandas_is_imported() -> None:
-    assert _fresh(
+    assert printed_json(
         "import json, pandas, pyarrow as pa\n"
         "from etl.stage.memory import defer_pandas\n"
         "deferred = defer_pandas()\n"
