@@ -120,7 +120,7 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
     """A whole column converted at once, or None when only the per-value path can (or should) do it.
 
     The per-value path is the reference: it accepts every input `_convert` does and names the
-    offending row. This one covers the common shapes (native values, ISO-8601 text) about 10x
+    offending row. This one covers the common shapes (native values, typed datetimes) about 10x
     faster, and raises on anything else so the caller falls back.
     """
     arrow_type = ARROW_TYPES[kusto_type]
@@ -134,10 +134,9 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
         if set(map(type, values)) <= _DATETIME_OR_NONE:  # one pass in C, not a generator
             # Typed datetimes (naive UTC or aware): Arrow converts aware ones to UTC itself.
             return pa.array(values, type=arrow_type)
-        # Text (ISO 8601, as `to_utc_naive` reads it), pandas Timestamps, dates: value by value, still
-        # without pandas (a run should not load it: ~40 MB). A value it cannot read raises, and the
-        # per-value path names its row.
-        return pa.array([to_utc_naive(v) for v in values], type=arrow_type)
+        # Text, pandas Timestamps, dates: the per-value path (`to_utc_naive`, no pandas), which names the
+        # row of a value it cannot read.
+        return None
     if kusto_type == "dynamic":
         return pa.array([_dynamic(v) for v in values], type=arrow_type)
     return None
