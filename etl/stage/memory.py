@@ -5,7 +5,7 @@ arena (up to 8 per core), and blocks under the dynamic mmap threshold (which gro
 large block is freed) come from those arenas' heaps. The extractor's worker threads decode
 megabyte-sized timelines that the staging thread frees, so without limits the process held
 hundreds of MB it no longer used (bench/etl_throughput.py, docs/benchmarks.md). Elsewhere (macOS,
-musl) both functions do nothing.
+musl) the glibc settings and trimming do nothing.
 
 Arrow's own default pool (mimalloc in the pyarrow wheels) keeps what it frees too, in per-thread heaps
 that releasing from the staging thread does not reach (Parquet is read and written on Arrow's
