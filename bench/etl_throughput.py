@@ -17,7 +17,8 @@ timeline records per build (the simulator's default, 0, about 48). `--fraction 0
 timeline records. Several fractions (`--fraction 0.02 0.04`) run one after the other, so the peak
 RSS of two history lengths can be compared.
 
-Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--records-per-job 400] [--profile out.prof]
+Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--workers 2] [--records-per-job 400] [--profile out.prof]
+(`--workers N`: `staging.workers` of the measured run; their CPU time and memory are printed beside the main process's.)
 (The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT and `warehouse.load_memory_limit` =
 BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl.config.)
 """
@@ -77,7 +78,7 @@ def _settings(work: Path, url: str, projects: list[str], name: str) -> Any:
                      "auth": "none", "backoff_seconds": 0, "max_backoff_seconds": 0,
                      "initial_lookback_days": DAYS + 2}],
         "warehouse": warehouse,
-        "staging": {"dir": str(work / f"{name}-staging")},
+        "staging": {"dir": str(work / f"{name}-staging"), "workers": int(os.environ.get("BENCH_STAGING_WORKERS", "0"))},
         "classification": {"rules": str(PROJECT_ROOT / "config" / "failure-rules.yaml")},
         "privacy": {"pseudonymization_key": "env://ETL_BENCH_PSEUDONYM_KEY"}}))
     return load_config(cfg)
@@ -159,17 +160,53 @@ class _Sampler(threading.Thread):
         self._peak_rss = 0
         #: RSS (MB) as each batch finished loading: flat when memory is bounded by a batch.
         self.after_loads: list[int] = []
+        #: With staging workers: their CPU seconds by pid, and the highest RSS and PSS of this process and theirs.
+        self.child_cpu: dict[int, float] = {}
+        self.child_pss: dict[int, int] = {}
+        self.children: list[Any] = []
+        #: Wall-clock seconds spent loading staged batches (the rest of the run extracts and stages).
+        self.load_s = 0.0
+        self.tree_peak = self.tree_pss_peak = 0
         self.done = threading.Event()
 
     def progress(self, what: str, n: int) -> None:
         if what == "builds":
             self.builds += n
 
+    def _children(self, tick: int) -> int:
+        """RSS (bytes) of the staging workers and their fork server; their CPU time and PSS kept per process.
+
+        Listing the children and reading PSS (all of smaps) cost this process CPU: once a second only."""
+        import psutil
+
+        if tick % 20 == 0:
+            self.children = self.process.children(recursive=True)
+        rss = 0
+        for child in self.children:
+            try:
+                rss += child.memory_info().rss
+                times = child.cpu_times()
+                self.child_cpu[child.pid] = times.user + times.system
+                if tick % 20 == 0:
+                    self.child_pss[child.pid] = child.memory_full_info().pss
+            except psutil.Error:
+                continue  # exited between listing and reading
+        return rss
+
     def run(self) -> None:
         import pyarrow as pa
 
+        tick = 0
         while not self.done.wait(0.05):
-            rss = self.process.memory_info().rss
+            children = self._children(tick)
+            own = self.process.memory_info().rss
+            if children:
+                self.tree_peak = max(self.tree_peak, own + children)
+                if tick % 20 == 0:
+                    self.tree_pss_peak = max(self.tree_pss_peak, self.process.memory_full_info().pss
+                                             + sum(self.child_pss.values()))
+            tick += 1
+            rss = own
             self.samples.append((self.builds, rss))
             if rss > self._peak_rss:
                 self._peak_rss = rss
@@ -185,10 +222,12 @@ class _Sampler(threading.Thread):
 
         def timed(loader: Any, *args: Any, **kwargs: Any) -> Any:
             self.phase = "load"
+            started = time.perf_counter()
             try:
                 return load(loader, *args, **kwargs)
             finally:
                 self.phase = "stage"
+                self.load_s += time.perf_counter() - started
                 self.after_loads.append(self.process.memory_info().rss >> 20)
 
         BatchLoader.load = timed  # type: ignore[method-assign]
@@ -235,6 +274,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     etl_s, etl_cpu = time.perf_counter() - t0, time.process_time() - c0
     sampler.done.set()
     sampler.join()
+    workers_cpu = sum(sampler.child_cpu.values())  # sampled every 50 ms until the workers stopped
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     assert not summary.failed, summary.markdown()
     batches = sum(o.batches for o in summary.outcomes)
@@ -257,6 +297,8 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     print(json.dumps({"builds": builds, "records": records, "batches": batches, "etl_s": etl_s,
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
+                      "workers": settings.staging.workers, "workers_cpu_s": workers_cpu, "load_s": sampler.load_s,
+                      "tree_peak_rss_mb": sampler.tree_peak >> 20, "tree_peak_pss_mb": sampler.tree_pss_peak >> 20,
                       "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
                       "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
                       "peaks": sampler.peaks, "at_peak": sampler.at_peak, "imports_mb": imports_mb,
@@ -300,6 +342,11 @@ def report(r: dict[str, Any]) -> None:
     print(f"{'':34} {'wall clock':>28}   {'CPU time of the ETL process':>28}")
     print(f"  {'run_etl (extract to load)':32} {r['etl_rate']:>12,.0f} records/s ({r['etl_s']:6.1f} s)   "
           f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s)")
+    print(f"  of which loading the staged batches: {r['load_s']:.1f} s wall clock")
+    if r["workers"]:
+        cpu = r["etl_cpu_s"] + r["workers_cpu_s"]
+        print(f"  with {r['workers']} staging workers: {cpu:.1f} s of CPU in all ({r['workers_cpu_s']:.1f} s theirs), "
+              f"{r['records'] / cpu:,.0f} records per CPU second; the CPU-time columns count the main process only")
     for name in ("json", "orjson"):
         print(f"  {name + '.loads of the same bytes':32} {r[name + '_rate']:>12,.0f} records/s  ratio "
               f"{r['etl_rate'] / r[name + '_rate']:.3f}x   {r[name + '_cpu_rate']:>12,.0f} records/s  ratio "
@@ -316,6 +363,9 @@ def report(r: dict[str, Any]) -> None:
               f"glibc malloc {p.get('malloc_used', '?')} MB in use, at most {p.get('malloc_free', '?')} MB free in "
               "its arenas")
     print(f"  RSS after each batch loaded: {', '.join(f'{mb} MB' for mb in r['after_loads_mb'])}")
+    if r["workers"]:
+        print(f"  with the staging workers and their fork server: at most {r['tree_peak_rss_mb']} MB RSS in all "
+              f"(pages they share counted in each), {r['tree_peak_pss_mb']} MB PSS (shared pages split between them)")
 
 
 def main() -> None:
@@ -326,6 +376,7 @@ def main() -> None:
     parser.add_argument("--records-per-job", type=int, default=RECORDS_PER_JOB,
                         help="extra steps per job (400: about 1,900 timeline records per build, as .NET's CI)")
     parser.add_argument("--profile", help="write a cProfile of the measured run to this file")
+    parser.add_argument("--workers", type=int, default=0, help="staging.workers of the measured run (default 0)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -338,6 +389,7 @@ def main() -> None:
         measure(args.measure, args.url, args.projects.split(","), args.profile)
         return
     runs = []
+    os.environ["BENCH_STAGING_WORKERS"] = str(args.workers)
     for fraction in args.fraction:
         runs.append(bench(fraction, args.records_per_job, args.profile))
         report(runs[-1])

@@ -439,6 +439,7 @@ class Scrubber:
             )
             if on
         }
+        self._switches = frozenset(switches)
         self._gate, self._detectors, self._subs = _compiled(frozenset(switches))
         self._batch_gate = _batch_gate(frozenset(switches))
         self._mask_revealed = redact_secrets
@@ -460,6 +461,15 @@ class Scrubber:
     MEMO_SIZE = 200_000
     #: Clean texts remembered: a build's texts, staged raw and then as rows (cleared when full or a name is learned).
     CLEAN_SIZE = 50_000
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A copy for a staging worker (etl/stage/workers.py): the key and switches, none of the memos; the names
+        # learned so far travel with each task instead (`known_names`), since they grow while a batch stages.
+        return (_rebuilt_scrubber, (self._key, self._switches))
+
+    def known_names(self) -> frozenset[str]:
+        """The names learned so far (`learn_names`), whose occurrences in texts are masked."""
+        return frozenset(self._names)
 
     def learn_names(self, names: Any) -> None:
         """Host, agent or user names whose every occurrence inside a text is replaced by its pseudonym."""
@@ -989,6 +999,11 @@ def _scrub_mapping(scrubber: Scrubber, value: dict[Any, Any], done: dict[str, st
         else:
             out[key] = _scrub_payload(scrubber, v, done)
     return out
+
+
+def _rebuilt_scrubber(key: bytes, switches: frozenset[str]) -> Scrubber:
+    return Scrubber(key, **{name: name in switches for name in
+                            ("redact_emails", "redact_home_paths", "redact_secrets", "redact_ip_addresses")})
 
 
 def store_key(staging_dir: Path) -> bytes:

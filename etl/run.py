@@ -3,7 +3,8 @@
     resume the pending batches a previous run left (a crash, a failed load)
     for each configured source (the registry maps its `kind` to a reader):
         for each scope (source / organization / project) and each of its batches:
-            stage     extract and normalize every item into the outbox (etl/stage/batch.py)
+            stage     extract and normalize every item into the outbox (etl/stage/batch.py), with
+                      `staging.workers` processes preparing its builds (etl/stage/workers.py)
             load      ingest the fact tables, upserts by key (etl/load_step.py)
             commit    ledgers, the watermark (only past a complete, gap-free window), the EtlRuns row
             derive    known-issue matching over the batch's builds (etl/derive.py), then marked loaded
@@ -39,6 +40,7 @@ from etl.sources.base import Batch, Scope, ScopeFailed, Source, SourceFailed
 from etl.stage.batch import batch_id_of, open_outbox, open_quarantine, stage_batch
 from etl.stage.outbox import BatchStatus, Manifest, Outbox
 from etl.stage.quarantine import Quarantine
+from etl.stage.workers import StagingWorkers, staging_workers
 from etl.state import contiguous
 from etl.timeutil import to_utc_naive, utc_now
 
@@ -64,8 +66,9 @@ def run_etl(settings: Settings, options: RunOptions | None = None, progress: Pro
     options = options or RunOptions()
     run = _Run.start(settings, options, progress, on_error)
     try:
-        with rare_collections(), open_loader(settings, run.outbox, run.summary, run.report, progress,
-                                             run.started_at) as loader:
+        with rare_collections(), staging_workers(settings.staging.workers, run.scrubber, run.classifier) as workers, \
+                open_loader(settings, run.outbox, run.summary, run.report, progress, run.started_at) as loader:
+            run.workers = workers
             if run.loads:
                 for manifest in run.outbox.batches(BatchStatus.PENDING):  # oldest first
                     loader.load_joined(manifest)
@@ -137,6 +140,7 @@ class _Run:
     classifier: Classifier
     outbox: Outbox
     quarantine: Quarantine
+    workers: StagingWorkers | None = None
 
     @classmethod
     def start(cls, settings: Settings, options: RunOptions, progress: Progress,
@@ -173,7 +177,8 @@ def _stage(run: _Run, loader: BatchLoader, batch: Batch, outcome: SourceOutcome)
     if batch_id in loader.attempted:
         return None
     manifest = stage_batch(batch, run.outbox, run.quarantine, run.scrubber, run.classifier,
-                           status=run.batch_status, run_id=run.summary.run_id, started_at=run.started_at)
+                           status=run.batch_status, run_id=run.summary.run_id, started_at=run.started_at,
+                           workers=run.workers)
     for line in manifest.incomplete:
         run.report(line)
     run.summary.add_staged(manifest, outcome)

@@ -34,6 +34,12 @@ def revealed_values() -> frozenset[str]:
         return frozenset(_REVEALED)
 
 
+def remember_revealed(values: frozenset[str]) -> None:
+    """Count *values* as resolved in this process: what a staging worker is told its parent resolved, to mask them too."""
+    with _LOCK:
+        _REVEALED.update(values)
+
+
 def mask(text: str) -> str:
     """Replace every resolved secret value inside *text* with `***`."""
     for value in sorted(revealed_values(), key=len, reverse=True):

@@ -76,6 +76,7 @@ class Classifier:
     ) -> None:
         rules = rules or RuleFile()
         self.rule_file = rules
+        self._made_with = (bucket_pattern, source)
         origins = {**DEFAULT_ORIGINS, **rules.origins}
         self.origins = origins
         self.buckets = {k.lower(): v for k, v in rules.buckets.items()}
@@ -93,6 +94,11 @@ class Classifier:
         except Exception as exc:
             raise RuleFileError(f"classification.bucket_pattern {bucket_pattern!r} is not valid RE2 syntax") from exc
         self._classify = lru_cache(maxsize=32768)(self._classify_uncached)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled RE2 patterns do not pickle: a staging worker (etl/stage/workers.py) compiles the same rules again.
+        bucket_pattern, source = self._made_with
+        return (_rebuilt_classifier, (self.rule_file, bucket_pattern, source))
 
     @classmethod
     def from_file(cls, path: Path, bucket_pattern: str = DEFAULT_BUCKET_PATTERN) -> Classifier:
@@ -169,6 +175,10 @@ def configured_path(settings: Any, configured: Path, shipped: Path) -> Path:
     if not path.exists() and not configured.is_absolute() and configured == Path("config") / shipped.name:
         return shipped
     return path
+
+
+def _rebuilt_classifier(rules: RuleFile, bucket_pattern: str, source: str) -> Classifier:
+    return Classifier(rules, bucket_pattern=bucket_pattern, source=source)
 
 
 def classifier_for(settings: Any) -> Classifier:

@@ -56,6 +56,9 @@ def etl(
                                                    "watermark (e.g. 2026-11-01).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Extract, normalize and stage; load nothing.")] = False,
     summary_file: Annotated[Path | None, typer.Option(help="Also write the run summary as Markdown here.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=0, max=64, help="Processes that normalize builds beside this one, overriding `staging.workers` "
+                            "(for a backfill: 2 on 2 cores; each holds about 100 MB).")] = None,
     config: ConfigOption = None,  # type: ignore[assignment]
 ) -> None:
     """Pull new builds, timelines, tests and metrics from every source, stage them in the outbox, load them.
@@ -66,6 +69,7 @@ def etl(
     Exits non-zero when a source or a load failed; the other sources and batches still load.
 
     Example: ci-telemetry etl --since 2026-11-01 --summary-file etl-summary.md
+    Example (a backfill on two cores): ci-telemetry etl --since 2026-09-01 --workers 2
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -73,6 +77,8 @@ def etl(
     from etl.run import RunOptions, run_etl
 
     settings = load_settings(config)
+    if workers is not None:
+        settings = settings.model_copy(update={"staging": settings.staging.model_copy(update={"workers": workers})})
     options = RunOptions(since=_parse_since(since), dry_run=dry_run)
     if settings.warehouse.kind == "local":
         # Its rows are plain Python values all the way to DuckDB: pyarrow need not load pandas (~40 MB).

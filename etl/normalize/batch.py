@@ -8,7 +8,6 @@ and the field; the batch goes on with the next item.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
@@ -19,7 +18,7 @@ from etl.normalize.context import NormalizeContext
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.usage import usage_rows
 from etl.sources.azure_devops.extract import BuildBundle
-from etl.sources.base import Batch, Item
+from etl.sources.base import Item
 from etl.sources.inbox import InboxDocument
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -31,6 +30,11 @@ class Normalized:
 
     raw: dict[str, Any] | bytes | None
     tables: Rows = field(default_factory=dict)
+
+
+#: Payload types a staging worker may prepare (etl/stage/workers.py): their normalizers are registered here,
+#: where the worker imports them, and they are the ones large enough to be worth pickling.
+WORKER_PAYLOADS: tuple[type, ...] = (BuildBundle,)
 
 
 @singledispatch
@@ -67,26 +71,20 @@ def _document(payload: InboxDocument, ctx: NormalizeContext, obj: str) -> Normal
     return Normalized(raw, {"BuildMetrics": [row], "BuildStages": stages, "MetricSamples": samples})
 
 
-def normalize_batch(ctx: NormalizeContext, batch: Batch) -> Iterator[tuple[Item, Normalized]]:
-    """Each item of *batch* normalized; unreadable and failing items are quarantined and yield no rows.
-
-    Exceptions from reading the items themselves (the source ending a scope or itself) propagate.
-    """
-    for item in batch.items:
-        if item.reason is not None:
-            ctx.quarantine(ctx.source, item.obj, item.field_name, item.reason, item.payload)
-            yield item, Normalized(None)
-            continue
-        try:
-            normalized = normalize_payload(item.payload, ctx, item.obj)
-            if normalized.tables.get("TimelineRecords"):  # pipeline usage, the same for every source
-                normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []),
-                                                                normalized.tables["TimelineRecords"], ctx.ingested_at)
-        except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
-            ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {one_line(exc)}", _raw(item))
-            yield item, Normalized(None)
-            continue
-        yield item, normalized
+def normalize_item(ctx: NormalizeContext, item: Item) -> Normalized | None:
+    """One item normalized; None when it was quarantined whole (the source could not read it, or normalizing failed)."""
+    if item.reason is not None:
+        ctx.quarantine(ctx.source, item.obj, item.field_name, item.reason, item.payload)
+        return None
+    try:
+        normalized = normalize_payload(item.payload, ctx, item.obj)
+        if normalized.tables.get("TimelineRecords"):  # pipeline usage, the same for every source
+            normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []),
+                                                            normalized.tables["TimelineRecords"], ctx.ingested_at)
+    except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone
+        ctx.quarantine(ctx.source, item.obj, "(payload)", f"normalizing failed: {one_line(exc)}", _raw(item))
+        return None
+    return normalized
 
 
 def _raw(item: Item) -> Any:

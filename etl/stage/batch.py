@@ -13,8 +13,6 @@ from datetime import datetime
 
 from etl.classify import Classifier
 from etl.config import Settings
-from etl.errors import one_line
-from etl.normalize.batch import normalize_batch
 from etl.normalize.context import NormalizeContext
 from etl.privacy import Scrubber, apply_policy, scrub_payload
 from etl.secret_refs import mask
@@ -22,7 +20,9 @@ from etl.sources.base import Batch
 from etl.sources.inbox import LEDGER_TABLE
 from etl.stage.memory import bound_allocator, release_free_memory
 from etl.stage.outbox import BatchStatus, Manifest, Outbox, batch_id_for
+from etl.stage.prepare import prepare_item
 from etl.stage.quarantine import Quarantine
+from etl.stage.workers import StagingWorkers
 from etl.timeutil import utc_now
 
 
@@ -46,8 +46,10 @@ def batch_id_of(batch: Batch) -> str:
 
 
 def stage_batch(batch: Batch, outbox: Outbox, quarantine: Quarantine, scrubber: Scrubber, classifier: Classifier,
-                *, status: BatchStatus, run_id: str, started_at: datetime) -> Manifest:
-    """Normalize and stage every item of *batch*, then commit it with *status*; its manifest.
+                *, status: BatchStatus, run_id: str, started_at: datetime,
+                workers: StagingWorkers | None = None) -> Manifest:
+    """Normalize and stage every item of *batch* (its builds prepared by *workers* when given), then commit it
+    with *status*; its manifest.
 
     The manifest counts the payloads quarantined and holds their lines; count-audit findings
     (`batch.incomplete`) land, masked, in `manifest.incomplete`: the batch loads, is marked
@@ -67,14 +69,15 @@ def stage_batch(batch: Batch, outbox: Outbox, quarantine: Quarantine, scrubber: 
     ctx = NormalizeContext(scope.source, scope.organization, datetime.fromisoformat(manifest.staged_at),
                            scrubber, classifier, quarantine)
     before = quarantine.count
+    prepared_items = (workers.prepare(ctx, batch.items, staged.policy) if workers is not None else
+                      ((item, prepare_item(ctx, item, staged.policy)) for item in batch.items))
     try:
-        for item, normalized in normalize_batch(ctx, batch):
-            try:
-                staged.add_item(normalized.raw, normalized.tables)
-            except Exception as exc:  # a value that cannot be serialized (ValueError, TypeError, RecursionError...)
-                ctx.quarantine(scope.source, item.obj, "(payload)", f"staging failed: {one_line(exc)}", None)
+        for item, prepared in prepared_items:
+            if prepared.failure is not None:
+                ctx.quarantine(scope.source, item.obj, "(payload)", prepared.failure, None)
                 continue
-            if any(normalized.tables.values()):  # a file whose rows loaded is not read again; a rejected one is
+            staged.add_typed(prepared.raw_line, prepared.typed)
+            if prepared.has_rows:  # a file whose rows loaded is not read again; a rejected one is
                 staged.add_rows(LEDGER_TABLE, item.ledger)
     except BaseException:
         staged.abort()  # no half-written batch: a crash here stages the window again next run

@@ -141,6 +141,21 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def typed_rows(policy: RowsPolicy | None, table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """*rows* treated by the privacy *policy* and typed as *table*'s schema (RowError when one does not fit)."""
+    from etl.schema import load_tables
+    from etl.warehouse.rows import to_arrow
+
+    if policy is not None:
+        rows = policy(table, rows)
+    return to_arrow(load_tables()[table], rows)
+
+
+def typed_tables(policy: RowsPolicy | None, tables: dict[str, list[dict[str, Any]]]) -> dict[str, pa.Table]:
+    """Every non-empty table of one item typed (`typed_rows`), in the item's table order."""
+    return {name: typed_rows(policy, name, rows) for name, rows in tables.items() if rows}
+
+
 class StagedBatch:
     """A batch being written: append raw bundles and rows per table, then `commit()` the manifest."""
 
@@ -156,15 +171,6 @@ class StagedBatch:
         self._pending: dict[str, list[pa.Table]] = {}
         self._pending_rows: dict[str, int] = {}
         self.counts: dict[str, int] = {t: 0 for t in TABLE_ORDER}
-
-    def _typed(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
-        """The rows treated by the privacy policy and typed as the table's schema (RowError when one does not fit)."""
-        from etl.schema import load_tables
-        from etl.warehouse.rows import to_arrow
-
-        if self._policy is not None:
-            rows = self._policy(table, rows)
-        return to_arrow(load_tables()[table], rows)
 
     def _append(self, table: str, data: pa.Table) -> None:
         self._pending.setdefault(table, []).append(data)
@@ -205,7 +211,12 @@ class StagedBatch:
         """Stage *rows* of *table* (treated by the policy, typed); RowError, without staging any, when one does not fit."""
         if not rows:
             return
-        self._append(table, self._typed(table, rows))
+        self._append(table, typed_rows(self._policy, table, rows))
+
+    @property
+    def policy(self) -> RowsPolicy | None:
+        """The privacy treatment rows get as they are staged (`typed_rows`)."""
+        return self._policy
 
     def add_item(self, raw: dict[str, Any] | bytes | None, tables: dict[str, list[dict[str, Any]]]) -> None:
         """One item's raw payload (or its line, `json_line`, already made) and rows, all or nothing: everything
@@ -214,8 +225,11 @@ class StagedBatch:
         Raises (RowError for a value that does not fit its column; ValueError, TypeError, RecursionError...
         for a payload that cannot be serialized) without writing anything.
         """
-        typed = {name: self._typed(name, rows) for name, rows in tables.items() if rows}
-        raw_line = raw if raw is None or type(raw) is bytes else json_line(raw)
+        typed = typed_tables(self._policy, tables)
+        self.add_typed(raw if raw is None or type(raw) is bytes else json_line(raw), typed)
+
+    def add_typed(self, raw_line: bytes | None, typed: dict[str, pa.Table]) -> None:
+        """One item already converted: its raw line (None: no raw payload kept) and its typed tables."""
         if raw_line is not None:
             self._raw_file().write(raw_line)
         for name, data in typed.items():

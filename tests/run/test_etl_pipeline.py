@@ -400,3 +400,23 @@ def test_a_build_whose_details_cannot_be_read_is_quarantined_and_the_others_load
     # A quarantined build does not hold the watermark back: it is kept, with its reason, for review.
     frame = query(settings, "LatestEtlWatermarks() | project Watermark")
     assert str(frame.iloc[0].Watermark) == "2026-11-01 10:30:00.123456"
+
+
+def test_cli_workers_overrides_staging_workers_and_loads_the_same_rows(fake, configure, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import etl.run
+
+    srv, expected = fake
+    settings = configure(ado_source(srv.url))
+    counts: list[int] = []
+    real = etl.run.staging_workers
+
+    def counted(count: int, *args: Any) -> Any:
+        counts.append(count)
+        return real(count, *args)
+
+    monkeypatch.setattr(etl.run, "staging_workers", counted)
+    result = CliRunner().invoke(app, ["etl", "--config", str(tmp_path / "config" / "test.yaml"), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert (counts, settings.staging.workers) == ([2], 0)
+    assert table_counts(settings, ("TimelineRecords",)) == {"TimelineRecords": expected["TimelineRecords"]}

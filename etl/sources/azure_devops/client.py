@@ -13,6 +13,7 @@ HTML page where JSON was expected (Azure DevOps' sign-in page for a rejected PAT
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import threading
@@ -380,6 +381,15 @@ def client_for_source(cfg: AzureDevOpsSource, *, policy: RetryPolicy | None = No
                                    cfg.request_timeout_seconds, cfg.max_total_wait_seconds)
     return AdoClient(cfg.name, cfg.organization_url, auth=cfg.auth, token=token, policy=policy,
                      max_parallel_requests=cfg.max_parallel_requests)
+
+
+def decode_body(content: bytes) -> Any:
+    """A body kept as bytes (`BuildBundle.encoded`) decoded as `_decode` decodes a response: orjson, else the
+    standard library (which detects a BOM and UTF-16/32 as a response's reading does)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def _decode(response: requests.Response) -> Any:

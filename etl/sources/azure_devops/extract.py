@@ -16,13 +16,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from etl.config import Limits
 from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
-from etl.sources.azure_devops.client import AdoClient, NotFound
+from etl.sources.azure_devops.client import AdoClient, NotFound, decode_body
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
 
 Progress = Callable[[str, int], None]
@@ -50,6 +50,25 @@ class BuildBundle:
     metrics: list[MetricsDocument] = field(default_factory=list)
     #: What was read disagrees with a count the service stated: one line each, naming the object.
     audit: list[str] = field(default_factory=list)
+    #: The response body each timeline was decoded from, by its position in `timelines`. A staging worker
+    #: is sent these instead of the decoded records (`packed`): pickling records cost the main process
+    #: more than decoding them again costs the worker.
+    encoded: dict[int, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def packed(self) -> BuildBundle:
+        """This bundle for another process: each timeline whose body is kept travels as that body."""
+        if not self.encoded:
+            return self
+        timelines = [(tid, [] if i in self.encoded else records) for i, (tid, records) in enumerate(self.timelines)]
+        return replace(self, timelines=timelines)
+
+    def unpacked(self) -> BuildBundle:
+        """The bundle `packed` was made from: the kept bodies decoded again, as the client decoded them."""
+        if not self.encoded:
+            return self
+        timelines = [(tid, timeline_records(decode_body(self.encoded[i])) if i in self.encoded else records)
+                     for i, (tid, records) in enumerate(self.timelines)]
+        return replace(self, timelines=timelines, encoded={})
 
     @property
     def build_id(self) -> int:
@@ -81,6 +100,12 @@ class BuildBundle:
                      for m in raw.get("metrics", [])],
             audit=list(raw.get("audit") or []),
         )
+
+
+def timeline_records(body: Any) -> list[Any]:
+    """A timeline response's records: its `records` list, or none when the body has no such list."""
+    records = body.get("records") if isinstance(body, dict) else None
+    return records if isinstance(records, list) else []
 
 
 class BuildPage(list[dict[str, Any]]):
@@ -271,14 +296,17 @@ class AzureDevOpsExtractor:
         bundle = BuildBundle(project, build)
         build_id = bundle.build_id
         base = f"_apis/build/builds/{build_id}"
+        response = None
         try:
-            latest, _ = self.client.get_json(self.client.url(project, f"{base}/timeline"),
-                                             before_decode=self._wait_turn)
+            latest, response = self.client.get_json(self.client.url(project, f"{base}/timeline"),
+                                                    before_decode=self._wait_turn)
         except NotFound:
             latest = None
         latest = latest if isinstance(latest, dict) else {}
-        records = latest.get("records") if isinstance(latest.get("records"), list) else []
+        records = timeline_records(latest)
         bundle.timelines.append((latest.get("id"), records))
+        if response is not None and records:
+            bundle.encoded[0] = response.content
         where = f"{self.client.organization}/{project} build {build_id}"
         bundle.audit += audit_timeline(where, latest.get("id"), records)
         previous: list[str] = []
@@ -293,8 +321,7 @@ class AzureDevOpsExtractor:
                 body, _ = self.client.get_json(self.client.url(project, f"{base}/timeline/{tid}"))
             except NotFound:
                 continue
-            recs = body.get("records") if isinstance(body, dict) else None
-            bundle.timelines.append((tid, recs if isinstance(recs, list) else []))
+            bundle.timelines.append((tid, timeline_records(body)))
         self.progress("timelines", len(bundle.timelines))
         if self.test_results:
             self._tests(project, bundle)
