@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,8 @@ class LocalWarehouse:
         # DuckDB connections are not safe to share across threads; the ETL loads from one thread
         # but the report notebooks and serve may query from several.
         self._lock = threading.RLock()
+        #: Inside `bulk`: rows upserted in the open transaction (None: outside, each ingest commits itself).
+        self._bulk_rows: int | None = None
         if memory_limit:
             self.set_memory_limit(memory_limit)
         self._functions = parsed_functions(None if str(path) == ":memory:" else function_cache.cache_path(self.path))
@@ -185,26 +187,67 @@ class LocalWarehouse:
         same_key = " AND ".join([*(f't."{k}" = s."{k}"' for k in schema.key), *bounds])
         columns = [f'"{c}"' for c in schema.column_names]
         update = ", ".join(f"{c} = s.{c}" for c in columns if c.strip('"') not in schema.key)
-        merge = (f'MERGE INTO "{table}" t USING (SELECT {staged} FROM _batch) s ON ({same_key}) '
+        merge = (f'MERGE INTO "{table}" t USING (SELECT {staged} FROM ci_telemetry_batch) s ON ({same_key}) '
                  f"WHEN MATCHED THEN UPDATE SET {update} "
                  f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})")
+        # The Arrow table is the staging relation, scanned in place (materializing it as a temporary table
+        # first cost a third more), and found by its variable's name (DuckDB's replacement scan): a view
+        # `register`ed for it is a catalog entry, which an open transaction keeps, with the table's buffers,
+        # until it commits (12 MB per row group inside `bulk`).
+        ci_telemetry_batch = data  # noqa: F841  (read by name by the MERGE)
         with self._lock:
             try:
-                # The Arrow table is the staging relation (DuckDB scans it in place: materializing it
-                # as a temporary table first cost a third more); one MERGE upserts it by key.
-                self.con.register("_batch", data)
-                self.con.execute("BEGIN TRANSACTION")
+                if not self._bulk_rows:
+                    self.con.execute("BEGIN TRANSACTION")
                 self.con.execute(merge, params)
-                self.con.execute("COMMIT")
+                if self._bulk_rows is None:
+                    self.con.execute("COMMIT")
+                else:
+                    self._bulk_rows += data.num_rows
+                    if self._bulk_rows >= self.BULK_COMMIT_ROWS:
+                        self.con.execute("COMMIT")
+                        self._bulk_rows = 0
             except duckdb.Error as exc:
-                self._rollback()
+                self._rollback_ingest()
                 raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
             except BaseException:
-                self._rollback()
+                self._rollback_ingest()
+                raise
+        return data.num_rows
+
+    def _rollback_ingest(self) -> None:
+        self._rollback()
+        if self._bulk_rows is not None:
+            self._bulk_rows = 0  # the open transaction is gone: the next ingest in `bulk` begins another
+
+    #: Rows upserted per transaction inside `bulk`. A commit whose WAL passes DuckDB's checkpoint threshold
+    #: (16 MB, about one staged row group of TimelineRecords) checkpoints, at a cost that grows with the
+    #: table: committing each row group made loads up to twice as slow. The rows of an open transaction
+    #: stay in memory until DuckDB writes them out, so transactions are bounded too (docs/benchmarks.md).
+    BULK_COMMIT_ROWS = 100_000
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Load many `ingest` calls (a batch's row groups) in transactions of about `BULK_COMMIT_ROWS` rows.
+
+        An ingest that fails rolls back the rows of the open transaction with it (the ones committed stay:
+        upserts are idempotent, and the batch loads again whole).
+        """
+        with self._lock:
+            if self._bulk_rows is not None:
+                yield  # already inside one
+                return
+            self._bulk_rows = 0
+            try:
+                yield
+                if self._bulk_rows:
+                    self.con.execute("COMMIT")
+            except BaseException:
+                if self._bulk_rows:
+                    self._rollback()
                 raise
             finally:
-                self.con.unregister("_batch")
-        return data.num_rows
+                self._bulk_rows = None
 
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):  # the transaction never began

@@ -4,21 +4,26 @@ process would, know what it knows (names, resolved secrets), and fall back to it
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import pickle
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etl.classify import Classifier
 from etl.normalize.context import NormalizeContext
-from etl.privacy import SECRET, Scrubber, apply_policy
+from etl.privacy import SECRET, Scrubber, apply_policy, scrub_payload
 from etl.secret_refs import SecretRef
 from etl.sources.azure_devops.extract import BuildBundle
-from etl.sources.base import Item
+from etl.sources.base import Batch, Item, Scope, Window
+from etl.stage.batch import stage_batch
+from etl.stage.outbox import BatchStatus, Outbox
 from etl.stage.prepare import Prepared, prepare_item
+from etl.stage.quarantine import Quarantine
 from etl.stage.workers import StagingWorkers
 from tests.conftest import PROJECT_ROOT, SAMPLES
 
@@ -223,3 +228,57 @@ def test_a_build_that_cannot_be_sent_to_a_worker_is_prepared_in_the_main_process
     expected = in_main(copy.deepcopy(items), Scrubber(b"k" * 32), Recorder())
     assert [s for _, s in in_workers(workers, items, Recorder())] == expected
     assert len(expected[0][1]["TimelineRecords"]) == 4
+
+
+def hostile_batch() -> Batch:
+    """Four sample builds carrying what hostile payloads carry: deep nesting, NaN, integers past 64 bits, a lone
+    surrogate, an e-mail address, a home path, a non-text key and an impossible date."""
+    items = bundle_items(4)
+    deep: Any = []
+    for _ in range(5_000):
+        deep = [deep]
+    first, second = items[0].payload.timelines[0][1], items[1].payload.timelines[0][1]
+    first[0]["details"] = deep
+    first[1]["errorCount"] = float("nan")
+    first[2]["order"] = 10 ** 400
+    first[3]["name"] = "x\ud800y ops@contoso.com"
+    second[0]["log"] = {"url": "http://10.1.2.3/?sig=abc", 5: "int key"}
+    second[1]["name"] = "mail jane@contoso.com in /home/jane/x"
+    items[2].payload.timelines[0][1][2]["startTime"] = "0000-99-99"
+    items[3].payload.timelines[0][1][1]["order"] = 2 ** 70
+    return Batch(Scope("sim", "org", "proj"), Window(datetime(2026, 11, 1), datetime(2026, 11, 2)), items, builds=4)
+
+
+def staged_batch(tmp: Path, workers: StagingWorkers | None) -> tuple[dict[str, int], list[str], dict[str, bytes]]:
+    """The batch staged under *tmp*: its counts, its quarantine lines and every staged file's bytes (of each
+    Parquet file, its rows without IngestedAt: the staging time differs from one staging to the next)."""
+    import pyarrow.parquet as pq
+
+    scrubber = workers.scrubber if workers is not None else Scrubber(b"k" * 32)
+    lines: list[str] = []
+    manifest = stage_batch(hostile_batch(), Outbox(tmp, rows_policy=functools.partial(apply_policy, scrubber)),
+                           Quarantine(tmp, scrub=functools.partial(scrub_payload, scrubber), report=lines.append),
+                           scrubber, Classifier.from_file(RULES), status=BatchStatus.PENDING, run_id="r",
+                           started_at=INGESTED, workers=workers)
+    files = {}
+    for path in sorted(tmp.rglob("*")):
+        if path.suffix == ".parquet":
+            data = pq.read_table(path)
+            files[path.name] = repr(data.drop_columns(["IngestedAt"]).to_pylist()).encode()
+        elif path.is_file() and path.name != "manifest.json":
+            files[str(path.relative_to(tmp))] = path.read_bytes()
+    return manifest.counts, lines, files
+
+
+def test_hostile_builds_stage_the_same_files_and_quarantine_lines_with_workers_as_without(
+        workers: StagingWorkers, tmp_path: Path) -> None:
+    alone, shared = staged_batch(tmp_path / "alone", None), staged_batch(tmp_path / "workers", workers)
+    assert shared == alone
+    counts, lines, files = alone
+    assert counts == {"TimelineBuilds": 4, "TimelineRecords": 12, "TimelineIssues": 4}  # 4 of 16 records quarantined
+    assert lines[2:4] == ["sim build 1000: field (raw payload): not staged raw: TypeError: Recursion limit reached",
+                          "sim build 1002 timeline record 045f4ce9-cb71-424f-84de-4ab19281dc70: field startTime: "
+                          "invalid datetime '0000-99-99'"]
+    assert len(lines) == 6 and len([f for f in files if f.startswith("quarantine/")]) == 6
+    staged = b"".join(files.values())
+    assert all(leak not in staged for leak in (b"jane@contoso.com", b"/home/jane", b"ops@contoso.com", b"10.1.2.3"))

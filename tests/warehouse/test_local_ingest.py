@@ -113,3 +113,59 @@ def test_a_direct_arrow_write_gets_its_text_columns_treated(local_settings: Sett
         wh.close()
     assert rows[0][0] == rows[1][0] and rows[0][0].startswith("anon-") and rows[2][0] is None
     assert [r[1] for r in rows] == ["refs/heads/<email>", "refs/heads/main", "refs/heads/main"]
+
+
+def committed(wh: LocalWarehouse) -> int:
+    """Rows of TimelineRecords another connection sees: only what was committed."""
+    return wh.con.cursor().execute('SELECT count(*) FROM "TimelineRecords"').fetchone()[0]
+
+
+def test_inside_bulk_ingests_commit_once_the_open_transaction_holds_bulk_commit_rows(
+        warehouse: LocalWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalWarehouse, "BULK_COMMIT_ROWS", 3)
+    seen = []
+    with warehouse.bulk():
+        warehouse.ingest("TimelineRecords", [record(1, "a", "failed"), record(1, "b", "failed")], "b1")
+        seen.append(committed(warehouse))
+        warehouse.ingest("TimelineRecords", [record(2, "a", "failed"), record(2, "b", "failed")], "b1.1")
+        seen.append(committed(warehouse))
+        warehouse.ingest("TimelineRecords", [record(3, "a", "failed")], "b1.2")
+        seen.append(committed(warehouse))
+    seen.append(committed(warehouse))
+    assert seen == [0, 4, 4, 5]
+
+
+def test_a_failed_ingest_inside_bulk_rolls_back_the_open_transaction_and_keeps_what_was_committed(
+        warehouse: LocalWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LocalWarehouse, "BULK_COMMIT_ROWS", 3)
+    wide = [record(3, f"r{n}", "failed" * 1000) for n in range(2_000)]
+    with pytest.raises(WarehouseError, match=r"^local ingestion into TimelineRecords \(batch b1.2\) failed: Out of "
+                                             r"Memory Error"), warehouse.bulk():
+        warehouse.ingest("TimelineRecords", [record(1, "a", "failed"), record(1, "b", "failed"),
+                                             record(1, "c", "failed")], "b1")
+        warehouse.ingest("TimelineRecords", [record(2, "a", "failed")], "b1.1")
+        warehouse.set_memory_limit("2MB")  # what a batch too large for `load_memory_limit` meets
+        warehouse.ingest("TimelineRecords", wide, "b1.2")
+    warehouse.set_memory_limit("1GB")
+    assert [r[:2] for r in stored(warehouse)] == [(1, "a"), (1, "b"), (1, "c")]
+    warehouse.ingest("TimelineRecords", [record(4, "a", "failed")], "b2")  # outside bulk: commits on its own
+    assert committed(warehouse) == 4
+
+
+def test_an_open_bulk_transaction_holds_no_arrow_buffers_of_the_row_groups_it_merged(
+        warehouse: LocalWarehouse) -> None:
+    from etl.warehouse.rows import to_arrow
+
+    schema = load_tables()["TimelineRecords"]
+
+    def group(build: int) -> pa.Table:
+        return to_arrow(schema, [record(build, f"record-{n:05d}", f"result text {n} " * 20) for n in range(2_000)])
+
+    baseline = pa.total_allocated_bytes()
+    with warehouse.bulk():
+        for build in range(6):
+            warehouse.ingest("TimelineRecords", group(build), f"b.{build}")
+        held = pa.total_allocated_bytes() - baseline
+    size = group(0).nbytes
+    assert size > 500_000 and held < size  # a view registered per group kept all six alive until the commit
+    assert committed(warehouse) == 12_000
