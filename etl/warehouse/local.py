@@ -222,8 +222,8 @@ class LocalWarehouse:
 
     #: Rows upserted per transaction inside `bulk`. A commit whose WAL passes DuckDB's checkpoint threshold
     #: (16 MB, about one staged row group of TimelineRecords) checkpoints, at a cost that grows with the
-    #: table: committing each row group made loads up to twice as slow. The rows of an open transaction
-    #: stay in memory until DuckDB writes them out, so transactions are bounded too (docs/benchmarks.md).
+    #: table: committing each row group made loads up to twice as slow (docs/benchmarks.md). Bounded all the
+    #: same, so one open transaction never holds a whole backfill.
     BULK_COMMIT_ROWS = 100_000
 
     @contextlib.contextmanager
