@@ -215,7 +215,9 @@ class StagingWorkers:
         """Stop the workers (they hold nothing that is not staged already)."""
         if self._pool is not None:
             with contextlib.suppress(Exception):
-                self._pool.shutdown(wait=True, cancel_futures=True)
+                # A broken pool is not waited for: a worker killed while it wrote a result leaves CPython's
+                # pool thread waiting for the rest of that message, and a run must still end.
+                self._pool.shutdown(wait=not self.broken, cancel_futures=True)
             self._pool = None
 
 
