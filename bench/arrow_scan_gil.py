@@ -6,8 +6,8 @@ and that scan takes the GIL again and again. Beside a busy Python thread it slow
 In a real run it also held more of DuckDB's memory, which took a 64MB load past DuckDB's limit
 (docs/benchmarks.md, "Loading beside staging").
 
-The table has the shape of one staged row group of TimelineRecords: 20,000 rows with the table's
-columns, typed as they are staged. It is scanned 20 times with the GIL free, then 20 times while a
+The table has the shape of one staged row group of TimelineRecords: 20,000 rows of `bench/scale.py`'s
+dnceng-shaped records, typed as they are staged. It is scanned 20 times with the GIL free, then 20 times while a
 thread decodes JSON, and the ratio of the two times is printed.
 
 Run: .venv/bin/python bench/arrow_scan_gil.py [--rows 20000] [--repeat 20]
@@ -19,35 +19,20 @@ import argparse
 import json
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 
 def _row_group(rows: int) -> Any:
-    from etl.schema import load_tables
-    from etl.warehouse.rows import to_arrow
+    """*rows* TimelineRecords rows from `bench/scale.py`'s generator (the dnceng-shaped store's)."""
+    import numpy as np
+    from scale import FULL_BUILDS, RECORDS_PER_BUILD, fleet, records_table
 
-    schema = load_tables()["TimelineRecords"]
-    start = datetime(2026, 11, 1)
-    values: list[dict[str, Any]] = []
-    for i in range(rows):
-        row: dict[str, Any] = {}
-        for column in schema.columns:
-            kind = column.kusto_type
-            if kind == "string":
-                row[column.name] = f"{column.name.lower()}-{i % 997:04d}-3f2a9c1b-7d4e-4b1a-9e55-{i:012d}"
-            elif kind in ("int", "long"):
-                row[column.name] = i
-            elif kind == "real":
-                row[column.name] = i / 7
-            elif kind == "datetime":
-                row[column.name] = start + timedelta(seconds=i)
-            elif kind == "bool":
-                row[column.name] = i % 2 == 0
-            else:
-                row[column.name] = None
-        values.append(row)
-    return to_arrow(schema, values)
+    builds = -(-rows // RECORDS_PER_BUILD)
+    end = datetime(2026, 12, 1)
+    f = fleet(max(builds, 10) / FULL_BUILDS, end)
+    table = records_table(f, np.arange(builds), np.datetime64(end, "us"), np.random.default_rng(15))
+    return table.slice(0, rows)
 
 
 def _scan_seconds(con: Any, table: Any, repeat: int) -> float:
