@@ -45,6 +45,7 @@ def normalize_payload(payload: Any, ctx: NormalizeContext, obj: str) -> Normaliz
 
 @normalize_payload.register
 def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized:
+    payload = payload.unpacked()  # timelines kept as their bodies are decoded here, where they are read
     tables = normalize_bundle(ctx, payload)
     try:
         raw = raw_for_staging(ctx.scrubber, payload)  # scrubs the bundle in place: last

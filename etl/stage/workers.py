@@ -8,8 +8,9 @@ batch stages the same rows and raw lines with or without workers.
 
 What a worker knows: a copy of the run's scrubber and classifier, sent once as it starts, and with each
 task the names the main process has learned so far and the secret values it resolved. A build's
-timelines travel as the response bodies they were decoded from (`BuildBundle.packed`), which the worker
-decodes again: cheaper for the main process than pickling the records. The names a
+timelines travel as their response bodies (`BuildBundle.packed`), which the worker decodes: the main
+process read only their outlines (`etl.sources.azure_devops.outline`), and sending bodies costs it less
+than pickling records. The names a
 worker learns come back with its result. So a name learned from a build that another worker is
 preparing at the same moment (at most `IN_FLIGHT_PER_WORKER` × N builds back) is not masked yet in this
 one; staging in one process has the same limit for names first seen in later builds.
@@ -120,9 +121,10 @@ def _pickled(item: Item) -> bytes:
 
 
 def _unpickled(blob: bytes) -> Item:
+    # A packed payload stays packed: its normalizer decodes it (`BuildBundle.unpacked`), where a body that
+    # does not decode quarantines the item instead of failing the task.
     item: Item = pickle.loads(blob)
-    unpacked = getattr(item.payload, "unpacked", None)
-    return replace(item, payload=unpacked()) if unpacked else item
+    return item
 
 
 # -- in the main process ------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl.normalize.batch import normalize_payload
+from etl.normalize.batch import normalize_item, normalize_payload
 from etl.sources.azure_devops.extract import BuildBundle
+from etl.sources.base import Item
 from tests.normalize.test_normalize_samples import Sink, make_ctx
 
 
@@ -32,3 +33,21 @@ def test_a_build_within_the_limit_stages_its_raw_line() -> None:
                             make_ctx(sink), "build 7")
     assert isinstance(out.raw, bytes) and out.raw.startswith(b'{"audit":[],"build":{"buildNumber":"7.1","id":7,"triggerInfo":{"d":')
     assert sink.items == []
+
+
+def test_a_kept_timeline_body_is_decoded_where_the_bundle_is_normalized() -> None:
+    body = b'{"id":"t1","records":[{"id":"r1","parentId":null,"type":"Stage","name":"Build","order":1,"attempt":1}]}'
+    bundle = BuildBundle("proj", {"id": 7, "buildNumber": "7.1"}, timelines=[("t1", [])], encoded={0: body})
+    out = normalize_payload(bundle, make_ctx(Sink()), "build 7")
+    assert [(row["RecordId"], row["Name"], row["Path"]) for row in out.tables["TimelineRecords"]] == [
+        ("r1", "Build", "0001")]
+    assert b'"records":[{"attempt":1,"id":"r1"' in out.raw
+
+
+def test_a_kept_timeline_body_that_does_not_decode_quarantines_its_build_alone() -> None:
+    sink = Sink()
+    item = Item(obj="build 7", payload=BuildBundle("proj", {"id": 7}, timelines=[("t1", [])],
+                                                   encoded={0: b'{"records":[{"id":'}))
+    assert normalize_item(make_ctx(sink), item) is None
+    assert [entry[:3] for entry in sink.items] == [("samples", "build 7", "(payload)")]
+    assert sink.items[0][3].startswith("normalizing failed: JSONDecodeError: ")

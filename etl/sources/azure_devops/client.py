@@ -252,7 +252,8 @@ class AdoClient:
                          f" — {AUTH_HINT}", status)
 
     def _once(self, url: str, params: dict[str, Any], stream: bool, decode: bool,
-              before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
+              before_decode: Callable[[], None] | None = None,
+              decoder: Callable[[requests.Response], Any] | None = None) -> tuple[Any, requests.Response]:
         """One attempt: raises _Retryable for what is worth another try, SourceError for what is not."""
         self._pace()
         self.stats.add(requests=1)
@@ -286,18 +287,19 @@ class AdoClient:
         if before_decode is not None:
             before_decode()  # the body is held as bytes (a fraction of its decoded size) until then
         try:
-            return _decode(response), response
+            return (decoder or decode_response)(response), response
         except ValueError:  # a proxy cut the body short: worth another try
             raise _Retryable("response is not valid JSON") from None
 
     def _request(self, url: str, params: dict[str, Any] | None, *, stream: bool, decode: bool,
-                 before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
+                 before_decode: Callable[[], None] | None = None,
+                 decoder: Callable[[requests.Response], Any] | None = None) -> tuple[Any, requests.Response]:
         params = dict(params or {})
         params.setdefault("api-version", API_VERSION)
         retrying = Retrying(retry=retry_if_exception_type(_Retryable), wait=self._wait, stop=self._stop,
                             sleep=self._sleep, before_sleep=self._before_sleep, reraise=True)
         try:
-            return retrying(self._once, url, params, stream, decode, before_decode)
+            return retrying(self._once, url, params, stream, decode, before_decode, decoder)
         except _Retryable as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             if exc.reason.startswith("HTTP "):
@@ -310,13 +312,15 @@ class AdoClient:
         return self._request(url, params, stream=stream, decode=False)[1]
 
     def get_json(self, url: str, params: dict[str, Any] | None = None, *,
-                 before_decode: Callable[[], None] | None = None) -> tuple[Any, requests.Response]:
+                 before_decode: Callable[[], None] | None = None,
+                 decoder: Callable[[requests.Response], Any] | None = None) -> tuple[Any, requests.Response]:
         """GET and decode JSON; returns (body, response) so callers can read paging headers.
 
         *before_decode* is called (and may block) once the body has arrived, before it is decoded: the
-        extractor holds a big timeline as bytes until its consumer is near (`iter_bundles`).
+        extractor holds a big timeline as bytes until its consumer is near (`iter_bundles`). *decoder*
+        replaces `decode_response` (a ValueError from it means a body cut short: the request is retried).
         """
-        return self._request(url, params, stream=False, decode=True, before_decode=before_decode)
+        return self._request(url, params, stream=False, decode=True, before_decode=before_decode, decoder=decoder)
 
     # -- paging ----------------------------------------------------------------------------------
 
@@ -384,7 +388,7 @@ def client_for_source(cfg: AzureDevOpsSource, *, policy: RetryPolicy | None = No
 
 
 def decode_body(content: bytes) -> Any:
-    """A body kept as bytes (`BuildBundle.encoded`) decoded as `_decode` decodes a response: orjson, else the
+    """A body kept as bytes (`BuildBundle.encoded`) decoded as `decode_response` decodes a response: orjson, else the
     standard library (which detects a BOM and UTF-16/32 as a response's reading does)."""
     try:
         return orjson.loads(content)
@@ -392,7 +396,7 @@ def decode_body(content: bytes) -> Any:
         return json.loads(content)
 
 
-def _decode(response: requests.Response) -> Any:
+def decode_response(response: requests.Response) -> Any:
     """The JSON body: orjson first (decoding is most of extraction's CPU), else the standard library's reading
     (a BOM, another encoding, NaN, numbers or nesting orjson refuses), so every body that decoded still does.
     One difference: an integer beyond 64 bits arrives as a float; no Kusto column holds either, and the

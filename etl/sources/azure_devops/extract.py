@@ -23,6 +23,7 @@ from typing import Any
 from etl.config import Limits
 from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
 from etl.sources.azure_devops.client import AdoClient, NotFound, decode_body
+from etl.sources.azure_devops.outline import TimelineOutline, outline_or_decoded
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
 
 Progress = Callable[[str, int], None]
@@ -169,6 +170,7 @@ class AzureDevOpsExtractor:
         progress: Progress = _noop,
         limits: Limits | None = None,
         decoded_ahead: int = DECODED_AHEAD,
+        timelines_outlined: bool = False,
     ) -> None:
         self.client = client
         self.definitions = list(definitions or [])
@@ -182,6 +184,9 @@ class AzureDevOpsExtractor:
         self.progress = progress
         self.limits = limits or Limits()
         self.decoded_ahead = max(1, decoded_ahead)
+        #: Timelines read as outlines and kept as bytes (`etl.sources.azure_devops.outline`): staging workers
+        #: decode them, so the main process does not.
+        self.timelines_outlined = timelines_outlined
         #: The worker thread's page window and the position of the build it reads (None outside iter_bundles).
         self._turn = threading.local()
 
@@ -297,31 +302,30 @@ class AzureDevOpsExtractor:
         build_id = bundle.build_id
         base = f"_apis/build/builds/{build_id}"
         response = None
+        # Outlined, a timeline waits as its body (it is decoded where it is normalized): no decode turn to wait for.
+        outlined: dict[str, Any] = {"decoder": outline_or_decoded} if self.timelines_outlined else {}
         try:
             latest, response = self.client.get_json(self.client.url(project, f"{base}/timeline"),
-                                                    before_decode=self._wait_turn)
+                                                    **(outlined or {"before_decode": self._wait_turn}))
         except NotFound:
             latest = None
-        latest = latest if isinstance(latest, dict) else {}
-        records = timeline_records(latest)
-        bundle.timelines.append((latest.get("id"), records))
-        if response is not None and records:
-            bundle.encoded[0] = response.content
+        latest_id, records = self._timeline(bundle, latest, response)
         where = f"{self.client.organization}/{project} build {build_id}"
-        bundle.audit += audit_timeline(where, latest.get("id"), records)
+        bundle.audit += audit_timeline(where, latest_id, records)
         previous: list[str] = []
         for rec in records:
             attempts = rec.get("previousAttempts") if isinstance(rec, dict) else None
             for prev in attempts if isinstance(attempts, list) else []:
                 tid = prev.get("timelineId") if isinstance(prev, dict) else None
-                if tid and tid not in previous and tid != latest.get("id"):
+                if tid and tid not in previous and tid != latest_id:
                     previous.append(tid)
         for tid in previous:
             try:
-                body, _ = self.client.get_json(self.client.url(project, f"{base}/timeline/{tid}"))
+                body, response = self.client.get_json(self.client.url(project, f"{base}/timeline/{tid}"),
+                                                      **outlined)
             except NotFound:
                 continue
-            bundle.timelines.append((tid, timeline_records(body)))
+            self._timeline(bundle, body, response, tid)
         self.progress("timelines", len(bundle.timelines))
         if self.test_results:
             self._tests(project, bundle)
@@ -329,6 +333,28 @@ class AzureDevOpsExtractor:
             self._metrics(project, bundle, name)
         self.progress("builds", 1)
         return bundle
+
+    @staticmethod
+    def _timeline(bundle: BuildBundle, body: Any, response: Any, requested_id: str | None = None,
+                  ) -> tuple[Any, list[Any]]:
+        """Adds one timeline response to *bundle*; (the timeline's id, the records extraction reads).
+
+        The latest timeline (no *requested_id*) keeps its body for a staging worker (`BuildBundle.packed`).
+        An outlined body (`TimelineOutline`) is kept as bytes whichever timeline it is, its records left
+        empty until `BuildBundle.unpacked` decodes them.
+        """
+        outlined = isinstance(body, TimelineOutline)
+        if outlined:
+            timeline_id, records = body.id, body.records
+        else:
+            timeline_id = body.get("id") if isinstance(body, dict) else None
+            records = timeline_records(body)
+        if requested_id is not None:
+            timeline_id = requested_id
+        if response is not None and records and (outlined or requested_id is None):
+            bundle.encoded[len(bundle.timelines)] = response.content
+        bundle.timelines.append((timeline_id, [] if outlined else records))
+        return timeline_id, records
 
     def _tests(self, project: str, bundle: BuildBundle) -> None:
         runs_url = self.client.url(project, "_apis/test/runs")

@@ -1,0 +1,62 @@
+"""A timeline response read only for what extraction needs, when a staging worker decodes it in full.
+
+Extraction reads a timeline's id, and its records' `id`, `parentId`, `type` and `previousAttempts`: the
+audit (`audit_timeline`) and the previous attempts to fetch need no more. With staging workers the body
+travels to a worker as bytes (`BuildBundle.encoded`) and is decoded there, so decoding it whole here too
+is thrown away. msgspec reads these four fields into structs and skips the rest without building it, at
+a fraction of a full decode's cost (`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
+
+A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark,
+nesting past msgspec's limit) is decoded in full by the caller's decoder, as without workers: extraction
+sees the same values either way, and a body neither reads is retried as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import requests
+
+from etl.sources.azure_devops.client import decode_response
+
+
+class _Record(msgspec.Struct):
+    id: Any = None
+    parentId: Any = None
+    type: Any = None
+    previousAttempts: Any = None
+
+
+class _Timeline(msgspec.Struct):
+    id: Any = None
+    records: list[_Record] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Timeline)
+
+
+@dataclass(frozen=True)
+class TimelineOutline:
+    """A timeline body's id and its records reduced to the fields extraction reads (each a dict, in order)."""
+
+    id: Any
+    records: list[dict[str, Any]]
+
+
+def outline(content: bytes) -> TimelineOutline | None:
+    """The outline of a timeline body, or None when the outline reader refuses it (decode it in full)."""
+    try:
+        body = _DECODER.decode(content)
+    except (msgspec.MsgspecError, RecursionError):
+        return None
+    records = [{"id": r.id, "parentId": r.parentId, "type": r.type, "previousAttempts": r.previousAttempts}
+               for r in body.records or ()]
+    return TimelineOutline(body.id, records)
+
+
+def outline_or_decoded(response: requests.Response) -> Any:
+    """A decoder for `AdoClient.get_json`: the body's `TimelineOutline`, else the body decoded in full."""
+    found = outline(response.content)
+    return found if found is not None else decode_response(response)
