@@ -1,4 +1,4 @@
-"""Injectable faults for the simulated server: throttling, server errors, slow and malformed responses,
+"""Injectable faults for the simulated server: throttling, server errors, slow, malformed and cut-off responses,
 a lower `$top` cap on test results, listings that hold fewer results than the run's `totalTests`,
 and a per-user rate limit announced in `X-RateLimit-*` headers before it blocks.
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "slow", "malformed")
+FAULT_KINDS = ("429", "500", "503", "slow", "malformed", "cut")
 PATH_KINDS = ("projects", "definitions", "builds", "build", "timeline", "timeline_attempt", "test_runs", "test_run",
               "test_results", "artifacts", "artifact_zip")
 
@@ -25,7 +25,8 @@ class Faults:
     """What goes wrong, how often and where.
 
     rate: probability that a request gets a random fault drawn from `kinds`.
-    kinds: fault kinds for random faults (`429`, `500`, `503`, `slow`, `malformed`).
+    kinds: fault kinds for random faults (`429`, `500`, `503`, `slow`, `malformed`; `cut`: the connection closes
+        halfway through the body, which `Content-Length` announces whole, as a reset connection or proxy does).
     paths: path kinds random faults apply to (empty: all kinds).
     schedule: path kind -> list of fault kinds (or None) for its 1st, 2nd, ... request.
     retry_after: seconds sent in `Retry-After` with a 429.

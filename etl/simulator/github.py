@@ -34,7 +34,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -71,6 +71,8 @@ class GitHubFaults:
     secondary_retry_after: float = 1.0
     #: Request numbers answered 502.
     server_error_at: set[int] = field(default_factory=set)
+    #: Request numbers whose connection closes halfway through the body (`Content-Length` announces it whole).
+    cut_at: set[int] = field(default_factory=set)
 
 
 class GitHubHttpError(Exception):
@@ -85,6 +87,8 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json; charset=utf-8"
+    #: Send only the first half of the body, then close the connection (`GitHubFaults.cut_at`).
+    cut: bool = False
 
     @property
     def data(self) -> bytes:
@@ -234,6 +238,9 @@ class GitHubSimulator:
         kind, match = next(((k, m) for k, p in _ROUTES if (m := p.match(path))), (None, None))
         self.counters[kind or "unknown"] += 1
         reply = self._answer(nth, kind, match, query, headers)
+        if nth in self.faults.cut_at:
+            self.counters["fault:cut"] += 1
+            reply = replace(reply, cut=True)
         self.log.append(Logged(kind or "unknown", path, {k: v for k, v in query.items() if k != "__path__"},
                                reply.status))
         return reply
@@ -453,7 +460,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if data:
+        if data and reply.cut:
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+        elif data:
             self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -86,6 +86,8 @@ class Response:
         self.headers = dict(headers or {})
         self.content_type = content_type
         self.data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        #: Send only the first half of the body, then close the connection (the `cut` fault).
+        self.cut = False
 
 
 def _parse_time(value: str) -> datetime:
@@ -195,6 +197,9 @@ class SimulatorServer:
             self._apply_hook(kind, response)
         if fault == "malformed" and response.content_type.startswith("application/json"):
             response.data = response.data[: max(1, len(response.data) // 2)]
+        if fault == "cut":  # a copy: the routes may hand out one response object to every request
+            response = Response(response.data, response.status, response.headers, response.content_type)
+            response.cut = True
         response.headers.update(rate_headers)
         return response, delay
 
@@ -536,6 +541,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if response.cut:
+            self.wfile.write(response.data[: len(response.data) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(response.data)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -225,3 +225,21 @@ def test_entra_token_is_renewed_when_it_is_about_to_expire(server: HandBuiltServ
     credential = StubCredential(lifetime=60)  # inside the five-minute renewal margin
     token = entra_token_provider(credential)
     assert [token(), token()] == ["entra-token-1", "entra-token-2"]
+
+
+def test_a_body_cut_off_halfway_is_retried_and_read_whole(server: HandBuiltServer) -> None:
+    server.faults = Faults(schedule={"timeline": ("cut", "cut")})
+    sleeps = Sleeps()
+    client = client_for(server, sleeps)
+    body, _ = client.get_json(client.url("alpha", "_apis/build/builds/102/timeline"))
+    assert body["id"] == latest_timeline_id(102)
+    assert len(sleeps) == 2
+    assert client.stats.requests == 3
+
+
+def test_a_body_cut_off_on_every_attempt_gives_up_with_one_line(server: HandBuiltServer) -> None:
+    server.faults = Faults(schedule={"timeline": ("cut",) * 3})
+    client = client_for(server, Sleeps(), max_retries=2)
+    with pytest.raises(SourceError, match=r"^ado: .*/alpha/_apis/build/builds/102/timeline: gave up after 3 attempts: "
+                                          r"body cut short \(ProtocolError\)$"):
+        client.get_json(client.url("alpha", "_apis/build/builds/102/timeline"))

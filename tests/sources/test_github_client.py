@@ -153,3 +153,14 @@ def test_a_download_larger_than_the_bound_is_refused(httpserver: HTTPServer) -> 
     httpserver.expect_request("/big").respond_with_data(b"x" * 1000)
     with pytest.raises(SourceError, match="larger than 999 bytes"):
         GitHubClient("gh", httpserver.url_for("/")).download("big", 999)
+
+
+def test_a_body_cut_off_halfway_is_retried() -> None:
+    clock = FakeClock()
+    with start_github_server(days=2, builds_per_day=2, faults=GitHubFaults(cut_at={1}), clock=clock) as srv:
+        client = client_for(srv, clock)
+        body, _ = client.get_json(RUNS)
+        log = [entry.status for entry in srv.log]
+    assert body["total_count"] >= 1
+    assert log == [200, 200]
+    assert (client.stats.requests, client.stats.retries) == (2, 1)

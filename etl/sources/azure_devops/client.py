@@ -158,6 +158,26 @@ def entra_token_provider(credential: Any = None) -> Callable[[], str]:
     return token
 
 
+def read_whole(response: requests.Response) -> None:
+    """Reads a streamed response's body in one call, as `response.content`; raises _Retryable when it is cut short.
+
+    requests reads `.content` 10 KB at a time through urllib3; one `read` of the whole body costs less CPU
+    (`bench/http_body.py`). The body is put where requests keeps its own (`_content`), so `.content`,
+    `.text` and `.json()` read it. A connection closed before `Content-Length` bytes came (a reset, a
+    proxy) is worth another try: requests' own reading raised ChunkedEncodingError, which was not retried.
+    """
+    import urllib3
+
+    try:
+        data = response.raw.read(decode_content=True)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        response.close()
+        raise _Retryable(f"body cut short ({type(exc).__name__})") from None
+    response._content = data or b""
+    response._content_consumed = True
+    response.raw.release_conn()
+
+
 def _looks_like_html(response: requests.Response) -> bool:
     if "html" in response.headers.get("Content-Type", "").lower():
         return True
@@ -260,10 +280,12 @@ class AdoClient:
         try:
             response = self.session.get(
                 url, params=params, headers=_auth_header(self.auth, self._token) if self._trusted(url) else {},
-                timeout=self.policy.timeout_seconds, stream=stream and not decode,
+                timeout=self.policy.timeout_seconds, stream=True,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Retryable(type(exc).__name__) from None
+        if decode or not stream:
+            read_whole(response)
         status = response.status_code
         if status in (401, 403):
             raise self._auth_error(url, status, f"HTTP {status} {'unauthorized' if status == 401 else 'forbidden'}")

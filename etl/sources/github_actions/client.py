@@ -194,7 +194,8 @@ class GitHubClient:
             response = self.session.get(url, params=params, headers={**headers, **(self._auth(url) if auth else {})},
                                         timeout=self.policy.timeout_seconds, stream=stream,
                                         allow_redirects=redirects)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # ChunkedEncodingError: the connection closed before the whole body came (a reset, a proxy).
             raise _Retryable(type(exc).__name__) from None
         status = response.status_code
         exhausted = self._note_rate_limit(response)
