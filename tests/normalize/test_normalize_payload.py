@@ -51,3 +51,11 @@ def test_a_kept_timeline_body_that_does_not_decode_quarantines_its_build_alone()
     assert normalize_item(make_ctx(sink), item) is None
     assert [entry[:3] for entry in sink.items] == [("samples", "build 7", "(payload)")]
     assert sink.items[0][3].startswith("normalizing failed: JSONDecodeError: ")
+
+
+def test_a_timeline_decoded_already_is_not_decoded_again_from_its_kept_body() -> None:
+    records = [{"id": "r1", "parentId": None, "type": "Stage", "name": "Build", "order": 1, "attempt": 1}]
+    bundle = BuildBundle("proj", {"id": 7, "buildNumber": "7.1"}, timelines=[("t1", records)],
+                         encoded={0: b"not json: decoding it would fail"})
+    out = normalize_payload(bundle, make_ctx(Sink()), "build 7")
+    assert [row["RecordId"] for row in out.tables["TimelineRecords"]] == ["r1"]

@@ -64,10 +64,12 @@ class BuildBundle:
         return replace(self, timelines=timelines)
 
     def unpacked(self) -> BuildBundle:
-        """The bundle `packed` was made from: the kept bodies decoded again, as the client decoded them."""
-        if not self.encoded:
+        """The bundle with each timeline held only as its body (`packed`, or outlined) decoded, as the client
+        decoded it; the bundle itself when every timeline holds its records already."""
+        held = [i for i, (_, records) in enumerate(self.timelines) if not records and i in self.encoded]
+        if not held:
             return self
-        timelines = [(tid, timeline_records(decode_body(self.encoded[i])) if i in self.encoded else records)
+        timelines = [(tid, timeline_records(decode_body(self.encoded[i])) if i in held else records)
                      for i, (tid, records) in enumerate(self.timelines)]
         return replace(self, timelines=timelines, encoded={})
 
