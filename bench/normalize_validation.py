@@ -64,13 +64,18 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
-def main() -> None:
-    """Extract, time each step both ways, print rates and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """The options of a bench over extracted builds (`--builds`, `--records-per-job`, `--repeat`), parsed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--builds", type=int, default=20)
     parser.add_argument("--records-per-job", type=int, default=RECORDS_PER_JOB)
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Extract, time each step both ways, print rates and ratios."""
+    args = arguments(__doc__)
 
     from pydantic import TypeAdapter
 

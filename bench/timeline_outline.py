@@ -11,22 +11,17 @@ Run: .venv/bin/python bench/timeline_outline.py [--builds 20] [--records-per-job
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from normalize_validation import RECORDS_PER_JOB, best, extract
+from normalize_validation import arguments, best, extract
 
 
 def main() -> None:
     """Extract, time the three readers, print µs a record and the ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--builds", type=int, default=20)
-    parser.add_argument("--records-per-job", type=int, default=RECORDS_PER_JOB)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(__doc__)
 
     import orjson
 
