@@ -8,6 +8,7 @@ and the field; the batch goes on with the next item.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
@@ -90,4 +91,10 @@ def normalize_item(ctx: NormalizeContext, item: Item) -> Normalized | None:
 
 def _raw(item: Item) -> Any:
     payload = item.payload
-    return payload.to_raw() if isinstance(payload, BuildBundle) else getattr(payload, "body", payload)
+    if isinstance(payload, BuildBundle):
+        # Timelines kept as bodies are quarantined decoded; one that does not decode (why normalizing failed,
+        # maybe) is left out, and the reason says so.
+        with contextlib.suppress(Exception):
+            payload = payload.unpacked()
+        return payload.to_raw()
+    return getattr(payload, "body", payload)

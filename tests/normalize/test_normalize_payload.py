@@ -59,3 +59,18 @@ def test_a_timeline_decoded_already_is_not_decoded_again_from_its_kept_body() ->
                          encoded={0: b"not json: decoding it would fail"})
     out = normalize_payload(bundle, make_ctx(Sink()), "build 7")
     assert [row["RecordId"] for row in out.tables["TimelineRecords"]] == ["r1"]
+
+
+def test_a_build_whose_normalizing_fails_is_quarantined_with_its_kept_timeline_decoded(monkeypatch) -> None:
+    import etl.normalize.batch as batch
+
+    def broken(ctx: object, bundle: BuildBundle) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(batch, "normalize_bundle", broken)
+    sink = Sink()
+    body = b'{"id":"t1","records":[{"id":"r1","name":"Build"}]}'
+    item = Item(obj="build 7", payload=BuildBundle("proj", {"id": 7}, timelines=[("t1", [])], encoded={0: body}))
+    assert normalize_item(make_ctx(sink), item) is None
+    assert [entry[:4] for entry in sink.items] == [("samples", "build 7", "(payload)", "normalizing failed: RuntimeError: a bug")]
+    assert sink.items[0][4]["timelines"] == [{"id": "t1", "records": [{"id": "r1", "name": "Build"}]}]
