@@ -52,7 +52,9 @@ def test_the_recorded_timeline_outlines_its_twelve_records_with_an_empty_previou
     b'{"records":[{"id":"a","issues":' + b"[" * 2000 + b"]" * 2000 + b"}]}",
     b'{"records":[{"id":"a","name":"\\ud800"}]}',  # a lone surrogate
     b'{"records":[{"id":"a"',  # cut short
-], ids=["nan", "bom", "string-record", "records-object", "list-body", "nested-2000", "lone-surrogate", "truncated"])
+    b'{"records":[{"id":"a","name":"\xff"}]}',  # not UTF-8, in a field the outline skips
+], ids=["nan", "bom", "string-record", "records-object", "list-body", "nested-2000", "lone-surrogate", "truncated",
+        "not-utf8"])
 def test_a_body_the_outline_refuses_is_left_to_the_full_decode(body: bytes) -> None:
     assert outline(body) is None
 

@@ -7,7 +7,7 @@ is thrown away. msgspec reads these four fields into structs and skips the rest 
 a fraction of a full decode's cost (`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
 
 A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark,
-nesting past msgspec's limit) is decoded in full by the caller's decoder, as without workers: extraction
+text that is not UTF-8, nesting past msgspec's limit) is decoded in full by the caller's decoder, as without workers: extraction
 sees the same values either way, and a body neither reads is retried as before.
 """
 
@@ -49,7 +49,10 @@ def outline(content: bytes) -> TimelineOutline | None:
     """The outline of a timeline body, or None when the outline reader refuses it (decode it in full)."""
     try:
         body = _DECODER.decode(content)
-    except (msgspec.MsgspecError, RecursionError):
+        # msgspec does not check the strings it skips: a body that is not UTF-8 throughout is read in full,
+        # where requests guesses its encoding, as without workers.
+        content.decode()
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
     records = [{"id": r.id, "parentId": r.parentId, "type": r.type, "previousAttempts": r.previousAttempts}
                for r in body.records or ()]
