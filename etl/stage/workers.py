@@ -19,7 +19,8 @@ Only payload types listed in `WORKER_PAYLOADS` go to workers (their normalizers 
 module the worker imports); every other item, one that cannot be pickled (nested past the recursion
 limit), and any item whose worker failed, is prepared in the main process, in its turn. A worker that
 dies (killed, out of memory) breaks the pool: the rest of the run stages in the main process, with one
-line in the log.
+line in the log. That holds for a worker killed halfway through sending a result too, which CPython's
+pool itself never notices (`StagingWorkers._result`).
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ class StagingWorkers:
         if future is None:
             return item, prepare_item(ctx, item, policy)
         try:
-            result = future.result()
+            result = self._result(future)
         except Exception as exc:  # the worker died, or its result could not come back: prepare it here
             from concurrent.futures.process import BrokenProcessPool
 
@@ -207,6 +208,55 @@ class StagingWorkers:
             ctx.quarantine(*entry)
         return item, result.prepared
 
+    #: How often a wait for a result checks that every worker is alive.
+    LIVENESS_SECONDS = 1.0
+
+    def _result(self, future: Future[_Result]) -> _Result:
+        """The task's result; BrokenProcessPool once a worker is dead and the pool still has not said so.
+
+        A worker killed while it writes a result (the OOM killer, at a large one) leaves CPython's pool
+        thread reading the rest of that message for ever: no future completes again. So the wait looks at
+        the workers every `LIVENESS_SECONDS`; when one has died and the pool has not broken the futures
+        within one more such wait, the pool is abandoned (`_abandon`).
+        """
+        from concurrent.futures.process import BrokenProcessPool
+
+        died = False
+        while True:
+            try:
+                return future.result(timeout=self.LIVENESS_SECONDS)
+            except TimeoutError:
+                if not self._a_worker_died():
+                    continue
+                if died:
+                    self._abandon()
+                    raise BrokenProcessPool("a staging worker died while it sent a result") from None
+                died = True
+
+    def _a_worker_died(self) -> bool:
+        processes = getattr(self._pool, "_processes", None) or {}
+        return any(p.exitcode is not None for p in list(processes.values()))
+
+    def _abandon(self) -> None:
+        """Kill the workers and close this process's end of their result pipe, so that a pool thread stuck in
+        a half-written result reads the end of it and stops (else it also holds up this process's exit)."""
+        pool = self._pool
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(5)
+        with contextlib.suppress(Exception):
+            pool._result_queue._writer.close()  # type: ignore[attr-defined]
+        thread = getattr(pool, "_executor_manager_thread", None)
+        if thread is not None:
+            thread.join(5)
+        self.broken = True
+
     def _broke(self, exc: BaseException) -> None:
         if not self.broken:
             log.warning("staging workers stopped (%s); the rest of the run stages in the main process",
@@ -216,9 +266,10 @@ class StagingWorkers:
     def close(self) -> None:
         """Stop the workers (they hold nothing that is not staged already)."""
         if self._pool is not None:
+            if self.broken or self._a_worker_died():
+                self._abandon()  # a pool thread stuck in a half-written result would hold up this process's exit
             with contextlib.suppress(Exception):
-                # A broken pool is not waited for: a worker killed while it wrote a result leaves CPython's
-                # pool thread waiting for the rest of that message, and a run must still end.
+                # A broken pool is not waited for: a run must end even if its pool thread cannot.
                 self._pool.shutdown(wait=not self.broken, cancel_futures=True)
             self._pool = None
 

@@ -167,8 +167,7 @@ def test_after_the_workers_die_the_rest_of_the_batch_is_prepared_in_the_main_pro
     got = [staged(next(stream)[1])]
     pool = workers._pool
     assert pool is not None
-    # Killed between two results: a worker killed while it writes one leaves CPython's pool waiting for the
-    # rest of that message for ever (the pool's own limit, not what this test is about).
+    # Killed between two results (one killed while it writes a result has its own test below).
     deadline = time.monotonic() + 60
     while pool._pending_work_items and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.01)
@@ -177,6 +176,44 @@ def test_after_the_workers_die_the_rest_of_the_batch_is_prepared_in_the_main_pro
     got += [staged(p) for _, p in stream]
     assert got == expected
     assert workers.broken
+
+
+def die_while_sending_a_result(project: str, build: dict[str, Any], timelines: Any) -> BuildBundle:
+    """How a `DiesWhileSendingItsResult` unpickles: in a worker, it writes the start of a 10 MB result message
+    and dies; anywhere else, it is the plain bundle."""
+    import gc
+    import multiprocessing
+    import os
+    from multiprocessing.queues import SimpleQueue
+
+    if multiprocessing.parent_process() is None:  # the test's own process (or the main process's fallback)
+        return BuildBundle(project, build, timelines)
+    gc.unfreeze()  # the worker froze its start-up objects, the result queue among them
+    for queue in [o for o in gc.get_objects() if isinstance(o, SimpleQueue)]:
+        os.write(queue._writer.fileno(), (10_000_000).to_bytes(4, "big", signed=True) + b"\x80")
+    os._exit(9)
+
+
+class DiesWhileSendingItsResult(BuildBundle):
+    """A build whose worker is killed halfway through writing its result."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return die_while_sending_a_result, (self.project, self.build, self.timelines)
+
+
+def test_a_worker_killed_while_it_sends_a_result_does_not_hang_the_run(workers: StagingWorkers) -> None:
+    items = bundle_items(3)
+    b = items[1].payload
+    items[1] = Item(items[1].obj, DiesWhileSendingItsResult(b.project, b.build, b.timelines))
+    expected = in_main(copy.deepcopy(items), Scrubber(b"k" * 32), Recorder())
+    got = [s for _, s in in_workers(workers, items, Recorder())]
+    assert workers._pool is not None
+    pool_thread = workers._pool._executor_manager_thread  # type: ignore[attr-defined]
+    workers.close()
+    assert got == expected
+    assert len(expected[1][1]["TimelineRecords"]) == 4
+    assert workers.broken
+    assert not pool_thread.is_alive()  # nothing holds up the process's exit
 
 
 def test_items_no_worker_takes_are_prepared_in_the_main_process_in_their_turn(workers: StagingWorkers) -> None:
