@@ -233,9 +233,12 @@ class StagingWorkers:
                     raise BrokenProcessPool("a staging worker died while it sent a result") from None
                 died = True
 
+    def _processes(self) -> list[Any]:
+        """The pool's worker processes (none before it starts or once it is shut down)."""
+        return list((getattr(self._pool, "_processes", None) or {}).values())
+
     def _a_worker_died(self) -> bool:
-        processes = getattr(self._pool, "_processes", None) or {}
-        return any(p.exitcode is not None for p in list(processes.values()))
+        return any(p.exitcode is not None for p in self._processes())
 
     def _abandon(self) -> None:
         """Kill the workers and close this process's end of their result pipe, so that a pool thread stuck in
@@ -243,7 +246,7 @@ class StagingWorkers:
         pool = self._pool
         if pool is None:
             return
-        processes = list((getattr(pool, "_processes", None) or {}).values())
+        processes = self._processes()
         for process in processes:
             with contextlib.suppress(Exception):
                 process.kill()

@@ -7,7 +7,7 @@ is thrown away. msgspec reads these four fields into structs and skips the rest 
 a fraction of a full decode's cost (`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
 
 A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark,
-text that is not UTF-8, nesting past msgspec's limit) is decoded in full by the caller's decoder, as without workers: extraction
+text that is not UTF-8, nesting past msgspec's limit) is decoded in full, as without workers: extraction
 sees the same values either way, and a body neither reads is retried as before.
 """
 
@@ -50,8 +50,9 @@ def outline(content: bytes) -> TimelineOutline | None:
     try:
         body = _DECODER.decode(content)
         # msgspec does not check the strings it skips: a body that is not UTF-8 throughout is read in full,
-        # where requests guesses its encoding, as without workers.
-        content.decode()
+        # where requests guesses its encoding, as without workers. ASCII is UTF-8: no copy made to check it.
+        if not content.isascii():
+            content.decode()
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
     records = [{"id": r.id, "parentId": r.parentId, "type": r.type, "previousAttempts": r.previousAttempts}
