@@ -26,6 +26,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from etl.columns import Columns
 from etl.secret_refs import revealed_values
 
 EMAIL = "<email>"
@@ -699,14 +700,16 @@ class Scrubber:
 _PSEUDONYM = re.compile(r"anon-[0-9a-f]{12}")
 
 
-def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of *table* with every text column treated as FIELD_POLICY says (rows are changed in place).
+def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]] | Columns) -> list[dict[str, Any]] | Columns:
+    """Rows of *table* (dicts, or `Columns`) with every text column treated as FIELD_POLICY says (changed in place).
 
     The one place where stored values get their treatment: the outbox calls it for every row it
     stages. Pseudonymized columns go first so that their names are then masked inside the texts.
     """
     if not rows:
         return rows
+    if isinstance(rows, Columns):
+        return _apply_policy_columns(scrubber, table, rows)
     columns = _columns_of(table)
     pseudonymized = [c for c, (kind, _) in columns if kind == PSEUDONYMIZED]
     if pseudonymized:
@@ -729,6 +732,27 @@ def apply_policy(scrubber: Scrubber, table: str, rows: list[dict[str, Any]]) -> 
                 row[column] = scrubber.redact(value)
             else:
                 row[column] = scrubber.scrub_data(value)
+    return rows
+
+
+def _apply_policy_columns(scrubber: Scrubber, table: str, rows: Columns) -> Columns:
+    """`apply_policy` of rows held as columns: the same treatment, value for value, a column at a time."""
+    columns = [(c, treated) for c, treated in _columns_of(table) if c in rows.data]
+    pseudonymized = [c for c, (kind, _) in columns if kind == PSEUDONYMIZED]
+    if pseudonymized:
+        scrubber.learn_names({v for c in pseudonymized for v in rows.values(c)})
+    plain = [c for c, (kind, dynamic) in columns if kind == REDACTED and not dynamic]
+    done = scrubber.redact_many({v for c in plain for v in rows.values(c) if type(v) is str})
+    for column, (kind, dynamic) in columns:
+        values = rows.values(column)
+        if kind == PSEUDONYMIZED:
+            treated = [None if v is None else scrubber.pseudonymize(str(v)) for v in values]
+        elif dynamic:
+            treated = [None if v is None else scrubber.scrub_json_text(v) for v in values]
+        else:
+            treated = [None if v is None else done[v] if type(v) is str
+                       else scrubber.redact(v) if isinstance(v, str) else scrubber.scrub_data(v) for v in values]
+        rows.data[column] = treated
     return rows
 
 

@@ -17,6 +17,7 @@ from etl.normalize.builds import normalize_build, normalize_timelines, validatio
 from etl.normalize.context import NormalizeContext, describe_validation_error
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.testruns import normalize_results, normalize_run
+from etl.normalize.timeline_columns import timeline_record_columns
 from etl.privacy import Scrubber, scrub_payload, scrub_payload_serialized
 from etl.sources.azure_devops.extract import BuildBundle
 
@@ -45,7 +46,8 @@ def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, li
         field, reason = describe_validation_error(exc)
         ctx.quarantine(ctx.source, f"build {bundle.build.get('id')}", field, reason, bundle.build)
         return tables
-    records, issues, attempts = normalize_timelines(ctx, facts, bundle.timelines)
+    fast = timeline_record_columns(ctx, facts, bundle.timelines) if ctx.columns else None
+    records, issues, attempts = fast if fast is not None else normalize_timelines(ctx, facts, bundle.timelines)
     build_row["Attempts"] = attempts
     issues.extend(validation_issue_rows(ctx, facts, bundle.build))
     tables["TimelineBuilds"] = [build_row]

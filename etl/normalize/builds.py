@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,8 @@ _KINDS = {
     "schedule": "Scheduled",
     "manual": "Manual",
 }
-_FAILED = {"failed", "canceled", "abandoned"}
+#: Results of a record that failed (its failure columns are filled even without an error issue).
+FAILED_RESULTS = frozenset({"failed", "canceled", "abandoned"})
 
 
 def build_kind(reason: str | None) -> str:
@@ -221,15 +222,14 @@ def name_masker(pseudonymize: Callable[[str], str | None], names: set[str | None
     return mask
 
 
-def _paths(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Dotted zero-padded order path of every record id, from the highest known ancestor."""
+def record_paths(records: Iterable[tuple[str, str | None, int | None]]) -> dict[str, str]:
+    """Dotted zero-padded order path of every record id, from its (id, parentId, order) and the highest known ancestor."""
     parent = {}
     order = {}
-    for r in records:
-        rid = r["id"]
+    for rid, parent_id, rank in records:
         if rid not in parent:  # the latest timeline (listed first) wins
-            parent[rid] = r["parentId"]
-            order[rid] = r["order"] or 0
+            parent[rid] = parent_id
+            order[rid] = rank or 0
     paths: dict[str, str] = {}
 
     def path(rid: str) -> str:
@@ -296,7 +296,7 @@ def normalize_timelines(
         (timeline_id, record) for timeline_id, records in timelines
         for record in validated_records(ctx, facts, records)
     ]
-    paths = _paths([r for _, r in parsed])
+    paths = record_paths((r["id"], r["parentId"], r["order"]) for _, r in parsed)
     record_rows: list[dict[str, Any]] = []
     issue_rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
@@ -358,35 +358,72 @@ def normalize_timelines(
             **filters,
             "IngestedAt": ingested_at,
         }
-        first_error = None
         issues = rec["issues"]
-        for index, issue in enumerate(issues if issues else ()):
-            message = mask_names(issue["message"])
-            kind = (issue["type"] or "").lower() or None
-            raw_data = issue["data"]
-            data = mask_names(raw_data or {})
-            line = data.get("logFileLineNumber")
-            try:
-                log_line = int(line) if line not in (None, "") else None
-            except (TypeError, ValueError):
-                log_line = None
-            irow = _issue_base(ctx, facts, rid, attempt, index, timeline_id, path, name, rtype, task_name)
-            irow.update({
-                "Type": kind,
-                "Category": issue["category"],
-                "Message": message,
-                "LogLine": log_line,
-                "Data": json.dumps(data, sort_keys=True, default=str) if raw_data is not None else None,
-            })
-            _classify_issue(ctx, irow, message, kind, task_name, name, result, data.get("code"))
-            if kind == "error" and first_error is None:
-                first_error = irow
-            issue_rows.append(irow)
-        if first_error is not None:
-            row.update({k: first_error.get(k) for k in ("FailureCategory", "FailureOrigin", "Signature")})
-        elif (result or "").lower() in _FAILED:
-            c = ctx.classifier.classify(task_name=task_name, record_name=scrub.redact(name), result=result,
-                                        message=scrub.redact(mask_names(rec["resultCode"])))
-            row.update({"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature})
+        if issues or (result or "").lower() in FAILED_RESULTS:
+            found, failure = record_issues(
+                ctx, facts, RecordAt(rid, attempt, timeline_id, path, name, rtype, task_name, result, rec["resultCode"]),
+                [(i["type"], i["category"], i["message"], i["data"]) for i in issues or ()], mask_names)
+            issue_rows.extend(found)
+            row.update(failure)
         record_rows.append(row)
     return record_rows, issue_rows, max_attempt
+
+
+@dataclass
+class RecordAt:
+    """What a record's issue rows and failure columns read of it."""
+
+    record_id: str
+    attempt: int
+    timeline_id: str | None
+    path: str
+    name: str | None
+    type: str | None
+    task_name: str | None
+    result: str | None
+    result_code: str | None
+
+
+#: An issue as `record_issues` reads it: (type, category, message, data).
+IssueFields = tuple[str | None, str | None, str | None, dict[str, Any] | None]
+
+
+def record_issues(ctx: NormalizeContext, facts: BuildFacts, rec: RecordAt, issues: list[IssueFields],
+                  mask_names: Callable[[Any], Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(TimelineIssues rows, the record's FailureCategory/FailureOrigin/Signature) of one record.
+
+    The failure columns come from its first error, else, for a failed record, from its task, name and
+    result code; they are empty for a record that neither failed nor logged an error.
+    """
+    rows = []
+    first_error = None
+    for index, (itype, category, text, raw_data) in enumerate(issues):
+        message = mask_names(text)
+        kind = (itype or "").lower() or None
+        data = mask_names(raw_data or {})
+        line = data.get("logFileLineNumber")
+        try:
+            log_line = int(line) if line not in (None, "") else None
+        except (TypeError, ValueError):
+            log_line = None
+        irow = _issue_base(ctx, facts, rec.record_id, rec.attempt, index, rec.timeline_id, rec.path, rec.name,
+                           rec.type, rec.task_name)
+        irow.update({
+            "Type": kind,
+            "Category": category,
+            "Message": message,
+            "LogLine": log_line,
+            "Data": json.dumps(data, sort_keys=True, default=str) if raw_data is not None else None,
+        })
+        _classify_issue(ctx, irow, message, kind, rec.task_name, rec.name, rec.result, data.get("code"))
+        if kind == "error" and first_error is None:
+            first_error = irow
+        rows.append(irow)
+    if first_error is not None:
+        return rows, {k: first_error.get(k) for k in ("FailureCategory", "FailureOrigin", "Signature")}
+    if (rec.result or "").lower() in FAILED_RESULTS:
+        scrub = ctx.scrubber
+        c = ctx.classifier.classify(task_name=rec.task_name, record_name=scrub.redact(rec.name), result=rec.result,
+                                    message=scrub.redact(mask_names(rec.result_code)))
+        return rows, {"FailureCategory": c.category, "FailureOrigin": c.origin, "Signature": c.signature}
+    return rows, {}

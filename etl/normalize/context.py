@@ -27,6 +27,9 @@ class NormalizeContext:
     scrubber: Scrubber
     classifier: Classifier
     quarantine: QuarantineSink
+    #: Staging's setting: a build's TimelineRecords may come as `etl.columns.Columns`
+    #: (`etl.normalize.timeline_columns`); off, every table is a list of row dicts (the reference path).
+    columns: bool = False
 
     @property
     def ingested_iso(self) -> str:

@@ -77,6 +77,10 @@ def utc_day(value: Any) -> datetime | None:
     return datetime(moment.year, moment.month, moment.day)
 
 
+#: The TimelineRecords columns `usage_rows` reads.
+USAGE_READS = ("Organization", "Project", "BuildId", "Type", "TaskName", "TaskVersion")
+
+
 def usage_rows(builds: Iterable[dict[str, Any]], records: Iterable[dict[str, Any]],
                ingested_at: datetime) -> list[dict[str, Any]]:
     """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows.

@@ -67,7 +67,7 @@ def stage_batch(batch: Batch, outbox: Outbox, quarantine: Quarantine, scrubber: 
     bound_allocator()  # before the source's worker threads start reading the batch's items
     staged = outbox.start(manifest)
     ctx = NormalizeContext(scope.source, scope.organization, datetime.fromisoformat(manifest.staged_at),
-                           scrubber, classifier, quarantine)
+                           scrubber, classifier, quarantine, columns=True)
     before = quarantine.count
     prepared_items = (workers.prepare(ctx, batch.items, staged.policy) if workers is not None else
                       ((item, prepare_item(ctx, item, staged.policy)) for item in batch.items))

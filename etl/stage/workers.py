@@ -109,7 +109,7 @@ def _prepare_in_worker(blob: bytes, task: _Task) -> _Result:
 
     item = _unpickled(blob)
     ctx = NormalizeContext(task.source, task.organization, task.ingested_at, scrubber, _WORKER["classifier"],
-                           quarantine)
+                           quarantine, columns=True)
     policy = (lambda table, rows: apply_policy(scrubber, table, rows)) if task.policy else None
     prepared = prepare_item(ctx, item, policy)
     return _Result(prepared, quarantined, scrubber.known_names() - before)

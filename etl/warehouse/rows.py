@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from etl.columns import Columns
 from etl.schema import Column, TableSchema
 from etl.timeutil import to_utc_naive
 
@@ -142,7 +143,7 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
     return None
 
 
-def _slow_column(table: TableSchema, kusto_type: str, name: str, values: list[Any], rows: list[Any]) -> pa.Array:
+def _slow_column(table: TableSchema, kusto_type: str, name: str, values: list[Any], rows: Sequence[Any]) -> pa.Array:
     out = []
     for index, value in enumerate(values):
         try:
@@ -164,7 +165,7 @@ def _slow_column(table: TableSchema, kusto_type: str, name: str, values: list[An
         raise
 
 
-def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mapping[str, Any]]) -> pa.Table:
+def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Columns | Sequence[Mapping[str, Any]]) -> pa.Table:
     """Rows as an Arrow table with exactly the table's columns and types.
 
     Columns the rows lack are null; a column the table lacks is an error (a typo in a normalizer
@@ -172,6 +173,8 @@ def to_arrow(table: TableSchema, rows: pd.DataFrame | pa.Table | Sequence[Mappin
     """
     if isinstance(rows, pa.Table):
         return _from_arrow(table, rows)
+    if isinstance(rows, Columns):
+        return _from_columns(table, rows)
     pandas = sys.modules.get("pandas")  # without pandas imported, *rows* cannot be a DataFrame
     if pandas is not None and isinstance(rows, pandas.DataFrame):
         rows = rows.to_dict(orient="records")
@@ -209,7 +212,7 @@ def _plain_columns(rows: list[Any], plain: pa.Schema) -> pa.Table | None:
         return None  # some value needs the per-column path (its error names the row)
 
 
-def _typed_values(table: TableSchema, column: Column, values: list[Any], rows: list[dict[str, Any]]) -> pa.Array:
+def _typed_values(table: TableSchema, column: Column, values: list[Any], rows: Sequence[Mapping[str, Any]]) -> pa.Array:
     """*values* as *column*'s Arrow type: the fast conversion, else the per-value one (its error names the row)."""
     try:
         array = _fast_column(column.kusto_type, values)
@@ -271,5 +274,43 @@ def _from_arrow(table: TableSchema, data: pa.Table) -> pa.Table:
             if rows is None:
                 rows = data.select([k for k in table.key if k in data.column_names]).to_pylist()
             array = _typed_values(table, column, values.to_pylist(), rows)
+        arrays[column.name] = _key_checked(table, column, array)
+    return pa.table(arrays, schema=arrow_schema(table))
+
+
+class _KeysOf(Sequence[dict[str, Any]]):
+    """The key values of `Columns`' rows, read one row at a time: only an error message reads them."""
+
+    def __init__(self, table: TableSchema, rows: Columns) -> None:
+        self._table, self._rows = table, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        return {k: self._rows.values(k)[index] for k in self._table.key}
+
+
+def _from_columns(table: TableSchema, rows: Columns) -> pa.Table:
+    """`Columns` as *table*'s columns and types: each list as a column of row dicts converts, each Arrow
+    array as `_from_arrow` casts it."""
+    extra = [name for name in rows.data if name not in set(table.column_names)]
+    if extra:
+        raise RowError(f"{table.name}: column(s) not in the table: {sorted(extra)}")
+    keys = _KeysOf(table, rows)
+    arrays: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for column in table.columns:
+        values = rows.data.get(column.name)
+        array = None
+        if values is None:
+            array = pa.nulls(len(rows), ARROW_TYPES[column.kusto_type])
+        elif not isinstance(values, list):
+            try:
+                array = _arrow_column(column.kusto_type, pa.field(column.name, values.type), pa.chunked_array([values]))
+            except _FAST_PATH_ERRORS:
+                array = None
+            values = values.to_pylist() if array is None else values
+        if array is None:
+            array = _typed_values(table, column, values, keys)
         arrays[column.name] = _key_checked(table, column, array)
     return pa.table(arrays, schema=arrow_schema(table))

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import pytest
+
+import etl.normalize
 from etl.classify import classifier_for
 from etl.config import Settings
 from etl.privacy import scrubber_for
 from etl.sources.base import Batch, Scope, Window
 from etl.stage.batch import batch_id_of, open_outbox, open_quarantine, stage_batch
 from etl.stage.outbox import BatchStatus, Manifest, batch_id_for
+from tests.stage.test_workers import bundle_items
 
 SCOPE = Scope("sim", "org", "proj")
 WINDOW = Window(datetime(2026, 11, 1), datetime(2026, 11, 1, 6))
@@ -44,3 +49,18 @@ def test_count_audit_findings_stay_on_the_committed_manifest_naming_the_source(l
     manifest = stage(local_settings, Batch(SCOPE, WINDOW, [], incomplete=[finding]))
     outbox = open_outbox(local_settings, scrubber_for(local_settings))
     assert manifest.incomplete == outbox.get(manifest.batch_id).incomplete == [f"sim: {finding}"]
+
+
+def test_staging_reads_a_builds_timeline_records_column_wise(local_settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    column_wise = etl.normalize.timeline_record_columns
+
+    def spy(*args: Any) -> Any:
+        out = column_wise(*args)
+        read.append(type(out[0]).__name__)
+        return out
+
+    monkeypatch.setattr(etl.normalize, "timeline_record_columns", spy)
+    manifest = stage(local_settings, Batch(SCOPE, WINDOW, bundle_items(1)))
+    assert (read, manifest.counts["TimelineRecords"]) == (["Columns"], 4)
