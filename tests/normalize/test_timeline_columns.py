@@ -156,3 +156,10 @@ def test_a_column_value_past_its_type_is_an_error_naming_the_row_key() -> None:
 def test_a_column_the_table_lacks_is_an_error() -> None:
     with pytest.raises(RowError, match=r"TimelineRecords: column\(s\) not in the table: \['Nope'\]"):
         to_arrow(load_tables()["TimelineRecords"], Columns({"Nope": [1]}, 1))
+
+
+def test_the_column_path_reads_every_field_the_list_validator_declares() -> None:
+    from etl.normalize.timeline_columns import _Record
+    from etl.sources.azure_devops.models import TimelineRecordData
+
+    assert _Record.__struct_fields__ == tuple(TimelineRecordData.__annotations__)
