@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from etl.columns import Columns
 from etl.json_line import json_line
 from etl.normalize.builds import normalize_build, normalize_timelines, validation_issue_rows
 from etl.normalize.context import NormalizeContext, describe_validation_error
@@ -37,9 +38,9 @@ def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> bytes:
     return scrub_payload_serialized(scrubber, bundle.to_raw(), json_line)
 
 
-def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]]]:
+def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]] | Columns]:
     """Rows per table for one build; the build itself failing validation quarantines the whole build."""
-    tables: dict[str, list[dict[str, Any]]] = {}
+    tables: dict[str, list[dict[str, Any]] | Columns] = {}
     try:
         build_row, facts = normalize_build(ctx, bundle.project, bundle.build)
     except ValidationError as exc:
