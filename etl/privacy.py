@@ -536,17 +536,9 @@ class Scrubber:
                 clean.add(text)
         return out
 
-    def _touched(self, texts: list[str]) -> set[int]:
-        """Indices of the *texts* that a detector, a learned name or a revealed secret may match."""
-        encoded, broken = [], set()
-        for index, text in enumerate(texts):
-            try:
-                encoded.append(text.encode())
-            except UnicodeEncodeError:  # a lone surrogate: `redact` makes the text well formed first
-                encoded.append(b"")
-                broken.add(index)
-        joined = b"\n".join(encoded)
-        starts = list(accumulate((len(e) + 1 for e in encoded), initial=0))
+    def touched_spans(self, joined: bytes) -> list[tuple[int, int]]:
+        """Spans of *joined* (UTF-8 texts, each on its own line) that a detector, a learned name or a revealed
+        secret may match: a text no span touches is its own redaction (see `redact_many`)."""
         spans: list[tuple[int, int]] = []
         for pattern in (self._batch_gate, self._name_pattern):
             if pattern is not None:
@@ -559,6 +551,20 @@ class Scrubber:
                     while at >= 0:
                         spans.append((at, at + len(needle)))
                         at = joined.find(needle, at + 1)
+        return spans
+
+    def _touched(self, texts: list[str]) -> set[int]:
+        """Indices of the *texts* that a detector, a learned name or a revealed secret may match."""
+        encoded, broken = [], set()
+        for index, text in enumerate(texts):
+            try:
+                encoded.append(text.encode())
+            except UnicodeEncodeError:  # a lone surrogate: `redact` makes the text well formed first
+                encoded.append(b"")
+                broken.add(index)
+        joined = b"\n".join(encoded)
+        starts = list(accumulate((len(e) + 1 for e in encoded), initial=0))
+        spans = self.touched_spans(joined)
         touched = broken
         for start, end in spans:
             first = bisect_right(starts, start) - 1
@@ -789,7 +795,7 @@ def scrub_payload_in_place(scrubber: Scrubber, value: Any) -> Any:
         return scrub_payload(scrubber, value)
     changed = _reduced(scrubber, value)
     if changed:
-        _replace_in_place(value, changed)
+        replace_in_place(value, changed)
     return value
 
 
@@ -803,7 +809,12 @@ def scrub_payload_serialized(scrubber: Scrubber, value: Any, serialize: Callable
     """
     if (type(value) is not dict and type(value) is not list) or (type(value) is dict and _is_identity(value)):
         return serialize(scrub_payload(scrubber, value))
-    changed = _reduced(scrubber, value)
+    return serialized_with(value, _reduced(scrubber, value), serialize)
+
+
+def serialized_with(value: Any, changed: dict[str, str], serialize: Callable[[Any], bytes]) -> bytes:
+    """`serialize(value)` with each key and string of *value* found in *changed* replaced by its redaction:
+    in the bytes where that is exact (`_replace_strings`), else in *value*, which is then serialized again."""
     try:
         data: bytes | None = serialize(value)
     except TypeError:  # orjson refuses a lone surrogate, which only its redaction makes writable
@@ -813,13 +824,13 @@ def scrub_payload_serialized(scrubber: Scrubber, value: Any, serialize: Callable
         if replaced is not None:
             return replaced
     if changed:
-        _replace_in_place(value, changed)
+        replace_in_place(value, changed)
     return serialize(value)
 
 
 def _reduced(scrubber: Scrubber, value: Any) -> dict[str, str]:
     """*value* reduced in place (names, identities, odd nodes scrubbed); each text a redaction changes -> its redaction."""
-    names, texts, odd = _reduce_in_place(scrubber, value)
+    names, texts, odd = reduce_in_place(scrubber, value)
     scrubber.learn_names(names)
     done = scrubber.redact_many(texts)
     for parent, key, child in odd:
@@ -850,7 +861,12 @@ def _replace_strings(data: bytes, changed: dict[str, str]) -> bytes | None:
     for text, redacted in changed.items():
         if type(text) is not str or _BETWEEN_STRINGS.issuperset(text):
             return None
-        quoted[orjson.dumps(text)] = orjson.dumps(redacted)
+        try:
+            quoted[orjson.dumps(text)] = orjson.dumps(redacted)
+        except TypeError:  # a lone surrogate: orjson wrote no such text into *data* either
+            continue
+    if not quoted:
+        return data
     # Literals only (no repetition to backtrack over): the standard library's scan is the fastest here.
     pattern = re.compile(b"|".join(re.escape(q) for q in quoted))
     exact = True
@@ -870,7 +886,7 @@ def _identity_pseudonym(scrubber: Scrubber, node: dict[Any, Any]) -> dict[str, A
     return {"id": scrubber.pseudonymize(str(node.get("uniqueName") or node.get("displayName")))}
 
 
-def _reduce_in_place(scrubber: Scrubber, value: Any) -> tuple[set[str], set[Any], list[tuple[Any, Any, Any]]]:
+def reduce_in_place(scrubber: Scrubber, value: Any) -> tuple[set[str], set[Any], list[tuple[Any, Any, Any]]]:
     """Names pseudonymized and identities reduced in place; (names, keys and strings, odd nodes)."""
     names: set[str] = set()
     texts: set[Any] = set()
@@ -910,7 +926,7 @@ def _reduce_in_place(scrubber: Scrubber, value: Any) -> tuple[set[str], set[Any]
     return names, texts, odd
 
 
-def _replace_in_place(value: Any, changed: dict[str, str]) -> None:
+def replace_in_place(value: Any, changed: dict[str, str]) -> None:
     """Every key and string of *value* found in *changed* replaced by its redaction, in place."""
     stack = [value]
     pop, push = stack.pop, stack.append

@@ -16,10 +16,12 @@ from etl.columns import Columns
 from etl.json_line import json_line
 from etl.normalize.builds import normalize_build, normalize_timelines, validation_issue_rows
 from etl.normalize.context import NormalizeContext, describe_validation_error
+from etl.normalize.held_timelines import HeldTimelines
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.testruns import normalize_results, normalize_run
-from etl.normalize.timeline_columns import timeline_record_columns
+from etl.normalize.timeline_columns import record_columns, timeline_record_columns
 from etl.privacy import Scrubber, scrub_payload, scrub_payload_serialized
+from etl.privacy_bytes import HeldArray, scrub_serialized_with_arrays
 from etl.sources.azure_devops.extract import BuildBundle
 
 __all__ = ["NormalizeContext", "normalize_bundle", "raw_for_staging", "scrub_raw"]
@@ -29,17 +31,25 @@ def scrub_raw(scrubber: Scrubber, value: Any) -> Any:
     return scrub_payload(scrubber, value)
 
 
-def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle) -> bytes:
+def raw_for_staging(scrubber: Scrubber, bundle: BuildBundle, held: HeldTimelines | None = None) -> bytes:
     """The bundle's raw payloads as staged, one JSON line: its agent and person names masked in every text,
-    the rest redacted.
+    the rest redacted. With *held*, the timelines held as bytes are staged from their records' bytes.
 
     Scrubbed in place, so the bundle is consumed: normalize it first.
     """
-    return scrub_payload_serialized(scrubber, bundle.to_raw(), json_line)
+    raw = bundle.to_raw()
+    if held is None:
+        return scrub_payload_serialized(scrubber, raw, json_line)
+    arrays = [HeldArray(raw["timelines"][i], "records", elements) for i, elements in held.elements.items()]
+    return scrub_serialized_with_arrays(scrubber, raw, arrays, json_line)
 
 
-def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, list[dict[str, Any]] | Columns]:
-    """Rows per table for one build; the build itself failing validation quarantines the whole build."""
+def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle,
+                     held: HeldTimelines | None = None) -> dict[str, list[dict[str, Any]] | Columns]:
+    """Rows per table for one build; the build itself failing validation quarantines the whole build.
+
+    With *held* (its timelines read from their bytes), the records are read from there.
+    """
     tables: dict[str, list[dict[str, Any]] | Columns] = {}
     try:
         build_row, facts = normalize_build(ctx, bundle.project, bundle.build)
@@ -47,8 +57,13 @@ def normalize_bundle(ctx: NormalizeContext, bundle: BuildBundle) -> dict[str, li
         field, reason = describe_validation_error(exc)
         ctx.quarantine(ctx.source, f"build {bundle.build.get('id')}", field, reason, bundle.build)
         return tables
-    fast = timeline_record_columns(ctx, facts, bundle.timelines) if ctx.columns else None
-    records, issues, attempts = fast if fast is not None else normalize_timelines(ctx, facts, bundle.timelines)
+    if held is not None:
+        fast = record_columns(ctx, facts, held.parsed)
+    else:
+        fast = timeline_record_columns(ctx, facts, bundle.timelines) if ctx.columns else None
+    if fast is None:
+        fast = normalize_timelines(ctx, facts, bundle.unpacked().timelines)
+    records, issues, attempts = fast
     build_row["Attempts"] = attempts
     issues.extend(validation_issue_rows(ctx, facts, bundle.build))
     tables["TimelineBuilds"] = [build_row]

@@ -17,6 +17,7 @@ from etl.columns import Columns, row_dicts
 from etl.errors import one_line
 from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.context import NormalizeContext
+from etl.normalize.held_timelines import held_timelines
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
 from etl.normalize.usage import USAGE_READS, usage_rows
 from etl.sources.azure_devops.extract import BuildBundle
@@ -47,14 +48,18 @@ def normalize_payload(payload: Any, ctx: NormalizeContext, obj: str) -> Normaliz
 
 @normalize_payload.register
 def _bundle(payload: BuildBundle, ctx: NormalizeContext, obj: str) -> Normalized:
-    payload = payload.unpacked()  # timelines kept as their bodies are decoded here, where they are read
-    tables = normalize_bundle(ctx, payload)
+    # Timelines kept as their bodies are read here, where they are normalized: from the bytes when both the
+    # column path and raw staging can take them, else decoded.
+    held = held_timelines(payload) if ctx.columns else None
+    if held is None:
+        payload = payload.unpacked()
+    tables = normalize_bundle(ctx, payload, held)
     try:
-        raw = raw_for_staging(ctx.scrubber, payload)  # scrubs the bundle in place: last
+        raw = raw_for_staging(ctx.scrubber, payload, held)  # scrubs the bundle in place: last
     except (TypeError, ValueError, RecursionError) as exc:
         # JSON no writer takes (nested past orjson's 255 levels, an integer past 64 bits): the build's rows
         # are read already, so they stage; only its raw line is missing, and the quarantine says why.
-        ctx.quarantine(ctx.source, obj, "(raw payload)", f"not staged raw: {one_line(exc)}", payload.to_raw())
+        ctx.quarantine(ctx.source, obj, "(raw payload)", f"not staged raw: {one_line(exc)}", _raw_of(payload))
         raw = None
     return Normalized(raw, tables)
 
@@ -93,10 +98,12 @@ def normalize_item(ctx: NormalizeContext, item: Item) -> Normalized | None:
 
 def _raw(item: Item) -> Any:
     payload = item.payload
-    if isinstance(payload, BuildBundle):
-        # Timelines kept as bodies are quarantined decoded; one that does not decode (why normalizing failed,
-        # maybe) is left out, and the reason says so.
-        with contextlib.suppress(Exception):
-            payload = payload.unpacked()
-        return payload.to_raw()
-    return getattr(payload, "body", payload)
+    return _raw_of(payload) if isinstance(payload, BuildBundle) else getattr(payload, "body", payload)
+
+
+def _raw_of(bundle: BuildBundle) -> dict[str, Any]:
+    # Timelines kept as bodies are quarantined decoded; one that does not decode (why normalizing failed,
+    # maybe) is left out, and the reason says so.
+    with contextlib.suppress(Exception):
+        bundle = bundle.unpacked()
+    return bundle.to_raw()

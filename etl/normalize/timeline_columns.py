@@ -105,13 +105,35 @@ def _times(pa: Any, pc: Any, values: list[str | None]) -> Any:
         return None
 
 
-def timeline_record_columns(ctx: NormalizeContext, facts: BuildFacts,
-                     timelines: list[tuple[str | None, Any]]) -> tuple[Columns | list[Any], list[dict[str, Any]], int] | None:
-    """`normalize_timelines`' (TimelineRecords rows, TimelineIssues rows, max attempt), its records as `Columns`;
-    None when some record needs the reference path."""
-    import pyarrow as pa  # imported here, once a build: not by every command that imports the normalizers
-    import pyarrow.compute as pc
+Parsed = list[tuple[str | None, list[_Record]]]
 
+
+class _Body(msgspec.Struct):
+    records: list[_Record] | None = None
+
+
+class _HeldBody(msgspec.Struct):
+    records: list[msgspec.Raw] | None = None
+
+
+_BODY, _HELD_BODY = msgspec.json.Decoder(_Body), msgspec.json.Decoder(_HeldBody)
+
+
+def parsed_body(content: bytes) -> tuple[list[_Record], list[msgspec.Raw]] | None:
+    """A timeline body's records checked (`_Record`) and each record's bytes; None when one needs the reference
+    path, or the body is not UTF-8 throughout (msgspec does not check the values it skips)."""
+    try:
+        records = _BODY.decode(content).records or []
+        held = _HELD_BODY.decode(content).records or []
+        if not content.isascii():
+            content.decode()
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return None
+    return records, held
+
+
+def parsed_timelines(timelines: list[tuple[str | None, Any]]) -> Parsed | None:
+    """Decoded timelines' records checked against `_Record`; None when some record needs the reference path."""
     try:
         parsed = [(timeline_id, msgspec.convert(records, list[_Record]) if records else [])
                   for timeline_id, records in timelines
@@ -120,6 +142,23 @@ def timeline_record_columns(ctx: NormalizeContext, facts: BuildFacts,
         return None
     if len(parsed) != len(timelines):
         return None  # records that are not a list (an object, a text): the reference quarantines them
+    return parsed
+
+
+def timeline_record_columns(ctx: NormalizeContext, facts: BuildFacts,
+                     timelines: list[tuple[str | None, Any]]) -> tuple[Columns | list[Any], list[dict[str, Any]], int] | None:
+    """`normalize_timelines`' (TimelineRecords rows, TimelineIssues rows, max attempt), its records as `Columns`;
+    None when some record needs the reference path."""
+    parsed = parsed_timelines(timelines)
+    return None if parsed is None else record_columns(ctx, facts, parsed)
+
+
+def record_columns(ctx: NormalizeContext, facts: BuildFacts,
+                   parsed: Parsed) -> tuple[Columns | list[Any], list[dict[str, Any]], int] | None:
+    """`timeline_record_columns` of timelines whose records are checked already (`parsed_timelines`, `parsed_body`)."""
+    import pyarrow as pa  # imported here, once a build: not by every command that imports the normalizers
+    import pyarrow.compute as pc
+
     flat = [(timeline_id, r) for timeline_id, records in parsed for r in records]
     kept: list[_Record] = []
     timeline_ids: list[str | None] = []

@@ -64,7 +64,7 @@ def test_a_timeline_decoded_already_is_not_decoded_again_from_its_kept_body() ->
 def test_a_build_whose_normalizing_fails_is_quarantined_with_its_kept_timeline_decoded(monkeypatch) -> None:
     import etl.normalize.batch as batch
 
-    def broken(ctx: object, bundle: BuildBundle) -> None:
+    def broken(ctx: object, bundle: BuildBundle, held: object = None) -> None:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(batch, "normalize_bundle", broken)

@@ -186,8 +186,8 @@ class AzureDevOpsExtractor:
         self.progress = progress
         self.limits = limits or Limits()
         self.decoded_ahead = max(1, decoded_ahead)
-        #: Timelines read as outlines and kept as bytes (`etl.sources.azure_devops.outline`): staging workers
-        #: decode them, so the main process does not.
+        #: Timelines read as outlines and kept as bytes (`etl.sources.azure_devops.outline`): staging reads their
+        #: records from the bytes (`etl.normalize.held_timelines`), in a staging worker when there are workers.
         self.timelines_outlined = timelines_outlined
         #: The worker thread's page window and the position of the build it reads (None outside iter_bundles).
         self._turn = threading.local()

@@ -1,13 +1,13 @@
-"""A timeline response read only for what extraction needs, when a staging worker decodes it in full.
+"""A timeline response read only for what extraction needs; staging reads the rest from the bytes.
 
 Extraction reads a timeline's id, and its records' `id`, `parentId`, `type` and `previousAttempts`: the
-audit (`audit_timeline`) and the previous attempts to fetch need no more. With staging workers the body
-travels to a worker as bytes (`BuildBundle.encoded`) and is decoded there, so decoding it whole here too
-is thrown away. msgspec reads these four fields into structs and skips the rest without building it, at
+audit (`audit_timeline`) and the previous attempts to fetch need no more. The body travels to staging as
+bytes (`BuildBundle.encoded`), which reads its records from them (`etl.normalize.held_timelines`), in a
+staging worker when there are workers; decoding it whole here too is thrown away. msgspec reads these four fields into structs and skips the rest without building it, at
 a fraction of a full decode's cost (`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
 
 A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark,
-text that is not UTF-8, nesting past msgspec's limit) is decoded in full, as without workers: extraction
+text that is not UTF-8, nesting past msgspec's limit) is decoded in full: extraction
 sees the same values either way, and a body neither reads is retried as before.
 """
 

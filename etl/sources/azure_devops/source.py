@@ -141,7 +141,7 @@ def extractor_for(cfg: Any, client: AdoClient, env: SourceEnv) -> AzureDevOpsExt
         opt_out_definitions=env.settings.privacy.opt_out.definitions, page_size=cfg.page_size,
         test_results=cfg.test_results, metrics_artifacts=cfg.metrics_artifacts,
         max_parallel_requests=cfg.max_parallel_requests, progress=env.progress, limits=env.settings.limits,
-        timelines_outlined=env.settings.staging.workers > 0)
+        timelines_outlined=True)
 
 
 @contextlib.contextmanager
