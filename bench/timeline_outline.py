@@ -1,6 +1,6 @@
 """Reading a timeline for extraction only: msgspec's outline beside orjson and `json.loads` of the whole body.
 
-With staging workers the main process reads each timeline only for its audit and its previous attempts
+Extraction reads each timeline only for its audit and its previous attempts
 (`etl/sources/azure_devops/outline.py`); the worker decodes the body in full. Extracts builds from the
 simulator over loopback (about 1,900 timeline records per build, as `bench/etl_throughput.py`), then times
 each reader over the same latest-timeline bodies in this one process (CPU seconds, best of `--repeat`) and

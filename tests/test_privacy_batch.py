@@ -186,3 +186,17 @@ def test_a_text_found_after_an_escaped_quote_is_left_to_the_walk() -> None:
 def test_a_payload_orjson_cannot_write_before_its_redaction_is_written_after_it(scrubber: Scrubber) -> None:
     assert scrub_payload_serialized(scrubber, {"name": "a\udc00b ops@contoso.com"}, json_line) == (
         '{"name":"a\ufffdb <email>"}\n'.encode())
+
+
+NAMES = ["build-agent-07", "Jane Doe", "NetCore1ESPool-Internal-16"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + NAMES), min_size=1, max_size=6).map("".join),
+       st.lists(st.sampled_from(PIECES + NAMES), min_size=1, max_size=6).map("".join))
+def test_redact_many_with_learned_names_equals_every_detector_run_in_order(first: str, second: str) -> None:
+    # The detectors and the names are scanned as one pattern (`Scrubber.touched_spans`).
+    scrubber = Scrubber(b"test-key")
+    scrubber.learn_names(NAMES)
+    assert scrubber.redact_many([first, second]) == {first: scrubber.redact_uncached(first),
+                                                     second: scrubber.redact_uncached(second)}

@@ -13,11 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etl.json_line import json_line
 from etl.privacy import Scrubber, scrub_payload_serialized
 from etl.privacy_bytes import HeldArray, scrub_serialized_with_arrays
 from etl.secret_refs import _REVEALED, remember_revealed
+from tests.test_privacy_memo import PIECES
 
 KEY = b"k" * 32
 #: Beside the array: an identity whose names are masked in the array's texts, and a text naming an agent.
@@ -130,3 +133,16 @@ def test_an_integer_past_64_bits_no_writer_takes_stays_as_the_service_sent_it() 
     array = HeldArray(value, "items", [element])
     line = scrub_serialized_with_arrays(Scrubber(KEY), value, [array], json_line)
     assert (array.positions, line) == ([], b'{"items":[%s]}\n' % element)
+
+
+_NAMES = ["agent-7", "Jane Doe", "NetCore1ESPool-Internal-16"]
+_TEXTS = st.lists(st.sampled_from(PIECES + _NAMES + ["\r\n", "\t", " ", "\\", '"', "é"]), max_size=6).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"id": st.uuids().map(str), "workerName": st.sampled_from([*_NAMES, None]),
+                                       "name": _TEXTS, "resultCode": st.one_of(st.none(), _TEXTS)}),
+                max_size=5))
+def test_any_records_stage_from_their_bytes_as_the_walk_stages_them(records: list[dict[str, Any]]) -> None:
+    reference, staged, _, _ = both([json.dumps(r, separators=(",", ":")).encode() for r in records])
+    assert staged == reference

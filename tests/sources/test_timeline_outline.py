@@ -33,14 +33,15 @@ def test_the_outline_of_a_real_timeline_holds_what_a_full_decode_reads(name: str
     found = outline(body)
     assert found is not None, name
     assert found.id == full.get("id")
-    assert found.records == [{k: r.get(k) for k in FIELDS} for r in full.get("records") or []]
+    assert [{k: r.get(k) for k in FIELDS} for r in found.records] == [
+        {k: r.get(k) for k in FIELDS} for r in full.get("records") or []]
 
 
 def test_the_recorded_timeline_outlines_its_twelve_records_with_an_empty_previous_attempts_text() -> None:
     found = outline((SAMPLES / "recorded" / "vsteam" / "buildTimeline.json").read_bytes())
     assert found is not None
     assert len(found.records) == 12
-    assert found.records[0]["previousAttempts"] == ""
+    assert found.records[0].get("previousAttempts") == ""
 
 
 @pytest.mark.parametrize("body", [
@@ -57,6 +58,15 @@ def test_the_recorded_timeline_outlines_its_twelve_records_with_an_empty_previou
         "not-utf8"])
 def test_a_body_the_outline_refuses_is_left_to_the_full_decode(body: bytes) -> None:
     assert outline(body) is None
+
+
+def test_an_outlined_record_reads_as_a_decoded_record_does() -> None:
+    found = outline(b'{"records":[{"id":"a","type":"Job","name":"Build","previousAttempts":[{"attempt":1}]}]}')
+    assert found is not None
+    record = found.records[0]
+    assert [record.get(k) for k in ("id", "parentId", "type", "previousAttempts")] == [
+        "a", None, "Job", [{"attempt": 1}]]
+    assert (record.get("name"), record.get("name", "-")) == (None, "-")  # not outlined: the default
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from etl.sources.azure_devops.client import Page
+from etl.sources.azure_devops.outline import OutlineRecord
 
 #: How many unresolved ids a timeline finding names before it says "…".
 _SHOWN = 3
@@ -52,7 +53,7 @@ def audit_timeline(where: str, timeline_id: str | None, records: list[Any]) -> l
     Previous-attempt timelines are not audited: a "patch" timeline holds only the rerun jobs'
     subtrees, whose parents live in the latest timeline.
     """
-    ids = [r.get("id") for r in records if isinstance(r, dict)]
+    ids = [r.get("id") for r in records if isinstance(r, dict | OutlineRecord)]
     known = set(ids) - {None}
     findings = []
     label = f"{where} timeline {timeline_id}" if timeline_id else f"{where} timeline"
@@ -62,10 +63,10 @@ def audit_timeline(where: str, timeline_id: str | None, records: list[Any]) -> l
                         f"{', '.join(doubled[:_SHOWN])}{', …' if len(doubled) > _SHOWN else ''}")
     # A Phase whose Stage is absent is a shape real timelines have (a single-stage pipeline's
     # implicit stage, in a real capture); a Job or Task without its parent is a record lost.
-    orphans = [r for r in records if isinstance(r, dict) and r.get("parentId") and r["parentId"] not in known
-               and r.get("type") != "Phase"]
+    orphans = [r for r in records if isinstance(r, dict | OutlineRecord) and r.get("parentId")
+               and r.get("parentId") not in known and r.get("type") != "Phase"]
     if orphans:
-        missing = sorted({str(r["parentId"]) for r in orphans})
+        missing = sorted({str(r.get("parentId")) for r in orphans})
         findings.append(f"{label}: {len(orphans)} of {len(records)} records have a parentId not in the timeline "
                         f"({', '.join(missing[:_SHOWN])}{', …' if len(missing) > _SHOWN else ''})")
     return findings

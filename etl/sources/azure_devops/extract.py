@@ -23,7 +23,7 @@ from typing import Any
 from etl.config import Limits
 from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
 from etl.sources.azure_devops.client import AdoClient, NotFound, decode_body
-from etl.sources.azure_devops.outline import TimelineOutline, outline_or_decoded
+from etl.sources.azure_devops.outline import OutlineRecord, TimelineOutline, outline_or_decoded
 from etl.sources.metrics_uploads import MetricsDocument, read_metrics_zip
 
 Progress = Callable[[str, int], None]
@@ -316,7 +316,7 @@ class AzureDevOpsExtractor:
         bundle.audit += audit_timeline(where, latest_id, records)
         previous: list[str] = []
         for rec in records:
-            attempts = rec.get("previousAttempts") if isinstance(rec, dict) else None
+            attempts = rec.get("previousAttempts") if isinstance(rec, dict | OutlineRecord) else None
             for prev in attempts if isinstance(attempts, list) else []:
                 tid = prev.get("timelineId") if isinstance(prev, dict) else None
                 if tid and tid not in previous and tid != latest_id:

@@ -22,16 +22,22 @@ import requests
 from etl.sources.azure_devops.client import decode_response
 
 
-class _Record(msgspec.Struct):
+class OutlineRecord(msgspec.Struct):
+    """A timeline record's fields extraction reads; read with `get`, as the audit reads a decoded record."""
+
     id: Any = None
     parentId: Any = None
     type: Any = None
     previousAttempts: Any = None
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field *key* (None when the body had no such field), or *default* for a field not outlined."""
+        return getattr(self, key) if key in self.__struct_fields__ else default
+
 
 class _Timeline(msgspec.Struct):
     id: Any = None
-    records: list[_Record] | None = None
+    records: list[OutlineRecord] | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Timeline)
@@ -39,10 +45,10 @@ _DECODER = msgspec.json.Decoder(_Timeline)
 
 @dataclass(frozen=True)
 class TimelineOutline:
-    """A timeline body's id and its records reduced to the fields extraction reads (each a dict, in order)."""
+    """A timeline body's id and its records reduced to the fields extraction reads, in order."""
 
     id: Any
-    records: list[dict[str, Any]]
+    records: list[OutlineRecord]
 
 
 def outline(content: bytes) -> TimelineOutline | None:
@@ -55,9 +61,8 @@ def outline(content: bytes) -> TimelineOutline | None:
             content.decode()
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
-    records = [{"id": r.id, "parentId": r.parentId, "type": r.type, "previousAttempts": r.previousAttempts}
-               for r in body.records or ()]
-    return TimelineOutline(body.id, records)
+    # The structs as decoded: making a dict of each cost twice the decode (docs/benchmarks.md).
+    return TimelineOutline(body.id, body.records or [])
 
 
 def outline_or_decoded(response: requests.Response) -> Any:
