@@ -483,6 +483,10 @@ class Scrubber:
 
         known = sorted(self._names, key=len, reverse=True)
         self._name_pattern = compile_re2("(?i)" + "|".join(re2.escape(n) for n in known))
+        # google-re2 keeps its last 128 compiled patterns, each with its DFA's memory: every name learned would leave
+        # one more (15 MB in 600 names, one at a time; see docs/benchmarks.md). What this module compiled and keeps
+        # is referenced here and in its caches, so emptying re2's costs nothing.
+        re2.purge()
         # Full case folding equates at least what RE2's (?i) does (K and the Kelvin sign, s and the long s...),
         # so a text holding no folded name cannot match the pattern; past a few hundred names the scan is cheaper.
         self._folded_names = tuple({n.casefold() for n in known}) if len(known) <= 300 else None
