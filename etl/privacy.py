@@ -51,6 +51,16 @@ def well_formed(text: str) -> str:
     return text
 
 
+def spanned(starts: list[int], spans: list[tuple[int, int]]) -> set[int]:
+    """Indices of the pieces of a joined string (piece i starts at `starts[i]`) that any of *spans* touches."""
+    touched: set[int] = set()
+    for start, end in spans:
+        first = bisect_right(starts, start) - 1
+        last = bisect_right(starts, max(start, end - 1)) - 1
+        touched.update(range(first, last + 1))
+    return touched
+
+
 def compile_re2(pattern: str) -> Any:
     """Compile with google-re2, quietly (re2 logs parse errors to stderr otherwise); raises re2.error."""
     import re2  # imported here so the light install (collect) never needs google-re2
@@ -570,13 +580,7 @@ class Scrubber:
                 broken.add(index)
         joined = b"\n".join(encoded)
         starts = list(accumulate((len(e) + 1 for e in encoded), initial=0))
-        spans = self.touched_spans(joined)
-        touched = broken
-        for start, end in spans:
-            first = bisect_right(starts, start) - 1
-            last = bisect_right(starts, max(start, end - 1)) - 1
-            touched.update(range(first, last + 1))
-        return touched
+        return broken | spanned(starts, self.touched_spans(joined))
 
     def _remember(self, text: str) -> str:
         if self._mask_revealed:

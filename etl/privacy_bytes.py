@@ -21,9 +21,7 @@ on the real samples.
 
 from __future__ import annotations
 
-import json
 import re
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from etl.json_line import read_json
 from etl.privacy import (
     NAME_KEYS,
     Scrubber,
@@ -40,6 +39,7 @@ from etl.privacy import (
     replace_in_place,
     scrub_payload,
     serialized_with,
+    spanned,
 )
 
 #: The one name key a timeline record has (its agent): its plain values are pseudonymized in the bytes.
@@ -80,7 +80,7 @@ class HeldArray:
     def decode(self, positions: list[int]) -> None:
         """Decode the elements at *positions* (ascending), to be scrubbed as values."""
         self.positions += positions
-        self.values += [_decode(self.elements[i]) for i in positions]
+        self.values += [read_json(bytes(self.elements[i])) for i in positions]  # as a held body is read
 
 
 def scrub_serialized_with_arrays(scrubber: Scrubber, value: dict[str, Any], arrays: list[HeldArray],
@@ -138,13 +138,7 @@ def _positions(joined: bytes, spans: list[tuple[int, int]]) -> set[int]:
     """Positions of the elements (joined by `_SEPARATOR`) that the *spans* of *joined* touch."""
     if not spans:
         return set()
-    starts = list(accumulate((len(s) + 1 for s in joined.split(_SEPARATOR)), initial=0))
-    touched: set[int] = set()
-    for start, end in spans:
-        first = bisect_right(starts, start) - 1
-        last = bisect_right(starts, max(start, end - 1)) - 1
-        touched.update(range(first, last + 1))
-    return touched
+    return spanned(list(accumulate((len(s) + 1 for s in joined.split(_SEPARATOR)), initial=0)), spans)
 
 
 def _touched(scrubber: Scrubber, array: HeldArray) -> set[int]:
@@ -176,10 +170,3 @@ def _staged(array: HeldArray, changed: dict[str, str]) -> bytes:
     return b"[" + b",".join(segments) + b"]"
 
 
-def _decode(element: Any) -> Any:
-    # As `decode_body` reads a held body: orjson, else the standard library (a lone surrogate, a huge number).
-    data = bytes(element)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)

@@ -13,7 +13,6 @@ HTML page where JSON was expected (Azure DevOps' sign-in page for a rejected PAT
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import random
 import threading
@@ -30,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from etl.json_line import read_json
 from etl.sources.http_errors import AuthError, NotFound, RequestStats, SourceError, Unreachable
 
 if TYPE_CHECKING:
@@ -412,10 +412,7 @@ def client_for_source(cfg: AzureDevOpsSource, *, policy: RetryPolicy | None = No
 def decode_body(content: bytes) -> Any:
     """A body kept as bytes (`BuildBundle.encoded`) decoded as `decode_response` decodes a response: orjson, else the
     standard library (which detects a BOM and UTF-16/32 as a response's reading does)."""
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return json.loads(content)
+    return read_json(content)
 
 
 def decode_response(response: requests.Response) -> Any:
