@@ -553,8 +553,9 @@ class Scrubber:
     def touched_spans(self, joined: bytes) -> list[tuple[int, int]]:
         """Spans of *joined* (UTF-8 texts, each on its own line) that a detector, a learned name or a revealed
         secret may match: a text no span touches is its own redaction (see `redact_many`)."""
-        # Two scans, not one of their union: the union is compiled anew for every name learned, and google-re2
-        # keeps its last 128 compiled patterns, each with its DFA's memory (523 MB peak at 400k records, not 337).
+        # Two scans, not one of their union: the union would be compiled anew, with the gate's DFA, for every name
+        # learned. Tried while google-re2 still kept its last 128 patterns (see learn_names): 523 MB peak at 400k
+        # records, not 337 (docs/benchmarks.md).
         spans: list[tuple[int, int]] = []
         for pattern in (self._batch_gate, self._name_pattern):
             if pattern is not None:

@@ -48,8 +48,8 @@ _PAIR = re.compile(rb'"workerName":"([^"\\]*)"')
 #: among them); `workerName` not followed by its colon and a plain string, null, a number, an object or a list
 #: (whitespace, the name as a value) or by a string with an escape; an escape but a line break or a tab (the
 #: `\r\n` of a skipped step's result code is in most timelines); a number that may be past a double's range,
-#: which orjson does not read (not a GUID's `4e123`: a number follows a colon, a comma or a bracket). RE2 (a DFA, one pass) is several times
-#: faster here than the standard library or one search per key.
+#: which orjson does not read (not a GUID's `4e123`: a number follows a colon, a comma or a bracket).
+#: RE2 (a DFA, one pass) is several times faster here than the standard library or one search per key.
 _SUSPECT = "|".join([
     '"(?:' + "|".join(sorted(NAME_KEYS - {"workerName"}, key=len, reverse=True)) + ')"',
     '"workerName"(?:[^:]|:[^"n{\\[0-9tf-])',
@@ -74,8 +74,6 @@ class HeldArray:
     #: The elements decoded to be scrubbed as values: their positions, and the values (scrubbed in place).
     positions: list[int] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
-    _joined: bytes = b""
-    _parts: list[bytes] = field(default_factory=list)
 
     def decode(self, positions: list[int]) -> None:
         """Decode the elements at *positions* (ascending), to be scrubbed as values."""
@@ -91,42 +89,41 @@ def scrub_serialized_with_arrays(scrubber: Scrubber, value: dict[str, Any], arra
     *value* holds an empty list (or anything) where each array goes; it is scrubbed in place.
     """
     pair_names: set[str] = set()
+    splits: list[list[bytes]] = []  # each array's elements, joined, split at its `workerName` values
     for array in arrays:
-        array._joined = _SEPARATOR.join(array.elements)
-        array.decode(sorted(_to_decode(array)))
-        pair_names |= _pair_names(array)
+        joined = _SEPARATOR.join(array.elements)
+        split = _PAIR.split(joined)  # [between, value, between, value, ..., between]
+        array.decode(sorted(_positions(joined, [m.span() for m in _suspect().finditer(joined)])))
+        pair_names |= _pair_names(array, split)
+        splits.append(split)
     names, texts, odd = reduce_in_place(scrubber, [value, *(array.values for array in arrays)])
     scrubber.learn_names(names | pair_names)
-    for array in arrays:
+    segments: list[list[bytes]] = []  # each array's elements as bytes, their names pseudonymized
+    for array, split in zip(arrays, splits, strict=True):
+        pseudonymized, touched = _pseudonymized(scrubber, split)
         decoded = len(array.values)
-        array.decode(sorted(_touched(scrubber, array) - set(array.positions)))
+        array.decode(sorted(touched - set(array.positions)))
         # Elements with no name key but plain pairs: their names are the pairs', learned above.
         _, more_texts, more_odd = reduce_in_place(scrubber, array.values[decoded:])
         texts |= more_texts
         odd += more_odd
+        segments.append(pseudonymized)
     done = scrubber.redact_many(texts)
     for parent, key, child in odd:
         parent[key] = scrub_payload(scrubber, child)
     changed = {t: r for t, r in done.items() if r != t}
-    for array in arrays:
-        array.container[array.key] = orjson.Fragment(_staged(array, changed))
+    for array, pseudonymized in zip(arrays, segments, strict=True):
+        array.container[array.key] = orjson.Fragment(_staged(array, pseudonymized, changed))
     return serialized_with(value, changed, serialize)
 
 
-def _pair_names(array: HeldArray) -> set[str]:
+def _pair_names(array: HeldArray, split: list[bytes]) -> set[str]:
     """The plain `workerName` values of the elements kept as bytes (a decoded element's are the walk's)."""
     if not array.positions:
-        return {v.decode() for v in array._parts[1::2]}
+        return {v.decode() for v in split[1::2]}
     skipped = set(array.positions)
     kept = _SEPARATOR.join(e for i, e in enumerate(array.elements) if i not in skipped)
     return {v.decode() for v in _PAIR.findall(kept)}
-
-
-def _to_decode(array: HeldArray) -> set[int]:
-    """Positions of the elements the bytes cannot be scrubbed in (`_SUSPECT`)."""
-    joined = array._joined
-    array._parts = _PAIR.split(joined)  # [between, value, between, value, ..., between]
-    return _positions(joined, [m.span() for m in _suspect().finditer(joined)])
 
 
 @cache
@@ -141,14 +138,14 @@ def _positions(joined: bytes, spans: list[tuple[int, int]]) -> set[int]:
     return spanned(list(accumulate((len(s) + 1 for s in joined.split(_SEPARATOR)), initial=0)), spans)
 
 
-def _touched(scrubber: Scrubber, array: HeldArray) -> set[int]:
-    """Positions of the elements, their name values pseudonymized, that the scrubber's scan may match."""
-    parts = array._parts
-    values = parts[1::2]
+def _pseudonymized(scrubber: Scrubber, split: list[bytes]) -> tuple[list[bytes], set[int]]:
+    """(each element's bytes with its `workerName` values pseudonymized, the positions of the elements the
+    scrubber's scan may match in them)."""
+    values = split[1::2]
     pseudonyms = {v: b'"workerName":%s' % orjson.dumps(scrubber.pseudonymize(v.decode())) for v in set(values)}
+    parts = list(split)
     parts[1::2] = [pseudonyms[v] for v in values]
     replaced = b"".join(parts)
-    array._parts = replaced.split(_SEPARATOR)  # now: each element's bytes, its names pseudonymized
     # The texts as `redact_many` scans them: each quote a line break, the escapes left the characters they are.
     scanned = replaced.replace(b'"', b"\n")
     if b"\\" in scanned:
@@ -156,17 +153,14 @@ def _touched(scrubber: Scrubber, array: HeldArray) -> set[int]:
         if b"\\" in scanned:
             for escape, character in _ESCAPES:
                 scanned = scanned.replace(escape, character)
-    return _positions(scanned, scrubber.touched_spans(scanned))
+    return replaced.split(_SEPARATOR), _positions(scanned, scrubber.touched_spans(scanned))
 
 
-def _staged(array: HeldArray, changed: dict[str, str]) -> bytes:
-    """The array as staged: its decoded elements scrubbed and serialized, the others as their bytes."""
-    segments = array._parts
+def _staged(array: HeldArray, segments: list[bytes], changed: dict[str, str]) -> bytes:
+    """The array as staged: its decoded elements scrubbed and serialized, the others as *segments* holds them."""
     if array.values:
         if changed:
             replace_in_place(array.values, changed)
         for i, v in zip(array.positions, array.values, strict=True):
             segments[i] = orjson.dumps(v, default=str, option=_SERIALIZE_OPTIONS)
     return b"[" + b",".join(segments) + b"]"
-
-

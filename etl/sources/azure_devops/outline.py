@@ -3,12 +3,13 @@
 Extraction reads a timeline's id, and its records' `id`, `parentId`, `type` and `previousAttempts`: the
 audit (`audit_timeline`) and the previous attempts to fetch need no more. The body travels to staging as
 bytes (`BuildBundle.encoded`), which reads its records from them (`etl.normalize.held_timelines`), in a
-staging worker when there are workers; decoding it whole here too is thrown away. msgspec reads these four fields into structs and skips the rest without building it, at
-a fraction of a full decode's cost (`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
+staging worker when there are workers; decoding it whole here too is thrown away. msgspec reads these four
+fields into structs and skips the rest without building it, at a fraction of a full decode's cost
+(`bench/timeline_outline.py`; docs/benchmarks.md, "Timelines outlined").
 
-A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark,
-text that is not UTF-8, nesting past msgspec's limit) is decoded in full: extraction
-sees the same values either way, and a body neither reads is retried as before.
+A body the outline refuses (not an object, `records` not a list of objects, NaN, a byte-order mark, text
+that is not UTF-8, nesting past msgspec's limit) is decoded in full: extraction sees the same values either
+way, and a body neither reads is retried as before.
 """
 
 from __future__ import annotations
