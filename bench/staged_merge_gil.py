@@ -38,28 +38,23 @@ def _arrow_load(warehouse: Any, path: str, schema: Any) -> None:
 def _parquet_load(warehouse: Any, path: str, schema: Any) -> None:
     import pyarrow.parquet as pq
 
+    from etl.warehouse.local import merge_statement
+
     parquet = pq.ParquetFile(path)
-    staged = ", ".join(f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
-                       for c in schema.columns)
     keys = ", ".join(f'"{k}"' for k in schema.key)
-    columns = [f'"{c}"' for c in schema.column_names]
-    update = ", ".join(f"{c} = s.{c}" for c in columns if c.strip('"') not in schema.key)
     key_index = [parquet.schema_arrow.get_field_index(k) for k in schema.key]
-    source = (f"SELECT {staged} FROM read_parquet(?, file_row_number=true) WHERE file_row_number BETWEEN ? AND ? "
-              f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1")
+    # The statement's parameters: the file and its row group's rows (here), then the key bounds (below).
+    merge = merge_statement(schema, "read_parquet(?, file_row_number=true) WHERE file_row_number BETWEEN ? AND ? "
+                                    f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1")
     con, start = warehouse.con, 0
     con.execute("BEGIN TRANSACTION")
     for group in range(parquet.num_row_groups):
         meta = parquet.metadata.row_group(group)
-        bounds, params = [], [path, start, start + meta.num_rows - 1]
-        for key, index in zip(schema.key, key_index, strict=True):
+        params = [path, start, start + meta.num_rows - 1]
+        for index in key_index:
             stats = meta.column(index).statistics
-            bounds.append(f't."{key}" BETWEEN ? AND ?')
             params += [stats.min, stats.max]
-        same_key = " AND ".join([*(f't."{k}" = s."{k}"' for k in schema.key), *bounds])
-        con.execute(f'MERGE INTO "{TABLE}" t USING ({source}) s ON ({same_key}) WHEN MATCHED THEN UPDATE SET {update} '
-                    f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})",
-                    params)
+        con.execute(merge, params)
         start += meta.num_rows
         if group % 5 == 4:  # about the load's transactions of 100,000 rows
             con.execute("COMMIT")

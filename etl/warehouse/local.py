@@ -88,6 +88,24 @@ def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
 
 
 
+def merge_statement(schema: TableSchema, source: str) -> str:
+    """The upsert of the staged rows read `FROM` *source* into the table by its key, pruned to the staged key
+    range: its parameters are each key's lowest and highest staged value, in key order."""
+    staged = ", ".join(
+        f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
+        for c in schema.columns
+    )
+    # Only rows inside the staged key range can match: constant bounds let the scan skip every
+    # row group whose zone map lies outside it.
+    bounds = [f't."{key}" BETWEEN ? AND ?' for key in schema.key]
+    same_key = " AND ".join([*(f't."{k}" = s."{k}"' for k in schema.key), *bounds])
+    columns = [f'"{c}"' for c in schema.column_names]
+    update = ", ".join(f"{c} = s.{c}" for c in columns if c.strip('"') not in schema.key)
+    return (f'MERGE INTO "{schema.name}" t USING (SELECT {staged} FROM {source}) s ON ({same_key}) '
+            f"WHEN MATCHED THEN UPDATE SET {update} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})")
+
+
 def _query_failed(kql: str, exc: Exception) -> WarehouseError:
     first = kql.strip().splitlines()[-1][:120] if kql.strip() else ""
     return WarehouseError(f"local query failed ({type(exc).__name__}): {exc} — in: {first}")
@@ -173,23 +191,11 @@ class LocalWarehouse:
         data = last_row_per_key(schema, to_arrow(schema, rows))
         if data.num_rows == 0:
             return 0
-        staged = ", ".join(
-            f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
-            for c in schema.columns
-        )
-        # Only rows inside the staged key range can match: constant bounds let the scan skip every
-        # row group whose zone map lies outside it.
-        bounds, params = [], []
+        params = []
         for key in schema.key:
             low, high = pc.min_max(data.column(key)).values()
-            bounds.append(f't."{key}" BETWEEN ? AND ?')
             params += [low.as_py(), high.as_py()]
-        same_key = " AND ".join([*(f't."{k}" = s."{k}"' for k in schema.key), *bounds])
-        columns = [f'"{c}"' for c in schema.column_names]
-        update = ", ".join(f"{c} = s.{c}" for c in columns if c.strip('"') not in schema.key)
-        merge = (f'MERGE INTO "{table}" t USING (SELECT {staged} FROM ci_telemetry_batch) s ON ({same_key}) '
-                 f"WHEN MATCHED THEN UPDATE SET {update} "
-                 f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})")
+        merge = merge_statement(schema, "ci_telemetry_batch")
         # The Arrow table is the staging relation, scanned in place (materializing it as a temporary table
         # first cost a third more), and found by its variable's name (DuckDB's replacement scan): a view
         # `register`ed for it is a catalog entry, which an open transaction keeps, with the table's buffers,
