@@ -19,6 +19,7 @@ RSS of two history lengths can be compared.
 
 Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--workers 2] [--records-per-job 400] [--profile out.prof]
 (`--workers N`: `staging.workers` of the measured run; their CPU time and memory are printed beside the main process's.)
+(`BENCH_LOAD_IN_LINE=1`: `staging.load_beside_staging: false`, each batch loaded before the next one stages.)
 (The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT and `warehouse.load_memory_limit` =
 BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl.config.)
 """
@@ -78,7 +79,8 @@ def _settings(work: Path, url: str, projects: list[str], name: str) -> Any:
                      "auth": "none", "backoff_seconds": 0, "max_backoff_seconds": 0,
                      "initial_lookback_days": DAYS + 2}],
         "warehouse": warehouse,
-        "staging": {"dir": str(work / f"{name}-staging"), "workers": int(os.environ.get("BENCH_STAGING_WORKERS", "0"))},
+        "staging": {"dir": str(work / f"{name}-staging"), "workers": int(os.environ.get("BENCH_STAGING_WORKERS", "0")),
+                    **({"load_beside_staging": False} if os.environ.get("BENCH_LOAD_IN_LINE") else {})},
         "classification": {"rules": str(PROJECT_ROOT / "config" / "failure-rules.yaml")},
         "privacy": {"pseudonymization_key": "env://ETL_BENCH_PSEUDONYM_KEY"}}))
     return load_config(cfg)

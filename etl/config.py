@@ -172,6 +172,7 @@ class Staging(Strict):
     hold_loads: bool = Field(default=False, description="Stage batches but do not load them until `outbox release`.")
     keep_loaded_batches: int = Field(default=50, ge=0, description="Loaded batches kept in the outbox for review; older ones are pruned.")
     max_load_attempts: int = Field(default=3, ge=1, le=100, description="Failed load attempts (one per run) before a batch moves to outbox/dead/.")
+    load_beside_staging: bool = Field(default=True, description="Load each batch on a thread while the scope's next batch stages (the loads keep their order); false loads each batch before the next one stages.")
     workers: int = Field(default=0, ge=0, le=64, description="Processes that normalize, scrub and type builds beside the main one, for backfills (each holds about 100 MB; `etl --workers` overrides); 0 stages in the main process, on one core.")
 
 

@@ -84,8 +84,16 @@ def load_facts(warehouse: Warehouse, outbox: Outbox, manifest: Manifest,
     loaded: dict[str, int] = {}
     # A backend that batches commits (the local store's `bulk`) loads the row groups in few transactions.
     bulk = getattr(warehouse, "bulk", None)
+    # A backend that reads a staged file itself (the local store's `read_parquet`) scans no Python objects.
+    ingest_staged = getattr(warehouse, "ingest_staged", None)
     with bulk() if bulk is not None else contextlib.nullcontext():
         for table in TABLE_ORDER:
+            path = outbox.staged_file(manifest.batch_id, table)
+            if path is None:
+                continue
+            if ingest_staged is not None:
+                loaded[table] = ingest_staged(table, path, manifest.batch_id, progress)
+                continue
             # Typed Arrow chunks straight from the staged Parquet (one row group at a time: bounded memory).
             for index, chunk in enumerate(outbox.tables(manifest.batch_id, table)):
                 # Each chunk is its own idempotency key (the row groups of a staged file are fixed): on the

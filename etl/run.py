@@ -5,7 +5,8 @@
         for each scope (source / organization / project) and each of its batches:
             stage     extract and normalize every item into the outbox (etl/stage/batch.py), with
                       `staging.workers` processes preparing its builds (etl/stage/workers.py)
-            load      ingest the fact tables, upserts by key (etl/load_step.py)
+            load      ingest the fact tables, upserts by key (etl/load_step.py), on a thread of its own
+                      while the next batch stages (etl/load_thread.py)
             commit    ledgers, the watermark (only past a complete, gap-free window), the EtlRuns row
             derive    known-issue matching over the batch's builds (etl/derive.py), then marked loaded
 
@@ -31,6 +32,7 @@ from etl.config import Settings
 from etl.errors import one_line
 from etl.load import RunStatus
 from etl.load_step import BatchLoader, Progress, open_loader
+from etl.load_thread import Loaded, LoadThread, load_thread
 from etl.outbox_ops import release_held
 from etl.privacy import Scrubber, scrubber_for
 from etl.run_summary import RunSummary, SourceOutcome, error_reporter, new_run_id
@@ -67,8 +69,9 @@ def run_etl(settings: Settings, options: RunOptions | None = None, progress: Pro
     run = _Run.start(settings, options, progress, on_error)
     try:
         with rare_collections(), staging_workers(settings.staging.workers, run.scrubber, run.classifier) as workers, \
-                open_loader(settings, run.outbox, run.summary, run.report, progress, run.started_at) as loader:
-            run.workers = workers
+                open_loader(settings, run.outbox, run.summary, run.report, progress, run.started_at) as loader, \
+                load_thread(loader) as loads:
+            run.workers, run.loads_behind = workers, loads
             if run.loads:
                 for manifest in run.outbox.batches(BatchStatus.PENDING):  # oldest first
                     loader.load_joined(manifest)
@@ -100,27 +103,53 @@ def _run_source(run: _Run, loader: BatchLoader, cfg: Any) -> None:
 
 
 def _run_scope(run: _Run, loader: BatchLoader, source: Source, scope: Scope) -> None:
-    """Stage and load the scope's batches in order; the watermark follows only an unbroken run of loaded windows."""
+    """Stage and load the scope's batches in order, each batch staging while the one before it loads; the
+    watermark follows only an unbroken run of loaded windows."""
     outcome = run.summary.add_outcome(scope)
     start = loader.start_for(scope, run.options.since)
-    frontier, gap = start.watermark, False
-    for batch in source.batches(scope, start):
-        manifest = _stage(run, loader, batch, outcome)
-        if manifest is None:  # dead, or its load already failed in this run: later windows must not jump it
-            gap = True
-            continue
-        if manifest.status != BatchStatus.PENDING:
-            continue  # held or dry run
-        status = loader.load(manifest, advance=not gap and contiguous(manifest.watermark_from, frontier))
-        outcome.worse(status)
-        if status is RunStatus.LOADED and manifest.watermark_to:
-            frontier = to_utc_naive(manifest.watermark_to)
-        else:
-            gap = True
+    window, loads = _Window(start.watermark), run.loads_behind
+    assert loads is not None  # set by run_etl
+    try:
+        for batch in source.batches(scope, start):
+            manifest = _stage(run, loader, batch, outcome)
+            window.settle(loads.wait(), outcome)  # the previous batch, which loaded while this one staged
+            if manifest is None:  # dead, or its load already failed in this run: later windows must not jump it
+                window.gap = True
+                continue
+            if manifest.status != BatchStatus.PENDING:
+                continue  # held or dry run
+            loads.start(manifest, advance=window.joins(manifest))
+            if not run.settings.staging.load_beside_staging:
+                window.settle(loads.wait(), outcome)
+    finally:
+        window.settle(loads.wait(), outcome)
     if outcome.batches == 0:
         outcome.status = RunStatus.NO_NEW_DATA
         if not run.options.dry_run:
             loader.record_scope(scope, RunStatus.NO_NEW_DATA, since=start.watermark)
+
+
+@dataclass
+class _Window:
+    """How far a scope's watermark may move: to the end of an unbroken run of loaded windows."""
+
+    frontier: datetime | None
+    gap: bool = False
+
+    def joins(self, manifest: Manifest) -> bool:
+        """Whether *manifest*'s window starts where the loaded ones end (then its load advances the watermark)."""
+        return not self.gap and contiguous(manifest.watermark_from, self.frontier)
+
+    def settle(self, loaded: Loaded | None, outcome: SourceOutcome) -> None:
+        """Count a finished load: a window that did not load completely stops the watermark for the rest."""
+        if loaded is None:
+            return
+        manifest, status = loaded
+        outcome.worse(status)
+        if status is RunStatus.LOADED and manifest.watermark_to:
+            self.frontier = to_utc_naive(manifest.watermark_to)
+        else:
+            self.gap = True
 
 
 # -- the run's state and its two side paths: a batch that is not staged, a scope that failed ----------
@@ -141,6 +170,7 @@ class _Run:
     outbox: Outbox
     quarantine: Quarantine
     workers: StagingWorkers | None = None
+    loads_behind: LoadThread | None = None
 
     @classmethod
     def start(cls, settings: Settings, options: RunOptions, progress: Progress,

@@ -371,6 +371,21 @@ class Outbox:
         shutil.rmtree(self.dead_root / batch_id)
         return manifest
 
+    def staged_file(self, batch_id: str, table: str) -> Path | None:
+        """The Parquet file a batch staged for *table*, if it staged any rows of it, once its footer reads back
+        (for a loader that reads the file itself). StagedFileError naming the file when it cannot."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self._dir_of(batch_id) / f"{table}.parquet"
+        if not path.exists():
+            return None
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise _unreadable(batch_id, table, exc) from None
+        return path
+
     def tables(self, batch_id: str, table: str, chunk: int | None = None) -> Iterator[pa.Table]:
         """A staged table's rows as Arrow tables, typed as staged: one per row group (at most `ROW_GROUP_ROWS`
         rows, the same groups every time the file is read), or of at most *chunk* rows.
@@ -392,8 +407,7 @@ class Outbox:
             for batch in parquet.iter_batches(batch_size=chunk):
                 yield pa.Table.from_batches([batch], schema=parquet.schema_arrow)
         except (OSError, pa.ArrowException) as exc:
-            raise StagedFileError(f"staged file {batch_id}/{table}.parquet: not a readable Parquet file "
-                                  f"({str(exc).splitlines()[0][:200]})") from None
+            raise _unreadable(batch_id, table, exc) from None
 
     def rows(self, batch_id: str, table: str, chunk: int = 20_000) -> Iterator[list[dict[str, Any]]]:
         """A staged table's rows as dicts in chunks (typed values: datetimes, numbers; dynamic columns as JSON text)."""
@@ -407,6 +421,11 @@ class Outbox:
         for m in drop:
             shutil.rmtree(self.path(m.batch_id), ignore_errors=True)
         return [m.batch_id for m in drop]
+
+
+def _unreadable(batch_id: str, table: str, exc: Exception) -> StagedFileError:
+    return StagedFileError(f"staged file {batch_id}/{table}.parquet: not a readable Parquet file "
+                           f"({str(exc).splitlines()[0][:200]})")
 
 
 def utc_now_iso() -> str:

@@ -3,11 +3,13 @@
 Tables are created from `kql/tables/*.kql` (their column lists and key lines). One row per key is
 kept on write: a batch, deduplicated by key, is registered with DuckDB as an Arrow relation (the
 staging table, scanned in place) and one set-based `MERGE` upserts it into the table by its key:
-rows with a staged key are updated, the others inserted, in one transaction.
+rows with a staged key are updated, the others inserted, in one transaction. A staged Parquet file
+(the ETL's load) is read by DuckDB itself, a row group at a time, and replaces the table's rows with
+its keys: a delete, then an insert (`ingest_staged`).
 
 The tables have no PRIMARY KEY index: DuckDB keeps such an index (an ART) in memory and probes it
 per row, so `INSERT OR REPLACE` cost per row doubled from 100k to 1M rows and memory grew with the
-table. The merge is pruned to the staged key range instead (DuckDB's min/max zone maps skip the
+table. The merge (and the delete) is pruned to the staged key range instead (DuckDB's min/max zone maps skip the
 rest of the table; batches arrive in time order, so build ids are nearly sorted), which keeps the
 cost of a batch flat in the table's size (bench/load_speed.py). A store created with the index by
 an earlier version is rebuilt without it by `apply_schema`.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +106,18 @@ def merge_statement(schema: TableSchema, source: str) -> str:
     return (f'MERGE INTO "{schema.name}" t USING (SELECT {staged} FROM {source}) s ON ({same_key}) '
             f"WHEN MATCHED THEN UPDATE SET {update} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})")
+
+
+def replace_statements(schema: TableSchema, source: str) -> tuple[str, str]:
+    """The upsert of staged rows read `FROM` *source* that holds each key once, as two statements: delete the
+    table's rows with a staged key (its parameters: each key's lowest and highest staged value, in key order,
+    then *source*'s), then insert the staged rows (*source*'s)."""
+    keys = ", ".join(f'"{k}"' for k in schema.key)
+    staged = ", ".join(
+        f'CAST("{c.name}" AS JSON)' if c.kusto_type == "dynamic" else f'"{c.name}"' for c in schema.columns)
+    bounds = " AND ".join(f'"{key}" BETWEEN ? AND ?' for key in schema.key)
+    return (f'DELETE FROM "{schema.name}" WHERE {bounds} AND ({keys}) IN (SELECT ({keys}) FROM {source})',
+            f'INSERT INTO "{schema.name}" SELECT {staged} FROM {source}')
 
 
 def _query_failed(kql: str, exc: Exception) -> WarehouseError:
@@ -200,16 +214,66 @@ class LocalWarehouse:
         # first cost a third more), and found by its variable's name (DuckDB's replacement scan): a view
         # `register`ed for it is a catalog entry, which an open transaction keeps, with the table's buffers,
         # until it commits (12 MB per row group inside `bulk`).
-        ci_telemetry_batch = data  # noqa: F841  (read by name by the MERGE)
+        self._merge(table, batch_id, [(merge, params)], data.num_rows, ci_telemetry_batch=data)
+        return data.num_rows
+
+    def ingest_staged(self, table: str, path: Path, batch_id: str, progress: Callable[[int], None] | None = None) -> int:
+        """Upsert a staged Parquet file of *table* (the outbox's) by its key, one row group at a time; rows written.
+
+        DuckDB reads the file itself (`read_parquet`), so no Python object is scanned: the Arrow scan of
+        `ingest` takes the GIL again and again, and beside a thread staging the next batch it ran twice as
+        slow (bench/staged_merge_gil.py). A group's rows replace the table's rows with their keys (a delete,
+        then an insert): a `MERGE` from `read_parquet` builds its join on the table's side, and at the 64MB
+        load limit it ran out of memory once the batch's earlier groups were in the table. A row group
+        that holds a key twice (a record seen in two timelines) and a file not staged with the table's
+        current columns (by an earlier version) load through `ingest`, which keeps each key's last row.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = load_tables()[table]
+        try:
+            parquet = pq.ParquetFile(path)
+            same_columns = parquet.schema_arrow.names == schema.column_names
+        except (OSError, pa.ArrowException) as exc:
+            raise WarehouseError(f"local ingestion into {table} (batch {batch_id}): staged file {path.name} is not "
+                                 f"a readable Parquet file ({str(exc).splitlines()[0][:200]})") from None
+        group_rows = "read_parquet(?, file_row_number = true) WHERE file_row_number BETWEEN ? AND ?"
+        delete, insert = replace_statements(schema, group_rows)
+        keys = [f'"{k}"' for k in schema.key]
+        # One narrow read of the group's keys: the bounds that prune the delete, and whether a key repeats.
+        check = (f"SELECT {', '.join(f'min({k}), max({k})' for k in keys)}, "
+                 f"count(*) - count(DISTINCT ({', '.join(keys)})) FROM {group_rows}")
+        written, first = 0, 0
+        for group in range(parquet.metadata.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            where = [str(path), first, first + rows - 1]
+            first += rows
+            with self._lock:
+                found = self.con.execute(check, where).fetchone() if same_columns and rows else None
+            if found is not None and found[-1] == 0:
+                written += self._merge(table, batch_id, [(delete, [*found[:-1], *where]), (insert, where)], rows)
+            elif rows:
+                written += self.ingest(table, parquet.read_row_group(group), batch_id)
+            if progress:
+                progress(rows)
+        return written
+
+    def _merge(self, table: str, batch_id: str, statements: list[tuple[str, list[Any]]], rows: int,
+               ci_telemetry_batch: Any = None) -> int:
+        """Run one upsert's *statements* in the open `bulk` transaction (committing it past `BULK_COMMIT_ROWS`)
+        or in its own; the rows the last one wrote. *ci_telemetry_batch*, an Arrow table, is found by a
+        statement by that name: DuckDB's replacement scan reads the locals of the frame that executes it."""
         with self._lock:
             try:
                 if not self._bulk_rows:
                     self.con.execute("BEGIN TRANSACTION")
-                self.con.execute(merge, params)
+                for statement, params in statements:
+                    found = self.con.execute(statement, params).fetchone()
                 if self._bulk_rows is None:
                     self.con.execute("COMMIT")
                 else:
-                    self._bulk_rows += data.num_rows
+                    self._bulk_rows += rows
                     if self._bulk_rows >= self.BULK_COMMIT_ROWS:
                         self.con.execute("COMMIT")
                         self._bulk_rows = 0
@@ -219,7 +283,7 @@ class LocalWarehouse:
             except BaseException:
                 self._rollback_ingest()
                 raise
-        return data.num_rows
+        return int(found[0]) if found else 0
 
     def _rollback_ingest(self) -> None:
         self._rollback()

@@ -248,14 +248,14 @@ def test_401_on_one_source_stops_it_and_the_other_source_loads(fake, configure) 
 def test_failing_ingest_keeps_watermark_and_rerun_completes_without_duplicates(fake, configure, monkeypatch) -> None:
     srv, expected = fake
     settings = configure(ado_source(srv.url))
-    real = LocalWarehouse.ingest
+    real = LocalWarehouse.ingest_staged
 
-    def broken(self: LocalWarehouse, table: str, rows: Any, batch_id: str) -> int:
+    def broken(self: LocalWarehouse, table: str, path: Any, batch_id: str, progress: Any = None) -> int:
         if table == "TestResults":
             raise WarehouseError("local ingestion into TestResults failed: disk full")
-        return real(self, table, rows, batch_id)
+        return real(self, table, path, batch_id, progress)
 
-    monkeypatch.setattr(LocalWarehouse, "ingest", broken)
+    monkeypatch.setattr(LocalWarehouse, "ingest_staged", broken)
     summary = run_etl(settings)
     assert summary.failed
     assert query(settings, "LatestEtlWatermarks | count").iloc[0, 0] == 0
@@ -263,7 +263,7 @@ def test_failing_ingest_keeps_watermark_and_rerun_completes_without_duplicates(f
     batches = Outbox(settings.path(settings.staging.dir)).batches()
     assert [(m.status, m.attempts) for m in batches] == [("pending", 1)] * 3
     assert batches[0].last_error == ("WarehouseError: local ingestion into TestResults failed: disk full")
-    monkeypatch.setattr(LocalWarehouse, "ingest", real)
+    monkeypatch.setattr(LocalWarehouse, "ingest_staged", real)
     second = run_etl(settings)
     assert second.resumed_batches == [m.batch_id for m in batches]
     assert not second.failed

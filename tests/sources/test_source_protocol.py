@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -268,19 +269,19 @@ def test_outbox_drop_deletes_a_dead_batch_and_the_next_run_reads_its_window_agai
 
 def test_outbox_retry_loads_a_dead_batch_once_the_cause_is_gone(settings_for, tmp_path, monkeypatch) -> None:
     settings = settings_for(ReadingsConfig("bench", readings(2)), max_load_attempts=1)
-    real = LocalWarehouse.ingest
+    real = LocalWarehouse.ingest_staged
 
-    def disk_full(self: LocalWarehouse, table: str, rows: Any, batch_id: str) -> int:
+    def disk_full(self: LocalWarehouse, table: str, path: Any, batch_id: str, progress: Any = None) -> int:
         if table == "BuildMetrics":
             raise OSError(28, "No space left on device")
-        return real(self, table, rows, batch_id)
+        return real(self, table, path, batch_id, progress)
 
-    monkeypatch.setattr(LocalWarehouse, "ingest", disk_full)
+    monkeypatch.setattr(LocalWarehouse, "ingest_staged", disk_full)
     run_etl(settings)
     outbox = Outbox(settings.path(settings.staging.dir))
     dead = outbox.batches("dead")[0]
     assert dead.last_error == "OSError: [Errno 28] No space left on device"
-    monkeypatch.setattr(LocalWarehouse, "ingest", real)
+    monkeypatch.setattr(LocalWarehouse, "ingest_staged", real)
     result = CliRunner().invoke(app, ["outbox", "retry", dead.batch_id, "--config", str(tmp_path / "config" / "test.yaml")])
     assert result.output == f"retried {dead.batch_id}: loaded\n"
     assert keys(settings) == ["r1", "r2"]
@@ -342,3 +343,59 @@ def test_dry_run_stages_the_test_source_and_loads_nothing(settings_for) -> None:
     summary = run_etl(settings, RunOptions(dry_run=True))
     assert summary.staged["BuildMetrics"] == 3
     assert keys(settings) == []
+
+
+def test_a_batch_stages_while_the_batch_before_it_loads_and_the_loads_keep_their_order(settings_for,
+                                                                                      monkeypatch) -> None:
+    import etl.run
+    from etl.load_step import BatchLoader
+
+    settings = settings_for(ReadingsConfig("bench", readings(6)))
+    staged: list[str] = []
+    loads: list[str] = []
+    staging_second = threading.Event()
+    real_stage, real_load = etl.run.stage_batch, BatchLoader.load
+
+    def stage(batch: Batch, *args: Any, **kwargs: Any) -> Any:
+        staged.append(f"{batch.window.end:%H}")
+        if len(staged) == 2:
+            staging_second.set()
+        return real_stage(batch, *args, **kwargs)
+
+    def load(self: BatchLoader, manifest: Any, advance: bool) -> Any:
+        if not loads:  # the first load waits (at most 10 s) for the second batch to begin staging beside it
+            loads.append("next batch staging" if staging_second.wait(10) else "no batch staging")
+        loads.append(f"{manifest.watermark_to[11:13]} advance={advance}")
+        return real_load(self, manifest, advance)
+
+    monkeypatch.setattr(etl.run, "stage_batch", stage)
+    monkeypatch.setattr(BatchLoader, "load", load)
+    assert not run_etl(settings).failed
+    assert staged == ["02", "04", "06"]
+    assert loads == ["next batch staging", "02 advance=True", "04 advance=True", "06 advance=True"]
+    assert watermark(settings) == [("bench", "2026-11-01 06:00:00")]
+
+
+def test_with_load_beside_staging_off_each_batch_loads_before_the_next_one_stages(settings_for,
+                                                                                  monkeypatch) -> None:
+    import etl.run
+    from etl.load_step import BatchLoader
+
+    settings = settings_for(ReadingsConfig("bench", readings(6)), load_beside_staging=False)
+    events: list[str] = []
+    real_stage, real_load = etl.run.stage_batch, BatchLoader.load
+
+    def stage(batch: Batch, *args: Any, **kwargs: Any) -> Any:
+        events.append(f"stage {batch.window.end:%H}")
+        return real_stage(batch, *args, **kwargs)
+
+    def load(self: BatchLoader, manifest: Any, advance: bool) -> Any:
+        status = real_load(self, manifest, advance)
+        events.append(f"loaded {manifest.watermark_to[11:13]}")
+        return status
+
+    monkeypatch.setattr(etl.run, "stage_batch", stage)
+    monkeypatch.setattr(BatchLoader, "load", load)
+    assert not run_etl(settings).failed
+    assert events == ["stage 02", "loaded 02", "stage 04", "loaded 04", "stage 06", "loaded 06"]
+    assert watermark(settings) == [("bench", "2026-11-01 06:00:00")]
