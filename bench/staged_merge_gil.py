@@ -1,10 +1,11 @@
-"""A staged batch upserted from its Parquet file by DuckDB itself, against the Arrow path the load uses now.
+"""A staged batch loaded from its Parquet file by DuckDB itself, against the Arrow path it replaced.
 
-The load reads each staged row group into Arrow and MERGEs it through DuckDB's replacement scan, which
-takes the GIL again and again (bench/arrow_scan_gil.py). A MERGE whose source is `read_parquet` of the
-staged file (one row group by `file_row_number`, the last row per key by `QUALIFY`, the key bounds from the
-row group's statistics) has no Python in its scan. This times both into a fresh store with the 64MB load
-limit, alone and beside a Python thread decoding JSON, and checks that both stores hold the same rows.
+The Arrow path reads each staged row group into Arrow and MERGEs it through DuckDB's replacement scan,
+which takes the GIL again and again (bench/arrow_scan_gil.py). The load now (`LocalWarehouse.ingest_staged`)
+has DuckDB read each row group with `read_parquet` and replace the rows with its keys (a delete, then an
+insert): no Python in its scan. This times both into a fresh store with the 64MB load limit, a batch's
+row groups in `bulk` transactions, alone and beside a Python thread decoding JSON, and checks that both
+stores hold the same rows.
 
 Run: .venv/bin/python bench/staged_merge_gil.py [--rows 200000]
 """
@@ -36,30 +37,10 @@ def _arrow_load(warehouse: Any, path: str, schema: Any) -> None:
 
 
 def _parquet_load(warehouse: Any, path: str, schema: Any) -> None:
-    import pyarrow.parquet as pq
+    from pathlib import Path
 
-    from etl.warehouse.local import merge_statement
-
-    parquet = pq.ParquetFile(path)
-    keys = ", ".join(f'"{k}"' for k in schema.key)
-    key_index = [parquet.schema_arrow.get_field_index(k) for k in schema.key]
-    # The statement's parameters: the file and its row group's rows (here), then the key bounds (below).
-    merge = merge_statement(schema, "read_parquet(?, file_row_number=true) WHERE file_row_number BETWEEN ? AND ? "
-                                    f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1")
-    con, start = warehouse.con, 0
-    con.execute("BEGIN TRANSACTION")
-    for group in range(parquet.num_row_groups):
-        meta = parquet.metadata.row_group(group)
-        params = [path, start, start + meta.num_rows - 1]
-        for index in key_index:
-            stats = meta.column(index).statistics
-            params += [stats.min, stats.max]
-        con.execute(merge, params)
-        start += meta.num_rows
-        if group % 5 == 4:  # about the load's transactions of 100,000 rows
-            con.execute("COMMIT")
-            con.execute("BEGIN TRANSACTION")
-    con.execute("COMMIT")
+    with warehouse.bulk():
+        warehouse.ingest_staged(TABLE, Path(path), "bench")
 
 
 def main() -> None:
@@ -77,7 +58,9 @@ def main() -> None:
     schema = load_tables()[TABLE]
     directory = tempfile.mkdtemp(prefix="staged-merge-")
     path = os.path.join(directory, f"{TABLE}.parquet")
-    pq.write_table(to_arrow(schema, _row_group(args.rows)), path, row_group_size=20_000)
+    # Written as the outbox writes a staged file (etl/stage/outbox.py).
+    pq.write_table(to_arrow(schema, _row_group(args.rows)), path, row_group_size=20_000, compression="none",
+                   use_dictionary=False, write_statistics=False)
     texts = [json.dumps({"id": i, "name": f"record {i}", "children": list(range(8))}) for i in range(1000)]
 
     def busy(stop: threading.Event) -> None:
@@ -85,8 +68,8 @@ def main() -> None:
             for text in texts:
                 json.loads(text)
 
-    loads: dict[str, Callable[[Any, str, Any], None]] = {"Arrow scan": _arrow_load, "read_parquet": _parquet_load}
-    print(f"{args.rows:,} {TABLE} rows into a fresh store, DuckDB memory_limit 64MB")
+    loads: dict[str, Callable[[Any, str, Any], None]] = {"Arrow scan": _arrow_load, "ingest_staged": _parquet_load}
+    print(f"{args.rows:,} {TABLE} rows into a fresh store, DuckDB memory_limit 64MB")  # the load's limit
     for beside in (False, True):
         for name, load in loads.items():
             warehouse = LocalWarehouse(os.path.join(directory, f"{name}-{beside}.duckdb".replace(" ", "-")))

@@ -20,6 +20,7 @@ Held and dead batches are released, retried or dropped by etl/outbox_ops.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,13 +33,13 @@ from etl.config import Settings
 from etl.errors import one_line
 from etl.load import RunStatus
 from etl.load_step import BatchLoader, Progress, open_loader
-from etl.load_thread import Loaded, LoadThread, load_thread
+from etl.load_thread import LoadThread, load_thread
 from etl.outbox_ops import release_held
 from etl.privacy import Scrubber, scrubber_for
 from etl.run_summary import RunSummary, SourceOutcome, error_reporter, new_run_id
 from etl.secret_refs import mask
 from etl.sources import SourceEnv, open_source
-from etl.sources.base import Batch, Scope, ScopeFailed, Source, SourceFailed
+from etl.sources.base import Batch, Scope, ScopeFailed, Source, SourceFailed, Start
 from etl.stage.batch import batch_id_of, open_outbox, open_quarantine, stage_batch
 from etl.stage.outbox import BatchStatus, Manifest, Outbox
 from etl.stage.quarantine import Quarantine
@@ -71,13 +72,14 @@ def run_etl(settings: Settings, options: RunOptions | None = None, progress: Pro
         with rare_collections(), staging_workers(settings.staging.workers, run.scrubber, run.classifier) as workers, \
                 open_loader(settings, run.outbox, run.summary, run.report, progress, run.started_at) as loader, \
                 load_thread(loader) as loads:
-            run.workers, run.loads_behind = workers, loads
+            run.workers, run.loading = workers, loads
             if run.loads:
                 for manifest in run.outbox.batches(BatchStatus.PENDING):  # oldest first
                     loader.load_joined(manifest)
                     run.summary.resumed_batches.append(manifest.batch_id)
             for cfg in settings.sources:
                 _run_source(run, loader, cfg)
+            loads.wait()
             if not options.dry_run:
                 run.outbox.prune(settings.staging.keep_loaded_batches)
     finally:
@@ -90,9 +92,13 @@ def _run_source(run: _Run, loader: BatchLoader, cfg: Any) -> None:
     scope = Scope(cfg.name)
     try:
         with open_source(cfg, SourceEnv(run.settings, run.progress)) as source:
-            for scope in source.scopes():
+            scopes = source.scopes()
+            # Read before the source's first batch loads: the store is busy while a batch loads, and a scope's
+            # start is its own (its watermark; ledger-keeping sources have one scope).
+            starts = [loader.start_for(s, run.options.since) for s in scopes]
+            for scope, start in zip(scopes, starts, strict=True):
                 try:
-                    _run_scope(run, loader, source, scope)
+                    _run_scope(run, loader, source, scope, start)
                 except ScopeFailed as exc:
                     _failed(run, loader, scope, str(exc))
     except SourceFailed as exc:
@@ -102,27 +108,27 @@ def _run_source(run: _Run, loader: BatchLoader, cfg: Any) -> None:
         _failed(run, loader, scope, f"{cfg.name}: unexpected {one_line(exc)}")
 
 
-def _run_scope(run: _Run, loader: BatchLoader, source: Source, scope: Scope) -> None:
-    """Stage and load the scope's batches in order, each batch staging while the one before it loads; the
-    watermark follows only an unbroken run of loaded windows."""
+def _run_scope(run: _Run, loader: BatchLoader, source: Source, scope: Scope, start: Start) -> None:
+    """Stage and load the scope's batches in order, each batch staging while the one before it loads (its
+    first, while the previous scope's last loads); the watermark follows only an unbroken run of loaded windows."""
     outcome = run.summary.add_outcome(scope)
-    start = loader.start_for(scope, run.options.since)
-    window, loads = _Window(start.watermark), run.loads_behind
+    window, loads = _Window(start.watermark, outcome), run.loading
     assert loads is not None  # set by run_etl
     try:
         for batch in source.batches(scope, start):
             manifest = _stage(run, loader, batch, outcome)
-            window.settle(loads.wait(), outcome)  # the previous batch, which loaded while this one staged
+            loads.wait()  # the batch that loaded while this one staged
             if manifest is None:  # dead, or its load already failed in this run: later windows must not jump it
                 window.gap = True
                 continue
             if manifest.status != BatchStatus.PENDING:
                 continue  # held or dry run
-            loads.start(manifest, advance=window.joins(manifest))
+            loads.start(manifest, advance=window.joins(manifest), then=functools.partial(window.settle, manifest))
             if not run.settings.staging.load_beside_staging:
-                window.settle(loads.wait(), outcome)
-    finally:
-        window.settle(loads.wait(), outcome)
+                loads.wait()
+    except BaseException:
+        loads.wait()  # a failing scope's line and row come after its loads
+        raise
     if outcome.batches == 0:
         outcome.status = RunStatus.NO_NEW_DATA
         if not run.options.dry_run:
@@ -134,18 +140,16 @@ class _Window:
     """How far a scope's watermark may move: to the end of an unbroken run of loaded windows."""
 
     frontier: datetime | None
+    outcome: SourceOutcome
     gap: bool = False
 
     def joins(self, manifest: Manifest) -> bool:
         """Whether *manifest*'s window starts where the loaded ones end (then its load advances the watermark)."""
         return not self.gap and contiguous(manifest.watermark_from, self.frontier)
 
-    def settle(self, loaded: Loaded | None, outcome: SourceOutcome) -> None:
+    def settle(self, manifest: Manifest, status: RunStatus) -> None:
         """Count a finished load: a window that did not load completely stops the watermark for the rest."""
-        if loaded is None:
-            return
-        manifest, status = loaded
-        outcome.worse(status)
+        self.outcome.worse(status)
         if status is RunStatus.LOADED and manifest.watermark_to:
             self.frontier = to_utc_naive(manifest.watermark_to)
         else:
@@ -170,7 +174,7 @@ class _Run:
     outbox: Outbox
     quarantine: Quarantine
     workers: StagingWorkers | None = None
-    loads_behind: LoadThread | None = None
+    loading: LoadThread | None = None
 
     @classmethod
     def start(cls, settings: Settings, options: RunOptions, progress: Progress,

@@ -249,8 +249,7 @@ class LocalWarehouse:
             rows = parquet.metadata.row_group(group).num_rows
             where = [str(path), first, first + rows - 1]
             first += rows
-            with self._lock:
-                found = self.con.execute(check, where).fetchone() if same_columns and rows else None
+            found = self._read_keys(table, batch_id, check, where) if same_columns and rows else None
             if found is not None and found[-1] == 0:
                 written += self._merge(table, batch_id, [(delete, [*found[:-1], *where]), (insert, where)], rows)
             elif rows:
@@ -258,6 +257,14 @@ class LocalWarehouse:
             if progress:
                 progress(rows)
         return written
+
+    def _read_keys(self, table: str, batch_id: str, check: str, where: list[Any]) -> tuple[Any, ...] | None:
+        with self._lock:
+            try:
+                return self.con.execute(check, where).fetchone()
+            except duckdb.Error as exc:  # a staged file garbled past its footer; the open transaction goes too
+                self._rollback_ingest()
+                raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
 
     def _merge(self, table: str, batch_id: str, statements: list[tuple[str, list[Any]]], rows: int,
                ci_telemetry_batch: Any = None) -> int:

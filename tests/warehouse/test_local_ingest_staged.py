@@ -123,3 +123,15 @@ def test_a_failed_row_group_inside_bulk_rolls_back_the_open_transaction(warehous
     with pytest.raises(WarehouseError, match=failed), warehouse.bulk():
         warehouse.ingest_staged("TimelineRecords", path, "b1")
     assert stored(warehouse) == [(1, "a", 1, "failed")]
+
+
+def test_a_staged_file_garbled_inside_its_pages_fails_naming_the_table_and_batch(warehouse: LocalWarehouse,
+                                                                                tmp_path: Path) -> None:
+    path = staged(tmp_path, [record(i, f"r{i}", "failed") for i in range(1, 5)])
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    data[4:len(data) - footer - 8] = b"\xff" * (len(data) - footer - 12)  # every page, not the footer
+    path.write_bytes(bytes(data))
+    with pytest.raises(WarehouseError, match=r"^local ingestion into TimelineRecords \(batch b1\) failed: "):
+        warehouse.ingest_staged("TimelineRecords", path, "b1")
+    assert stored(warehouse) == []
