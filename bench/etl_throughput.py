@@ -300,6 +300,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
                       "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
                       "workers": settings.staging.workers, "workers_cpu_s": workers_cpu, "load_s": sampler.load_s,
+                      "load_beside_staging": settings.staging.load_beside_staging,
                       "tree_peak_rss_mb": sampler.tree_peak >> 20, "tree_peak_pss_mb": sampler.tree_pss_peak >> 20,
                       "orjson_cpu_rate": cpu_rates["orjson"], "bytes_mb": sum(map(len, bodies)) >> 20,
                       "peak_rss_mb": peak, "peak_first_half_mb": first, "peak_second_half_mb": second,
@@ -344,7 +345,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"{'':34} {'wall clock':>28}   {'CPU time of the ETL process':>28}")
     print(f"  {'run_etl (extract to load)':32} {r['etl_rate']:>12,.0f} records/s ({r['etl_s']:6.1f} s)   "
           f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s)")
-    print(f"  of which loading the staged batches: {r['load_s']:.1f} s wall clock")
+    where = "on the load thread, beside staging" if r["load_beside_staging"] else "in line, between stagings"
+    print(f"  loading the staged batches: {r['load_s']:.1f} s wall clock ({where})")
     if r["workers"]:
         cpu = r["etl_cpu_s"] + r["workers_cpu_s"]
         print(f"  with {r['workers']} staging workers: {cpu:.1f} s of CPU in all ({r['workers_cpu_s']:.1f} s theirs), "
