@@ -90,13 +90,16 @@ def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
 
 
 
+def _staged_columns(schema: TableSchema) -> str:
+    """The table's columns as read from staged rows: dynamic ones, staged as JSON text, cast to JSON."""
+    return ", ".join(f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
+                     for c in schema.columns)
+
+
 def merge_statement(schema: TableSchema, source: str) -> str:
     """The upsert of the staged rows read `FROM` *source* into the table by its key, pruned to the staged key
     range: its parameters are each key's lowest and highest staged value, in key order."""
-    staged = ", ".join(
-        f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'
-        for c in schema.columns
-    )
+    staged = _staged_columns(schema)
     # Only rows inside the staged key range can match: constant bounds let the scan skip every
     # row group whose zone map lies outside it.
     bounds = [f't."{key}" BETWEEN ? AND ?' for key in schema.key]
@@ -113,8 +116,7 @@ def replace_statements(schema: TableSchema, source: str) -> tuple[str, str]:
     table's rows with a staged key (its parameters: each key's lowest and highest staged value, in key order,
     then *source*'s), then insert the staged rows (*source*'s)."""
     keys = ", ".join(f'"{k}"' for k in schema.key)
-    staged = ", ".join(
-        f'CAST("{c.name}" AS JSON)' if c.kusto_type == "dynamic" else f'"{c.name}"' for c in schema.columns)
+    staged = _staged_columns(schema)
     bounds = " AND ".join(f'"{key}" BETWEEN ? AND ?' for key in schema.key)
     return (f'DELETE FROM "{schema.name}" WHERE {bounds} AND ({keys}) IN (SELECT ({keys}) FROM {source})',
             f'INSERT INTO "{schema.name}" SELECT {staged} FROM {source}')
@@ -214,7 +216,7 @@ class LocalWarehouse:
         # first cost a third more), and found by its variable's name (DuckDB's replacement scan): a view
         # `register`ed for it is a catalog entry, which an open transaction keeps, with the table's buffers,
         # until it commits (12 MB per row group inside `bulk`).
-        self._merge(table, batch_id, [(merge, params)], data.num_rows, ci_telemetry_batch=data)
+        self._upsert(table, batch_id, [(merge, params)], data.num_rows, ci_telemetry_batch=data)
         return data.num_rows
 
     def ingest_staged(self, table: str, path: Path, batch_id: str, progress: Callable[[int], None] | None = None) -> int:
@@ -251,7 +253,7 @@ class LocalWarehouse:
             first += rows
             found = self._read_keys(table, batch_id, check, where) if same_columns and rows else None
             if found is not None and found[-1] == 0:
-                written += self._merge(table, batch_id, [(delete, [*found[:-1], *where]), (insert, where)], rows)
+                written += self._upsert(table, batch_id, [(delete, [*found[:-1], *where]), (insert, where)], rows)
             elif rows:
                 written += self.ingest(table, parquet.read_row_group(group), batch_id)
             if progress:
@@ -266,7 +268,7 @@ class LocalWarehouse:
                 self._rollback_ingest()
                 raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
 
-    def _merge(self, table: str, batch_id: str, statements: list[tuple[str, list[Any]]], rows: int,
+    def _upsert(self, table: str, batch_id: str, statements: list[tuple[str, list[Any]]], rows: int,
                ci_telemetry_batch: Any = None) -> int:
         """Run one upsert's *statements* in the open `bulk` transaction (committing it past `BULK_COMMIT_ROWS`)
         or in its own; the rows the last one wrote. *ci_telemetry_batch*, an Arrow table, is found by a
