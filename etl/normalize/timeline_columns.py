@@ -174,13 +174,15 @@ def record_columns(ctx: NormalizeContext, facts: BuildFacts,
             attempts.append(attempt)
     if not kept:
         return [], [], 1
-    start, finish, modified = (_times(pa, pc, [getattr(r, f) for r in kept]) for f in ("startTime", "finishTime", "lastModified"))
-    if start is None or finish is None or modified is None:
+    n = len(kept)
+    # The three time columns parsed as one array: Arrow's per-call cost is most of a build's parsing.
+    times = _times(pa, pc, [r.startTime for r in kept] + [r.finishTime for r in kept] + [r.lastModified for r in kept])
+    if times is None:
         return None
+    start, finish, modified = times.slice(0, n), times.slice(n, n), times.slice(2 * n, n)
     # Everything that can refuse the build is behind: from here on the scrubber and classifier are used.
     paths = record_paths((r.id, r.parentId, r.order) for _, r in flat)
     mask_names = name_masker(ctx.scrubber.pseudonymize, {r.workerName for _, r in flat})
-    n = len(kept)
     ids = [r.id for r in kept]
     path = [paths.get(rid, "") for rid in ids]
     tasks = [r.task or _NO_TASK for r in kept]
