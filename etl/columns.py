@@ -38,7 +38,3 @@ class Columns:
         for values in zip(*(self.values(n) for n in names), strict=True):
             yield dict(zip(names, values, strict=True))
 
-
-def row_dicts(rows: list[dict[str, Any]] | Columns, names: Sequence[str]) -> Iterator[dict[str, Any]] | list[dict[str, Any]]:
-    """Rows as dicts, reading only *names* of `Columns` (a list of dicts is returned as it is)."""
-    return rows.rows(names) if isinstance(rows, Columns) else rows

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
 
-from etl.columns import Columns, row_dicts
+from etl.columns import Columns
 from etl.errors import one_line
 from etl.normalize import normalize_bundle, raw_for_staging, scrub_raw
 from etl.normalize.context import NormalizeContext
 from etl.normalize.held_timelines import held_timelines
 from etl.normalize.metrics import MetricsDocumentError, normalize_metrics_document
-from etl.normalize.usage import USAGE_READS, usage_rows
+from etl.normalize.usage import usage_rows
 from etl.sources.azure_devops.extract import BuildBundle
 from etl.sources.base import Item
 from etl.sources.inbox import InboxDocument
@@ -87,7 +87,7 @@ def normalize_item(ctx: NormalizeContext, item: Item) -> Normalized | None:
     try:
         normalized = normalize_payload(item.payload, ctx, item.obj)
         if normalized.tables.get("TimelineRecords"):  # pipeline usage, the same for every source
-            records = row_dicts(normalized.tables["TimelineRecords"], USAGE_READS)
+            records = normalized.tables["TimelineRecords"]
             normalized.tables["PipelineSteps"] = usage_rows(normalized.tables.get("TimelineBuilds", []), records,
                                                             ctx.ingested_at)
     except Exception as exc:  # one bad payload (deep nesting, a huge number, a bug) is quarantined alone

@@ -19,9 +19,12 @@ repository: pinned by the commit being built), `none` (no version at all).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+from etl.columns import Columns
 
 AZURE_DEVOPS, GITHUB_ACTIONS, JENKINS = "azure_devops", "github_actions", "jenkins"
 
@@ -81,32 +84,40 @@ def utc_day(value: Any) -> datetime | None:
 USAGE_READS = ("Organization", "Project", "BuildId", "Type", "TaskName", "TaskVersion")
 
 
-def usage_rows(builds: Iterable[dict[str, Any]], records: Iterable[dict[str, Any]],
+def usage_reads(records: list[dict[str, Any]] | Columns) -> Counter[tuple[Any, ...]]:
+    """How often each combination of the `USAGE_READS` values occurs among TimelineRecords rows, in order of
+    first appearance; a build's 2,000 records hold a few dozen, counted in C from columns."""
+    if isinstance(records, Columns):
+        return Counter(zip(*(records.values(c) for c in USAGE_READS), strict=True))
+    return Counter(tuple(rec.get(c) for c in USAGE_READS) for rec in records)
+
+
+def usage_rows(builds: Iterable[dict[str, Any]], records: list[dict[str, Any]] | Columns | Counter[tuple[Any, ...]],
                ingested_at: datetime) -> list[dict[str, Any]]:
-    """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows.
+    """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows (or `usage_reads` of them).
 
     Only `Task` records with a TaskName count; records of a build not among *builds* are ignored
     (a step is attributed to the definition and day of its build). Rows come in build order, then
     step order of first appearance.
     """
+    reads = records if isinstance(records, Counter) else usage_reads(records)
     by_build = {(b["Organization"], b["Project"], b["BuildId"]): b for b in builds}
     counts: dict[tuple[Any, ...], int] = {}
     # A build's records repeat few step identities: classify each (system, name, version) once.
     classified: dict[tuple[str, str, str | None], tuple[str, str, str]] = {}
-    for rec in records:
-        name = rec.get("TaskName")
-        if not name or rec.get("Type") != "Task":
+    for (org, project, build_id, kind_of_record, name, version), uses in reads.items():
+        if not name or kind_of_record != "Task":
             continue
-        build_key = (rec.get("Organization"), rec.get("Project"), rec.get("BuildId"))
+        build_key = (org, project, build_id)
         build = by_build.get(build_key)
         if build is None:
             continue
-        step = (build.get("System") or AZURE_DEVOPS, name, rec.get("TaskVersion"))
+        step = (build.get("System") or AZURE_DEVOPS, name, version)
         identity = classified.get(step)
         if identity is None:
             identity = classified[step] = classify_step(*step)
         key = (*build_key, name, *identity)
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + uses
     rows = []
     for (org, project, build_id, step, version, kind, pinning), uses in counts.items():
         build = by_build[(org, project, build_id)]

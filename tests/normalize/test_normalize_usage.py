@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from etl.columns import Columns
 from etl.normalize.usage import classify_step, github_pinning, usage_rows
 
 NOW = datetime(2026, 11, 23, 6)
@@ -49,6 +50,17 @@ def test_azure_devops_build_counts_each_task_and_major_version_over_every_attemp
         row(b, "NuGetCommand", "2", "task", "major", 1),
     ]
 
+
+
+def test_records_held_as_columns_give_the_rows_their_dicts_give() -> None:
+    b = build("azure_devops", "contoso", "Engineering", 101, "ci\\runtime", "2026-11-22T23:59:59+00:00")
+    records = [task(b, "j", None, None, rtype="Job"), task(b, "t1", "CmdLine", "2.246.1"),
+               task(b, "t2", "Bash", "3.1.0"), task(b, "t1", "CmdLine", "2.246.1", attempt=2)]
+    columns = Columns({name: [r[name] for r in records] for name in records[0]}, len(records))
+    assert usage_rows([b], columns, NOW) == [
+        row(b, "CmdLine", "2", "inline_script", "major", 2),
+        row(b, "Bash", "3", "inline_script", "major", 1),
+    ]
 
 def test_github_build_keys_actions_by_ref_and_counts_inline_run_steps() -> None:
     b = build("github_actions", "octo", "hello", 9001, "CI", "2026-11-23T00:30:00+01:00")

@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from etl.json_line import read_json
+from etl.sources.http_auth import no_netrc
 from etl.sources.http_errors import AuthError, NotFound, RequestStats, SourceError, Unreachable
 
 if TYPE_CHECKING:
@@ -212,6 +213,7 @@ class AdoClient:
         self._pace_lock = threading.Lock()
         self._resume_at = 0.0
         self.session = requests.Session()
+        self.session.auth = no_netrc
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

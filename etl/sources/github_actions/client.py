@@ -35,6 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from etl.sources.http_auth import no_netrc
 from etl.sources.http_errors import AuthError, Gone, NotFound, RequestStats, SourceError, Unreachable
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class GitHubClient:
         self._etag_sizes: dict[str, int] = {}
         self._etag_total = 0
         self.session = requests.Session()
+        self.session.auth = no_netrc
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -19,6 +19,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from etl.sources.http_auth import no_netrc
+
 
 class JenkinsError(RuntimeError):
     """The controller cannot be read further; one line naming the source and the path."""
@@ -71,8 +73,7 @@ class JenkinsClient:
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
-        if user is not None and token is not None:
-            self.session.auth = (user, token)
+        self.session.auth = (user, token) if user is not None and token is not None else no_netrc
         adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
