@@ -261,6 +261,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     sampler.loading()
     sampler.start()
     t0, c0 = time.perf_counter(), time.process_time()
+    sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     if profile:
         import cProfile
 
@@ -274,6 +275,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     else:
         summary = run_etl(settings, progress=sampler.progress)
     etl_s, etl_cpu = time.perf_counter() - t0, time.process_time() - c0
+    etl_sys = resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0
     sampler.done.set()
     sampler.join()
     workers_cpu = sum(sampler.child_cpu.values())  # sampled every 50 ms until the workers stopped
@@ -298,7 +300,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     first, second = sampler.halves()
     print(json.dumps({"builds": builds, "records": records, "batches": batches, "etl_s": etl_s,
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
-                      "etl_cpu_s": etl_cpu, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
+                      "etl_cpu_s": etl_cpu, "etl_sys_s": etl_sys, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
                       "workers": settings.staging.workers, "workers_cpu_s": workers_cpu, "load_s": sampler.load_s,
                       "load_beside_staging": settings.staging.load_beside_staging,
                       "tree_peak_rss_mb": sampler.tree_peak >> 20, "tree_peak_pss_mb": sampler.tree_pss_peak >> 20,
@@ -344,7 +346,7 @@ def report(r: dict[str, Any]) -> None:
           f"{r['requests']:,} responses ({r['bytes_mb']} MB); load average {r['load_average']:.1f}")
     print(f"{'':34} {'wall clock':>28}   {'CPU time of the ETL process':>28}")
     print(f"  {'run_etl (extract to load)':32} {r['etl_rate']:>12,.0f} records/s ({r['etl_s']:6.1f} s)   "
-          f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s)")
+          f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s, {r['etl_sys_s']:.1f} s of it system time)")
     where = "on the load thread, beside staging" if r["load_beside_staging"] else "in line, between stagings"
     print(f"  loading the staged batches: {r['load_s']:.1f} s wall clock ({where})")
     if r["workers"]:

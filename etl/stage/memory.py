@@ -29,8 +29,10 @@ import sys
 from typing import Any
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
-#: Blocks from this size on are mapped on their own and returned to the system when freed.
-MMAP_THRESHOLD = 128 * 1024
+#: Blocks from this size on are mapped on their own and returned to the system when freed. Under it they come
+#: from the arenas' heaps and are reused: a timeline's body and the copies raw staging makes of it (1-2 MB each)
+#: mapped afresh cost a page fault per 4 KB, 1.3-1.8 s of system time in a 13 s run at 128 KB (docs/benchmarks.md).
+MMAP_THRESHOLD = 4 << 20
 #: Arenas for the whole process: the worker threads share them instead of keeping one each.
 ARENA_MAX = 2
 
