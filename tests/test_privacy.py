@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from etl.cli import app
+from etl.columns import Columns
 from etl.config import load_config
 from etl.privacy import (
     EXAMPLE_MESSAGES,
@@ -198,6 +199,24 @@ def test_apply_policy_scrubs_dynamic_columns_in_keys_and_values(scrubber: Scrubb
     out = apply_policy(scrubber, "BuildMetrics", [row])[0]
     assert json.loads(out["RegressionsDetected"]) == {"<email>": "/home/<user>/x"}
 
+
+
+def test_columns_get_the_treatment_row_dicts_get_whatever_their_values(scrubber: Scrubber) -> None:
+    class Text(str):
+        pass
+
+    names = ["ops@contoso.com", None, Text("/home/bob/x"), {"to": "ops@contoso.com"}, 7, "ops@contoso.com"]
+    workers = ["agent-01", None, 12, "agent-01", "agent-02", "agent-01"]
+    tasks = ["ops@contoso.com", None, "CmdLine", "CmdLine", "/home/bob/y", None]  # texts only: looked up in C
+    agents = ["agent-01", None, "agent-02", "agent-01", "agent-01", None]
+    rows = [{"RecordId": str(i), "Name": n, "WorkerName": w, "TaskName": t, "Identifier": a}
+            for i, (n, w, t, a) in enumerate(zip(names, workers, tasks, agents, strict=True))]
+    columns = Columns({c: [r[c] for r in rows] for c in rows[0]}, len(rows))
+    treated = apply_policy(scrubber, "TimelineRecords", columns)
+    expected = apply_policy(Scrubber(b"test-key"), "TimelineRecords", [dict(r) for r in rows])
+    assert [dict(r) for r in treated.rows()] == expected
+    assert treated.values("Name")[:3] == ["<email>", None, "/home/<user>/x"]
+    assert treated.values("TaskName") == ["<email>", None, "CmdLine", "CmdLine", "/home/<user>/y", None]
 
 def test_applying_the_policy_twice_changes_nothing(scrubber: Scrubber) -> None:
     once = apply_policy(scrubber, "TimelineBuilds", [{"RequestedFor": "ops@contoso.com", "Url": EXAMPLE_MESSAGES[4],

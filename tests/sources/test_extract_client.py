@@ -145,7 +145,6 @@ def test_token_is_not_sent_to_a_foreign_host(server: HandBuiltServer) -> None:
     assert not client._trusted("http://127.0.0.1:1/other-port")
 
 
-
 def test_connection_refused_is_retried_then_reported() -> None:
     client = AdoClient("ado", "http://127.0.0.1:9/org", policy=RetryPolicy(max_retries=2, backoff_seconds=0.5),
                        sleep=Sleeps())
