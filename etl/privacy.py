@@ -757,15 +757,16 @@ def _apply_policy_columns(scrubber: Scrubber, table: str, rows: Columns) -> Colu
     columns = [(c, treated) for c, treated in _columns_of(table) if c in rows.data]
     # A column of texts (and nulls) is treated by its distinct values, looked up in C: a build's 2,000 records
     # hold a few hundred distinct texts, and several columns hold one value throughout.
-    distinct = {c: _distinct_texts(rows.values(c)) for c, _ in columns}
+    read = {c: rows.values(c) for c, _ in columns}  # once: a column held as Arrow is converted by each call
+    distinct = {c: _distinct_texts(values) for c, values in read.items()}
+    seen = {c: read[c] if texts is None else texts for c, texts in distinct.items()}
     pseudonymized = [c for c, (kind, _) in columns if kind == PSEUDONYMIZED]
     if pseudonymized:
-        scrubber.learn_names({v for c in pseudonymized for v in _distinct_values(rows.values(c), distinct[c])})
+        scrubber.learn_names({v for c in pseudonymized for v in seen[c]})
     plain = [c for c, (kind, dynamic) in columns if kind == REDACTED and not dynamic]
-    done = scrubber.redact_many({v for c in plain for v in _distinct_values(rows.values(c), distinct[c])
-                                 if type(v) is str})
+    done = scrubber.redact_many({v for c in plain for v in seen[c] if type(v) is str})
     for column, (kind, dynamic) in columns:
-        values, texts = rows.values(column), distinct[column]
+        values, texts = read[column], distinct[column]
         if kind == PSEUDONYMIZED:
             if texts is not None:
                 lookup = {v: None if v is None else scrubber.pseudonymize(v) for v in texts}
@@ -794,10 +795,6 @@ def _distinct_texts(values: list[Any]) -> set[str | None] | None:
     except TypeError:  # an unhashable value (a dict where a text belongs): treated value by value
         return None
     return distinct if set(map(type, distinct)) <= _TEXT_OR_NONE else None
-
-
-def _distinct_values(values: list[Any], distinct: set[str | None] | None) -> Any:
-    return values if distinct is None else distinct
 
 
 @cache

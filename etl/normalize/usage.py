@@ -92,20 +92,19 @@ def usage_reads(records: list[dict[str, Any]] | Columns) -> Counter[tuple[Any, .
     return Counter(tuple(rec.get(c) for c in USAGE_READS) for rec in records)
 
 
-def usage_rows(builds: Iterable[dict[str, Any]], records: list[dict[str, Any]] | Columns | Counter[tuple[Any, ...]],
+def usage_rows(builds: Iterable[dict[str, Any]], records: list[dict[str, Any]] | Columns,
                ingested_at: datetime) -> list[dict[str, Any]]:
-    """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows (or `usage_reads` of them).
+    """PipelineSteps rows of normalized TimelineBuilds rows and their TimelineRecords rows.
 
     Only `Task` records with a TaskName count; records of a build not among *builds* are ignored
     (a step is attributed to the definition and day of its build). Rows come in build order, then
     step order of first appearance.
     """
-    reads = records if isinstance(records, Counter) else usage_reads(records)
     by_build = {(b["Organization"], b["Project"], b["BuildId"]): b for b in builds}
     counts: dict[tuple[Any, ...], int] = {}
     # A build's records repeat few step identities: classify each (system, name, version) once.
     classified: dict[tuple[str, str, str | None], tuple[str, str, str]] = {}
-    for (org, project, build_id, kind_of_record, name, version), uses in reads.items():
+    for (org, project, build_id, kind_of_record, name, version), uses in usage_reads(records).items():
         if not name or kind_of_record != "Task":
             continue
         build_key = (org, project, build_id)

@@ -265,8 +265,7 @@ class LocalWarehouse:
             try:
                 return self.con.execute(check, where).fetchone()
             except duckdb.Error as exc:  # a staged file garbled past its footer; the open transaction goes too
-                self._rollback_ingest()
-                raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
+                raise self._failed_ingest(table, batch_id, exc) from exc
 
     def _upsert(self, table: str, batch_id: str, statements: list[tuple[str, list[Any]]], rows: int,
                ci_telemetry_batch: Any = None) -> int:
@@ -287,12 +286,16 @@ class LocalWarehouse:
                         self.con.execute("COMMIT")
                         self._bulk_rows = 0
             except duckdb.Error as exc:
-                self._rollback_ingest()
-                raise WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}") from exc
+                raise self._failed_ingest(table, batch_id, exc) from exc
             except BaseException:
                 self._rollback_ingest()
                 raise
         return int(found[0]) if found else 0
+
+    def _failed_ingest(self, table: str, batch_id: str, exc: duckdb.Error) -> WarehouseError:
+        """The one-line error of an ingest DuckDB refused, once the open transaction is rolled back."""
+        self._rollback_ingest()
+        return WarehouseError(f"local ingestion into {table} (batch {batch_id}) failed: {exc}")
 
     def _rollback_ingest(self) -> None:
         self._rollback()
