@@ -19,6 +19,7 @@ RSS of two history lengths can be compared.
 
 Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--workers 2] [--records-per-job 400] [--profile out.prof]
 (`--workers N`: `staging.workers` of the measured run; their CPU time and memory are printed beside the main process's.)
+(`BENCH_KEEP_WORK=1`: the store and the outbox are kept, their folder named on stderr.)
 (`BENCH_LOAD_IN_LINE=1`: `staging.load_beside_staging: false`, each batch loaded before the next one stages.)
 (The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT and `warehouse.load_memory_limit` =
 BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl.config.)
@@ -337,7 +338,10 @@ def bench(fraction: float, records_per_job: int, profile: str | None) -> dict[st
         if server.stdin:
             server.stdin.close()
         server.wait(timeout=60)
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_WORK"):
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def report(r: dict[str, Any]) -> None:
