@@ -9,7 +9,9 @@ Three processes, so the figures are the ETL's alone:
   normalize (scrub, classify), stage, load into a real DuckDB file. Its own wall and CPU time, its
   peak RSS (`ru_maxrss`, taken before anything else is read) and RSS sampled with psutil (the peak
   in the first and in the second half of the builds: flat when memory is bounded by a batch, not by
-  the history). Then, in the same process, `json.loads` and `orjson.loads` of the same bytes;
+  the history). Then, in the same process, the store's load alone (the run's staged batches loaded again
+  into a fresh store: what DuckDB costs with nothing beside it), and `json.loads` and `orjson.loads` of
+  the same bytes;
 * this one, which starts both and prints.
 
 The default shape is the issue's users' (.NET's CI): `--records-per-job 400` gives about 1,900
@@ -287,6 +289,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     records = int(wh.execute_sql('SELECT count(*) FROM "TimelineRecords"')[0][0])
     builds = int(wh.execute_sql('SELECT count(*) FROM "TimelineBuilds"')[0][0])
     wh.close()
+    load_alone_s, load_alone_cpu = load_alone(settings, work / "alone.duckdb")
     with (work / "bodies.pickle").open("rb") as fh:
         bodies = pickle.load(fh)
     rates, cpu_rates = {}, {}
@@ -302,6 +305,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     print(json.dumps({"builds": builds, "records": records, "batches": batches, "etl_s": etl_s,
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
                       "etl_cpu_s": etl_cpu, "etl_sys_s": etl_sys, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
+                      "load_alone_s": load_alone_s, "load_alone_cpu_s": load_alone_cpu,
                       "workers": settings.staging.workers, "workers_cpu_s": workers_cpu, "load_s": sampler.load_s,
                       "load_beside_staging": settings.staging.load_beside_staging,
                       "tree_peak_rss_mb": sampler.tree_peak >> 20, "tree_peak_pss_mb": sampler.tree_pss_peak >> 20,
@@ -312,6 +316,29 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
                       "memory_limit": settings.warehouse.memory_limit,
                       "load_memory_limit": settings.warehouse.load_memory_limit,
                       "load_average": os.getloadavg()[0]}))
+
+
+def load_alone(settings: Any, path: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of the store's load alone: the run's staged batches loaded again, in their order, by
+    the `load_facts` the run calls, into a fresh store with the run's load memory limit, nothing beside it.
+
+    It is the floor under the run's wall clock on one core: what DuckDB's inserts and commits cost, with no
+    extraction or staging to share the machine with."""
+    from etl.load import load_facts
+    from etl.stage.outbox import BatchStatus, Outbox
+    from etl.warehouse.local import LocalWarehouse
+
+    outbox = Outbox(settings.path(settings.staging.dir))  # read only: no rows are written, so no policy
+    manifests = outbox.batches(BatchStatus.LOADED)
+    wh = LocalWarehouse(path, memory_limit=settings.warehouse.load_memory_limit or settings.warehouse.memory_limit)
+    try:
+        wh.apply_schema()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for manifest in manifests:
+            load_facts(wh, outbox, manifest)
+        return time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        wh.close()
 
 
 def bench(fraction: float, records_per_job: int, profile: str | None) -> dict[str, Any]:
@@ -353,6 +380,10 @@ def report(r: dict[str, Any]) -> None:
           f"{r['etl_cpu_rate']:>12,.0f} records/s ({r['etl_cpu_s']:6.1f} s, {r['etl_sys_s']:.1f} s of it system time)")
     where = "on the load thread, beside staging" if r["load_beside_staging"] else "in line, between stagings"
     print(f"  loading the staged batches: {r['load_s']:.1f} s wall clock ({where})")
+    alone, alone_cpu = r["records"] / r["load_alone_s"], r["records"] / r["load_alone_cpu_s"]
+    print(f"  {'the same load alone':32} {alone:>12,.0f} records/s  ratio {alone / r['json_rate']:.3f}x   "
+          f"{alone_cpu:>12,.0f} records/s  ratio {alone_cpu / r['json_cpu_rate']:.3f}x  (the staged batches "
+          f"into a fresh store, nothing beside: {r['load_alone_s']:.1f} s)")
     if r["workers"]:
         cpu = r["etl_cpu_s"] + r["workers_cpu_s"]
         print(f"  with {r['workers']} staging workers: {cpu:.1f} s of CPU in all ({r['workers_cpu_s']:.1f} s theirs), "
