@@ -11,7 +11,10 @@ Then each step runs in its own process, timed, with the peak RSS of its process 
 - every stored query of kql/queries/ for the report period, beside a plain DuckDB SQL count over the same table
   and period (the reference, measured in the same run);
 - `ci-telemetry alerts detect` over the period;
-- `ci-telemetry report` (the three papermill notebooks and index.html).
+- `ci-telemetry report` (the three papermill notebooks and index.html);
+- an hourly run's load (`ingest_staged` of a staged TimelineRecords file of HOURLY_BUILDS new builds) into the
+  store, and the same file again, beside the same load into a fresh store (the reference): whether a load's cost
+  grows with the history it lands in. The rows it adds are deleted after.
 
 Usage: python bench/scale.py [--fraction 0.01] [--days 28] [--out bench/.out/scale] [--reuse]
 Issue 14's targets at fraction 1: reports ≤ 60 s in total, every report query ≤ 2 s, no process > 2 GB RSS.
@@ -633,6 +636,66 @@ def _step_query(config: str, name: str, days: int, end: str) -> None:
     print(json.dumps({"rows": rows, "seconds": seconds, "reference": ref, "table": table}))
 
 
+#: Builds in an hourly run at dnceng's rate (50,000 builds in 90 days: about 23 an hour).
+HOURLY_BUILDS = 25
+
+
+def _step_hourly(config: str, out: str) -> None:
+    """(Child process) time an hourly batch's load (`ingest_staged`, the ETL's local load call) into the store,
+    again (its keys now there: a replace), and into a fresh store (the reference); the rows added are deleted
+    after. The batch is the store's latest HOURLY_BUILDS builds of TimelineRecords with their BuildId moved past
+    the last one: new keys, with the store's own values."""
+    import pyarrow.parquet as pq
+
+    from etl.config import load_config
+    from etl.schema import load_tables
+    from etl.stage.outbox import ROW_GROUP_ROWS
+    from etl.warehouse.local import LocalWarehouse
+    from etl.warehouse.rows import arrow_schema
+
+    settings = load_config(Path(config))
+    limit = settings.warehouse.load_memory_limit
+    schema = arrow_schema(load_tables()["TimelineRecords"])
+    store = LocalWarehouse(settings.path(settings.warehouse.path), memory_limit=limit)
+    org, project, last = store.con.execute(
+        'SELECT Organization, Project, max(BuildId) FROM "TimelineRecords" GROUP BY ALL ORDER BY 3 DESC LIMIT 1').fetchall()[0]
+    rows = store.con.sql(
+        'SELECT * FROM "TimelineRecords" WHERE Organization = $org AND Project = $project AND BuildId IN '
+        '(SELECT DISTINCT BuildId FROM "TimelineRecords" WHERE Organization = $org AND Project = $project '
+        f'ORDER BY BuildId DESC LIMIT {HOURLY_BUILDS})', params={"org": org, "project": project}).to_arrow_table()
+    first = pc.min(rows["BuildId"]).as_py()
+    rows = rows.set_column(rows.schema.get_field_index("BuildId"), "BuildId",
+                           pc.add(pc.subtract(rows["BuildId"], first), last + 1))
+    staged = Path(out) / "hourly-TimelineRecords.parquet"
+    # As the outbox writes a staged table (etl/stage/outbox.py): no compression, no dictionary, no statistics.
+    with pq.ParquetWriter(staged, schema, compression="none", use_dictionary=False, write_statistics=False,
+                          store_schema=True) as writer:
+        writer.write_table(rows.select(schema.names).cast(schema), row_group_size=ROW_GROUP_ROWS)
+
+    def load(warehouse: LocalWarehouse) -> float:
+        t0 = time.perf_counter()
+        with warehouse.bulk():
+            warehouse.ingest_staged("TimelineRecords", staged, "hourly")
+        return time.perf_counter() - t0
+
+    try:
+        new, again = load(store), load(store)
+    finally:
+        store.con.execute('DELETE FROM "TimelineRecords" WHERE Organization = ? AND Project = ? AND BuildId > ?',
+                          [org, project, last])
+        store.close()
+    fresh_dir = Path(out) / "hourly-fresh"
+    shutil.rmtree(fresh_dir, ignore_errors=True)
+    fresh_dir.mkdir()
+    fresh = LocalWarehouse(fresh_dir / "fresh.duckdb", memory_limit=limit)
+    fresh.apply_schema()
+    reference = load(fresh)
+    fresh.close()
+    shutil.rmtree(fresh_dir, ignore_errors=True)
+    staged.unlink()
+    print(json.dumps({"rows": rows.num_rows, "new": new, "again": again, "reference": reference}))
+
+
 def _rss_mb() -> int:
     import resource
 
@@ -706,11 +769,26 @@ def run_bench(args: argparse.Namespace) -> None:
         print(f"{'  report ' + r['name']:28} {'':>10} {r['seconds']:>8.2f}" + (f"  error: {r['error']}" if r["error"] else ""))
     print(f"{'report (3 notebooks + index)':28} {'':>10} {seconds:>8.2f} {'':>10} {seconds / base:>6.1f}× {rss:>6} MB "
           "(target ≤ 60 s, ≤ 2048 MB)")
+    hourly_step(py, config, out, env)
+
+
+def hourly_step(py: str, config: Path, out: Path, env: dict[str, str]) -> None:
+    """An hourly run's load on this store, beside the same load into a fresh store (the reference)."""
+    _, rss, text = measure([py, __file__, "_hourly", str(config), str(out)], env)
+    r = json.loads(text.strip().splitlines()[-1])
+    print(f"{'hourly load, new builds':28} {r['rows']:>10,} {r['new']:>8.2f} {r['reference']:>10.3f} "
+          f"{r['new'] / r['reference']:>6.1f}× {rss:>6} MB  ({HOURLY_BUILDS} builds' TimelineRecords; reference: "
+          "into a fresh store)")
+    print(f"{'hourly load, the same again':28} {r['rows']:>10,} {r['again']:>8.2f} {r['reference']:>10.3f} "
+          f"{r['again'] / r['reference']:>6.1f}× {'':>9}  (every key there already: a replace)")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_query":
         _step_query(*sys.argv[2:4], int(sys.argv[4]), sys.argv[5])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_hourly":
+        _step_hourly(sys.argv[2], sys.argv[3])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fraction", type=float, default=1.0, help="share of dnceng's scale (0.01 for a smoke run)")
