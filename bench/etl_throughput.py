@@ -22,6 +22,7 @@ RSS of two history lengths can be compared.
 Run: .venv/bin/python bench/etl_throughput.py [--fraction 0.02 [0.04]] [--workers 2] [--records-per-job 400] [--profile out.prof]
 (`--workers N`: `staging.workers` of the measured run; their CPU time and memory are printed beside the main process's.)
 (`BENCH_KEEP_WORK=1`: the store and the outbox are kept, their folder named on stderr.)
+(`BENCH_DUCKDB_JSON=1`: also times DuckDB's own JSON reader unnesting the records of the staged raw lines.)
 (`BENCH_LOAD_IN_LINE=1`: `staging.load_beside_staging: false`, each batch loaded before the next one stages.)
 (The store runs with `warehouse.memory_limit` = BENCH_DUCKDB_MEMORY_LIMIT and `warehouse.load_memory_limit` =
 BENCH_DUCKDB_LOAD_MEMORY_LIMIT, `null` for DuckDB's default; unset: those of etl.config.)
@@ -290,6 +291,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     builds = int(wh.execute_sql('SELECT count(*) FROM "TimelineBuilds"')[0][0])
     wh.close()
     load_alone_s, load_alone_cpu = load_alone(settings, work / "alone.duckdb")
+    duckdb_json = duckdb_json_records(settings) if os.environ.get("BENCH_DUCKDB_JSON") else None
     with (work / "bodies.pickle").open("rb") as fh:
         bodies = pickle.load(fh)
     rates, cpu_rates = {}, {}
@@ -305,7 +307,7 @@ def measure(work: Path, url: str, projects: list[str], profile: str | None) -> N
     print(json.dumps({"builds": builds, "records": records, "batches": batches, "etl_s": etl_s,
                       "etl_rate": records / etl_s, "json_rate": rates["json"], "orjson_rate": rates["orjson"],
                       "etl_cpu_s": etl_cpu, "etl_sys_s": etl_sys, "etl_cpu_rate": records / etl_cpu, "json_cpu_rate": cpu_rates["json"],
-                      "load_alone_s": load_alone_s, "load_alone_cpu_s": load_alone_cpu,
+                      "load_alone_s": load_alone_s, "load_alone_cpu_s": load_alone_cpu, "duckdb_json": duckdb_json,
                       "workers": settings.staging.workers, "workers_cpu_s": workers_cpu, "load_s": sampler.load_s,
                       "load_beside_staging": settings.staging.load_beside_staging,
                       "tree_peak_rss_mb": sampler.tree_peak >> 20, "tree_peak_pss_mb": sampler.tree_pss_peak >> 20,
@@ -339,6 +341,33 @@ def load_alone(settings: Any, path: Path) -> tuple[float, float]:
         return time.perf_counter() - t0, time.process_time() - c0
     finally:
         wh.close()
+
+
+#: The timeline record fields `etl.normalize.timeline_columns` reads, as DuckDB's JSON reader is told to read them.
+_RECORD_COLUMNS = ("id VARCHAR, parentId VARCHAR, type VARCHAR, name VARCHAR, \"order\" BIGINT, state VARCHAR, "
+                   "result VARCHAR, startTime VARCHAR, finishTime VARCHAR, workerName VARCHAR, errorCount INTEGER, "
+                   "warningCount INTEGER, attempt INTEGER, log STRUCT(id BIGINT, url VARCHAR), "
+                   "task STRUCT(id VARCHAR, name VARCHAR, version VARCHAR)")
+
+
+def duckdb_json_records(settings: Any) -> dict[str, float]:
+    """(`BENCH_DUCKDB_JSON=1`) DuckDB's own JSON reader on the run's staged raw lines, unnesting every timeline
+    record with the fields the ETL reads, and counting them: what normalizing inside DuckDB would start from."""
+    import duckdb
+
+    files = sorted(str(p) for p in settings.path(settings.staging.dir).glob("outbox/*/raw.jsonl"))
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    columns = "{'timelines': 'STRUCT(records STRUCT(" + _RECORD_COLUMNS + ")[])[]'}"
+    t0, c0 = time.perf_counter(), time.process_time()
+    count = con.sql(
+        "SELECT count(*) FROM (SELECT unnest(tl.records) FROM (SELECT unnest(timelines) AS tl FROM "
+        f"read_json($files, columns = {columns}, format = 'newline_delimited', maximum_object_size = 1000000000)))",
+        params={"files": files}).fetchall()[0][0]
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    con.close()
+    return {"records": count, "seconds": seconds, "cpu_s": cpu,
+            "mb": sum(Path(f).stat().st_size for f in files) >> 20}
 
 
 def bench(fraction: float, records_per_job: int, profile: str | None) -> dict[str, Any]:
@@ -384,6 +413,10 @@ def report(r: dict[str, Any]) -> None:
     print(f"  {'the same load alone':32} {alone:>12,.0f} records/s  ratio {alone / r['json_rate']:.3f}x   "
           f"{alone_cpu:>12,.0f} records/s  ratio {alone_cpu / r['json_cpu_rate']:.3f}x  (the staged batches "
           f"into a fresh store, nothing beside: {r['load_alone_s']:.1f} s)")
+    if r.get("duckdb_json"):
+        d = r["duckdb_json"]
+        print(f"  DuckDB's read_json of the staged raw lines ({d['mb']} MB): {d['records']:,} timeline records "
+              f"unnested in {d['seconds']:.1f} s wall clock, {d['cpu_s']:.1f} s of CPU on 2 threads")
     if r["workers"]:
         cpu = r["etl_cpu_s"] + r["workers_cpu_s"]
         print(f"  with {r['workers']} staging workers: {cpu:.1f} s of CPU in all ({r['workers_cpu_s']:.1f} s theirs), "
