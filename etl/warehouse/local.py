@@ -302,11 +302,14 @@ class LocalWarehouse:
         if self._bulk_rows is not None:
             self._bulk_rows = 0  # the open transaction is gone: the next ingest in `bulk` begins another
 
-    #: Rows upserted per transaction inside `bulk`. A commit whose WAL passes DuckDB's checkpoint threshold
-    #: (16 MB, about one staged row group of TimelineRecords) checkpoints, at a cost that grows with the
-    #: table: committing each row group made loads up to twice as slow (docs/benchmarks.md). Bounded all the
-    #: same, so one open transaction never holds a whole backfill.
-    BULK_COMMIT_ROWS = 100_000
+    #: Rows upserted per transaction inside `bulk`: a few of DuckDB's row groups (122,880 rows each). A
+    #: transaction's full row groups are written to the file as they are inserted, and only the rest goes
+    #: through the WAL; a commit whose WAL passes DuckDB's checkpoint threshold (16 MB, about one staged row
+    #: group of TimelineRecords) checkpoints, at a cost that grows with the table. Under one row group
+    #: (100,000) every row went through the WAL and most commits checkpointed (docs/benchmarks.md, "A
+    #: transaction of a few row groups"). Bounded all the same, so one open transaction never holds a
+    #: whole backfill.
+    BULK_COMMIT_ROWS = 300_000
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:
