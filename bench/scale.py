@@ -645,11 +645,9 @@ def _step_hourly(config: str, out: str) -> None:
     again (its keys now there: a replace), and into a fresh store (the reference); the rows added are deleted
     after. The batch is the store's latest HOURLY_BUILDS builds of TimelineRecords with their BuildId moved past
     the last one: new keys, with the store's own values."""
-    import pyarrow.parquet as pq
-
     from etl.config import load_config
     from etl.schema import load_tables
-    from etl.stage.outbox import ROW_GROUP_ROWS
+    from etl.stage.outbox import ROW_GROUP_ROWS, staged_table_writer
     from etl.warehouse.local import LocalWarehouse
     from etl.warehouse.rows import arrow_schema
 
@@ -667,9 +665,7 @@ def _step_hourly(config: str, out: str) -> None:
     rows = rows.set_column(rows.schema.get_field_index("BuildId"), "BuildId",
                            pc.add(pc.subtract(rows["BuildId"], first), last + 1))
     staged = Path(out) / "hourly-TimelineRecords.parquet"
-    # As the outbox writes a staged table (etl/stage/outbox.py): no compression, no dictionary, no statistics.
-    with pq.ParquetWriter(staged, schema, compression="none", use_dictionary=False, write_statistics=False,
-                          store_schema=True) as writer:
+    with staged_table_writer(staged, "TimelineRecords") as writer:
         writer.write_table(rows.select(schema.names).cast(schema), row_group_size=ROW_GROUP_ROWS)
 
     def load(warehouse: LocalWarehouse) -> float:

@@ -141,6 +141,19 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def staged_table_writer(path: Path, table: str) -> pq.ParquetWriter:
+    """A Parquet writer of *table*'s staged file at *path*, as every staged table is written."""
+    import pyarrow.parquet as pq
+
+    from etl.schema import load_tables
+    from etl.warehouse.rows import arrow_schema
+
+    # No compression and no dictionary encoding: fastest both ways, and every string stays in the file as
+    # its bytes (see the module docstring).
+    return pq.ParquetWriter(path, arrow_schema(load_tables()[table]), compression="none", use_dictionary=False,
+                            write_statistics=False, store_schema=True)
+
+
 def typed_rows(policy: RowsPolicy | None, table: str, rows: list[dict[str, Any]]) -> pa.Table:
     """*rows* treated by the privacy *policy* and typed as *table*'s schema (RowError when one does not fit)."""
     from etl.schema import load_tables
@@ -181,10 +194,6 @@ class StagedBatch:
 
     def _flush(self, table: str) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from etl.schema import load_tables
-        from etl.warehouse.rows import arrow_schema
 
         parts = self._pending.pop(table, [])
         self._pending_rows.pop(table, None)
@@ -192,11 +201,7 @@ class StagedBatch:
             return
         writer = self._writers.get(table)
         if writer is None:
-            # No compression and no dictionary encoding: fastest both ways, and every string stays
-            # in the file as its bytes (see the module docstring).
-            writer = self._writers[table] = pq.ParquetWriter(
-                self.dir / f"{table}.parquet", arrow_schema(load_tables()[table]), compression="none",
-                use_dictionary=False, write_statistics=False, store_schema=True)
+            writer = self._writers[table] = staged_table_writer(self.dir / f"{table}.parquet", table)
         writer.write_table(pa.concat_tables(parts), row_group_size=ROW_GROUP_ROWS)
 
     def _raw_file(self) -> IO[bytes]:
