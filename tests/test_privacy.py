@@ -200,7 +200,6 @@ def test_apply_policy_scrubs_dynamic_columns_in_keys_and_values(scrubber: Scrubb
     assert json.loads(out["RegressionsDetected"]) == {"<email>": "/home/<user>/x"}
 
 
-
 def test_columns_get_the_treatment_row_dicts_get_whatever_their_values(scrubber: Scrubber) -> None:
     class Text(str):
         pass
@@ -217,6 +216,7 @@ def test_columns_get_the_treatment_row_dicts_get_whatever_their_values(scrubber:
     assert [dict(r) for r in treated.rows()] == expected
     assert treated.values("Name")[:3] == ["<email>", None, "/home/<user>/x"]
     assert treated.values("TaskName") == ["<email>", None, "CmdLine", "CmdLine", "/home/<user>/y", None]
+
 
 def test_applying_the_policy_twice_changes_nothing(scrubber: Scrubber) -> None:
     once = apply_policy(scrubber, "TimelineBuilds", [{"RequestedFor": "ops@contoso.com", "Url": EXAMPLE_MESSAGES[4],

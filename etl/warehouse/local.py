@@ -88,8 +88,6 @@ def last_row_per_key(table: TableSchema, data: pa.Table) -> pa.Table:
     return data.take(pc.take(rows, pc.sort_indices(rows)))
 
 
-
-
 def _staged_columns(schema: TableSchema) -> str:
     """The table's columns as read from staged rows: dynamic ones, staged as JSON text, cast to JSON."""
     return ", ".join(f'CAST("{c.name}" AS JSON) AS "{c.name}"' if c.kusto_type == "dynamic" else f'"{c.name}"'

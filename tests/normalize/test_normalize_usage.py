@@ -51,7 +51,6 @@ def test_azure_devops_build_counts_each_task_and_major_version_over_every_attemp
     ]
 
 
-
 def test_records_held_as_columns_give_the_rows_their_dicts_give() -> None:
     b = build("azure_devops", "contoso", "Engineering", 101, "ci\\runtime", "2026-11-22T23:59:59+00:00")
     records = [task(b, "j", None, None, rtype="Job"), task(b, "t1", "CmdLine", "2.246.1"),
@@ -61,6 +60,7 @@ def test_records_held_as_columns_give_the_rows_their_dicts_give() -> None:
         row(b, "CmdLine", "2", "inline_script", "major", 2),
         row(b, "Bash", "3", "inline_script", "major", 1),
     ]
+
 
 def test_github_build_keys_actions_by_ref_and_counts_inline_run_steps() -> None:
     b = build("github_actions", "octo", "hello", 9001, "CI", "2026-11-23T00:30:00+01:00")
