@@ -249,7 +249,12 @@ def record_paths(records: Iterable[tuple[str, str | None, int | None]]) -> dict[
 
     for rid in order:
         if rid not in paths:
-            path(rid)
+            # Most records come after their parent: its path is known, so the walk up is one step.
+            up = parent[rid]
+            if up in paths:
+                paths[rid] = f"{paths[up]}.{order[rid]:04d}"
+            else:
+                path(rid)
     return paths
 
 

@@ -128,7 +128,8 @@ def _fast_column(kusto_type: str, values: list[Any]) -> pa.Array | None:
     if kusto_type in ("string", "guid", "real", "double", "decimal", "bool"):
         return pa.array(values, type=arrow_type, from_pandas=kusto_type not in ("real", "double", "decimal"))
     if kusto_type in ("long", "int"):
-        if any(isinstance(v, bool) for v in values):
+        # Arrow would take True as 1: a bool goes to the per-value path, which refuses it. One pass in C.
+        if bool in set(map(type, values)):
             return None
         return pa.array(values, type=arrow_type)
     if kusto_type == "datetime":

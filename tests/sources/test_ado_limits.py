@@ -20,6 +20,7 @@ from etl.simulator import Faults, start_server
 from etl.simulator.model import SimulatedOrganization
 from etl.sources.azure_devops.audit import BuildsListingAudit, audit_test_run, audit_timeline
 from etl.sources.azure_devops.client import AdoClient, AuthError, Page, RetryPolicy, SourceError
+from etl.sources.azure_devops.outline import outline
 from etl.warehouse.local import LocalWarehouse
 from tests.conftest import table_counts
 
@@ -255,6 +256,17 @@ def test_a_timeline_record_whose_parent_is_missing_is_a_finding() -> None:
     assert audit_timeline("o/p build 7", "t1", records) == [
         "o/p build 7 timeline t1: 1 of 3 records have a parentId not in the timeline (p9)"]
     assert audit_timeline("o/p build 7", "t1", records[:2]) == []
+
+
+def test_outlined_records_get_the_findings_of_decoded_ones() -> None:
+    records = [{"id": "s1", "type": "Stage", "parentId": None}, {"id": "j1", "type": "Job", "parentId": "p9"},
+               {"id": "j1", "type": "Job", "parentId": "s1"}, {"id": "p2", "type": "Phase", "parentId": "s7"}]
+    outlined = outline(json.dumps({"id": "t1", "records": records}).encode())
+    assert outlined is not None
+    assert audit_timeline("o/p build 7", "t1", outlined.records) == [
+        "o/p build 7 timeline t1: 1 record id(s) appear more than once: j1",
+        "o/p build 7 timeline t1: 1 of 4 records have a parentId not in the timeline (p9)"]
+    assert audit_timeline("o/p build 7", "t1", outlined.records) == audit_timeline("o/p build 7", "t1", records)
 
 
 def test_a_real_timeline_whose_phase_names_an_absent_stage_passes_the_audit() -> None:

@@ -53,7 +53,11 @@ def audit_timeline(where: str, timeline_id: str | None, records: list[Any]) -> l
     Previous-attempt timelines are not audited: a "patch" timeline holds only the rerun jobs'
     subtrees, whose parents live in the latest timeline.
     """
-    ids = [r.get("id") for r in records if isinstance(r, dict | OutlineRecord)]
+    if set(map(type, records)) <= {OutlineRecord}:  # as extraction reads them: fields, not lookups by name
+        fields = [(r.id, r.parentId, r.type) for r in records]
+    else:
+        fields = [(r.get("id"), r.get("parentId"), r.get("type")) for r in records if isinstance(r, dict | OutlineRecord)]
+    ids = [rid for rid, _, _ in fields]
     known = set(ids) - {None}
     findings = []
     label = f"{where} timeline {timeline_id}" if timeline_id else f"{where} timeline"
@@ -63,10 +67,9 @@ def audit_timeline(where: str, timeline_id: str | None, records: list[Any]) -> l
                         f"{', '.join(doubled[:_SHOWN])}{', …' if len(doubled) > _SHOWN else ''}")
     # A Phase whose Stage is absent is a shape real timelines have (a single-stage pipeline's
     # implicit stage, in a real capture); a Job or Task without its parent is a record lost.
-    orphans = [r for r in records if isinstance(r, dict | OutlineRecord) and r.get("parentId")
-               and r.get("parentId") not in known and r.get("type") != "Phase"]
+    orphans = [parent for _, parent, kind in fields if parent and parent not in known and kind != "Phase"]
     if orphans:
-        missing = sorted({str(r.get("parentId")) for r in orphans})
+        missing = sorted({str(parent) for parent in orphans})
         findings.append(f"{label}: {len(orphans)} of {len(records)} records have a parentId not in the timeline "
                         f"({', '.join(missing[:_SHOWN])}{', …' if len(missing) > _SHOWN else ''})")
     return findings
