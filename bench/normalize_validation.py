@@ -28,8 +28,9 @@ from typing import Any
 RECORDS_PER_JOB = 400
 
 
-def extract(builds: int, records_per_job: int) -> list[Any]:
-    """Bundles of *builds* simulated builds, read by the ETL's own extractor."""
+def extract(builds: int, records_per_job: int, *, outlined: bool = False) -> list[Any]:
+    """Bundles of *builds* simulated builds, read by the ETL's own extractor (*outlined*: as a run reads them, each
+    timeline outlined and kept as its body)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,7 +47,7 @@ def extract(builds: int, records_per_job: int) -> list[Any]:
         client = client_for_source(cfg)
         extractor = AzureDevOpsExtractor(client, page_size=cfg.page_size, test_results=cfg.test_results,
                                          metrics_artifacts=cfg.metrics_artifacts,
-                                         max_parallel_requests=cfg.max_parallel_requests)
+                                         max_parallel_requests=cfg.max_parallel_requests, timelines_outlined=outlined)
         for project in srv.projects:
             for page in extractor.list_builds(project, utc_now() - timedelta(days=3)):
                 bundles.extend(extractor.iter_bundles(project, page))
@@ -54,22 +55,27 @@ def extract(builds: int, records_per_job: int) -> list[Any]:
     return bundles
 
 
-def best(fn: Callable[[], Any], repeat: int) -> float:
-    """The least CPU time of *repeat* calls (the machine is shared)."""
+def best(fn: Callable[[], Any], repeat: int, setup: Callable[[], None] | None = None) -> float:
+    """The least CPU time of *repeat* calls (the machine is shared), *setup* run untimed before each."""
     times = []
     for _ in range(repeat):
+        if setup is not None:
+            setup()
         start = time.process_time()
         fn()
         times.append(time.process_time() - start)
     return min(times)
 
 
-def arguments(doc: str) -> argparse.Namespace:
-    """The options of a bench over extracted builds (`--builds`, `--records-per-job`, `--repeat`), parsed."""
+def arguments(doc: str, *extra: tuple[str, dict[str, Any]]) -> argparse.Namespace:
+    """The options of a bench over extracted builds (`--builds`, `--records-per-job`, `--repeat`, and *extra*
+    as (flag, `add_argument` keywords)), parsed."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--builds", type=int, default=20)
     parser.add_argument("--records-per-job", type=int, default=RECORDS_PER_JOB)
     parser.add_argument("--repeat", type=int, default=5)
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     return parser.parse_args()
 
 
