@@ -37,6 +37,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from etl.sources.http_auth import no_netrc
 from etl.sources.http_errors import AuthError, Gone, NotFound, RequestStats, SourceError, Unreachable
+from etl.sources.http_session import EnvironmentOnceSession
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class GitHubClient:
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self._etag_sizes: dict[str, int] = {}
         self._etag_total = 0
-        self.session = requests.Session()
+        self.session = EnvironmentOnceSession()
         self.session.auth = no_netrc
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
         self.session.mount("http://", adapter)

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from etl.sources.http_auth import no_netrc
+from etl.sources.http_session import EnvironmentOnceSession
 
 
 class JenkinsError(RuntimeError):
@@ -72,7 +73,7 @@ class JenkinsClient:
                  pool: int = 8) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/")
-        self.session = requests.Session()
+        self.session = EnvironmentOnceSession()
         self.session.auth = (user, token) if user is not None and token is not None else no_netrc
         adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
