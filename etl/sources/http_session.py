@@ -10,7 +10,7 @@ session's life, and every request to that host is sent as the first one was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -18,6 +18,8 @@ import requests
 
 class EnvironmentOnceSession(requests.Session):
     """A `requests.Session` that asks the environment for a host's proxies and CA bundle once, not per request."""
+
+    __attrs__: ClassVar[list[str]] = [*requests.Session.__attrs__, "_environment"]  # kept by pickle, as requests does
 
     def __init__(self) -> None:
         super().__init__()

@@ -6,6 +6,8 @@ URL, which its log keeps.
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
@@ -51,6 +53,15 @@ def test_the_environment_is_read_at_a_hosts_first_request_only(httpserver: HTTPS
     assert session.get(url, timeout=10).status_code == 200
     with pytest.raises(requests.exceptions.ProxyError):
         session.get(url.replace("localhost", "127.0.0.1"), timeout=10)  # another host reads it, and fails
+
+
+def test_a_pickled_session_keeps_what_it_read(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    httpserver.expect_request("/org/_apis/projects").respond_with_json({"value": []})
+    session = EnvironmentOnceSession()
+    url = httpserver.url_for("/org/_apis/projects")
+    assert session.get(url, timeout=10).status_code == 200
+    monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
+    assert pickle.loads(pickle.dumps(session)).get(url, timeout=10).status_code == 200
 
 
 def test_a_requests_own_proxies_are_used_as_given(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
