@@ -8,6 +8,9 @@ times (CPU seconds, best of `--repeat`):
 * `prepare_item` of every build: normalizing, raw staging, the privacy policy and typing, all the staging
   thread does for a build before writing it. In µs a timeline record, and as a ratio to `json.loads` of the
   same timeline bodies;
+* the whole path but extraction: `prepare_item` of every build, each written into one staged batch, committed,
+  and loaded by the run's `load_facts` into a fresh store with the run's load memory limit, one after the other
+  on one thread (the process's CPU seconds, DuckDB's threads included, and the wall clock);
 * each scan raw staging makes of a timeline's bytes (`etl.privacy_bytes`): the suspects in the records joined,
   then the detectors' gate and the learned names over the text as scanned. In MB/s, beside `bytes.count` of
   one byte over the same bytes, a pass at memory speed.
@@ -27,9 +30,12 @@ import functools
 import gc
 import json
 import pickle
+import shutil
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
+from tempfile import mkdtemp
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,6 +98,21 @@ def main() -> None:
     print(f"  prepare_item          {prepare_seconds * 1e6 / records:6.2f} µs a record "
           f"({prepare_seconds:.3f} s)  ratio to json.loads of the timelines {loads_seconds / prepare_seconds:.3f}x")
     print(f"  json.loads            {loads_seconds * 1e6 / records:6.2f} µs a record ({loads_seconds:.3f} s)")
+    work = Path(mkdtemp(prefix="prepare-build-bench-"))
+    try:
+        runs = []
+        for i in range(args.repeat):
+            fresh()
+            bundles = unpickled.pop()
+            lazily = (prepare_item(ctx, Item(f"build {n}", bundle), policy) for n, bundle in enumerate(bundles))
+            runs.append(staged_and_loaded(lazily, work / str(i)))
+        cpu, wall, load = min(runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"  prepared, staged, loaded {cpu * 1e6 / records:6.2f} µs a record of CPU ({cpu:.3f} s; wall {wall:.3f} s)"
+          f"  ratio to json.loads {loads_seconds / cpu:.3f}x (wall {loads_seconds / wall:.3f}x)")
+    print(f"    of which the load       {load * 1e6 / records:6.2f} µs a record ({load:.3f} s), "
+          f"the staged writes {(cpu - load - prepare_seconds) * 1e6 / records:5.2f} (less the best prepare_item)")
     scans = [("suspects, joined records", _suspect(), joined),
              ("detectors' gate, scanned", scrubber._batch_gate, timelines),
              ("learned names, scanned", scrubber._name_pattern, timelines)]
@@ -104,6 +125,32 @@ def main() -> None:
         count = best(lambda t=texts: [x.count(b"\x01") for x in t], args.repeat)
         print(f"    {label:<26} {size / scan:7.0f} MB/s ({scan * 1e6 / records:5.2f} µs a record)  "
               f"bytes.count {size / count:6.0f} MB/s")
+
+
+def staged_and_loaded(prepared_builds: Any, work: Path) -> tuple[float, float, float]:
+    """(CPU, wall, the load's CPU) seconds of preparing (*prepared_builds*: a lazy `prepare_item` of each build),
+    staging and loading the builds as one batch into a fresh store under *work*. The process's CPU time counts
+    DuckDB's threads."""
+    from etl.config import DEFAULT_LOAD_MEMORY_LIMIT
+    from etl.load import load_facts
+    from etl.stage.outbox import BatchStatus, Manifest, Outbox, utc_now_iso
+    from etl.warehouse.local import LocalWarehouse
+
+    outbox = Outbox(work / "staging")  # the rows come typed, the policy applied: the outbox needs none
+    wh = LocalWarehouse(work / "store.duckdb", memory_limit=DEFAULT_LOAD_MEMORY_LIMIT)
+    try:
+        wh.apply_schema()
+        c0, t0 = time.process_time(), time.perf_counter()
+        batch = outbox.start(Manifest("bench", "ado", "org", "p", None, None, utc_now_iso()))
+        for prepared in prepared_builds:
+            batch.add_typed(prepared.raw_line, prepared.typed)
+        manifest = batch.commit(BatchStatus.PENDING)
+        c1 = time.process_time()
+        load_facts(wh, outbox, manifest)
+        c2 = time.process_time()
+        return c2 - c0, time.perf_counter() - t0, c2 - c1
+    finally:
+        wh.close()
 
 
 def _records_of(body: bytes) -> list[Any]:
