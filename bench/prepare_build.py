@@ -158,8 +158,10 @@ def staged_and_loaded(prepared_builds: Any, work: Path) -> tuple[float, float, f
         w0 = time.process_time()
         manifest = batch.commit(BatchStatus.PENDING)
         c1 = time.process_time()
-        load_facts(wh, outbox, manifest)
+        loaded = load_facts(wh, outbox, manifest)
         c2 = time.process_time()
+        if loaded != manifest.counts:  # a figure for rows that never reached the store would mean nothing
+            raise SystemExit(f"prepare_build: the store loaded {loaded}, the batch staged {manifest.counts}")
         return c2 - c0, time.perf_counter() - t0, writes + c1 - w0, c2 - c1
     finally:
         wh.close()
