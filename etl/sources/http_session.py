@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+
+from etl.sources.http_auth import no_netrc
 
 
 class EnvironmentOnceSession(requests.Session):
@@ -39,4 +42,16 @@ class EnvironmentOnceSession(requests.Session):
         return {**found, "proxies": dict(found["proxies"])}  # the caller's own copy
 
 
-__all__ = ["EnvironmentOnceSession"]
+def source_session(pool_connections: int, pool_maxsize: int, auth: Any = no_netrc) -> EnvironmentOnceSession:
+    """A source client's session: *auth* (by default none, and never ~/.netrc's), one connection pool of
+    *pool_connections* hosts and *pool_maxsize* connections each for http and https, and no retries of its
+    own (each client retries with tenacity, where it can read the service's answer)."""
+    session = EnvironmentOnceSession()
+    session.auth = auth
+    adapter = HTTPAdapter(pool_connections=pool_connections, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+__all__ = ["EnvironmentOnceSession", "source_session"]

@@ -26,13 +26,11 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from etl.json_line import read_json
-from etl.sources.http_auth import no_netrc
 from etl.sources.http_errors import AuthError, NotFound, RequestStats, SourceError, Unreachable
-from etl.sources.http_session import EnvironmentOnceSession
+from etl.sources.http_session import source_session
 
 if TYPE_CHECKING:
     from etl.config import AzureDevOpsSource
@@ -213,11 +211,7 @@ class AdoClient:
         self._clock = clock
         self._pace_lock = threading.Lock()
         self._resume_at = 0.0
-        self.session = EnvironmentOnceSession()
-        self.session.auth = no_netrc
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = source_session(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2))
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "ci-telemetry-etl"
         self.session.headers.update(SUPPRESS_REDIRECT)

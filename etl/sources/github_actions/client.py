@@ -32,12 +32,10 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from etl.sources.http_auth import no_netrc
 from etl.sources.http_errors import AuthError, Gone, NotFound, RequestStats, SourceError, Unreachable
-from etl.sources.http_session import EnvironmentOnceSession
+from etl.sources.http_session import source_session
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +113,7 @@ class GitHubClient:
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self._etag_sizes: dict[str, int] = {}
         self._etag_total = 0
-        self.session = EnvironmentOnceSession()
-        self.session.auth = no_netrc
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = source_session(pool_connections=2, pool_maxsize=max(max_parallel_requests, 2))
         self.session.headers.update({"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION,
                                      "User-Agent": "ci-telemetry-etl"})
 

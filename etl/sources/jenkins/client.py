@@ -16,11 +16,10 @@ from urllib.parse import quote
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from etl.sources.http_auth import no_netrc
-from etl.sources.http_session import EnvironmentOnceSession
+from etl.sources.http_session import source_session
 
 
 class JenkinsError(RuntimeError):
@@ -73,11 +72,8 @@ class JenkinsClient:
                  pool: int = 8) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/")
-        self.session = EnvironmentOnceSession()
-        self.session.auth = (user, token) if user is not None and token is not None else no_netrc
-        adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = source_session(pool_connections=pool, pool_maxsize=pool,
+                                      auth=(user, token) if user is not None and token is not None else no_netrc)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
