@@ -36,6 +36,7 @@ import pickle
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from tempfile import mkdtemp
@@ -76,8 +77,11 @@ def main() -> None:
         scanned.append(joined)
         return touched_spans(self, joined)
 
+    def prepare_each(bundles: list[Any]) -> Iterator[Any]:
+        return (prepare_item(ctx, Item(f"build {i}", bundle), policy) for i, bundle in enumerate(bundles))
+
     def prepare_all(bundles: list[Any]) -> list[Any]:
-        return [prepare_item(ctx, Item(f"build {i}", bundle), policy) for i, bundle in enumerate(bundles)]
+        return list(prepare_each(bundles))
 
     Scrubber.touched_spans = recording  # type: ignore[method-assign]
     try:
@@ -110,10 +114,7 @@ def main() -> None:
     try:
         runs = []
         for i in range(args.repeat):
-            fresh()
-            bundles = unpickled.pop()
-            lazily = (prepare_item(ctx, Item(f"build {n}", bundle), policy) for n, bundle in enumerate(bundles))
-            runs.append(staged_and_loaded(lazily, work / str(i)))
+            runs.append(staged_and_loaded(prepare_each(pickle.loads(blob)), work / str(i)))
         cpu, wall, writes, load = min(runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
